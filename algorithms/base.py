@@ -1,0 +1,176 @@
+"""The contract between the engine and a training algorithm.
+
+Algorithms never import ``tuner`` or ``strategies``. The engine implements
+:class:`TrainingContext`; an algorithm calls ``ctx.report`` after each epoch (or boosting round)
+and checks ``ctx.should_stop()`` so early stopping takes effect at the next report. This push
+model suits library callbacks (XGBoost's ``after_iteration``, a torch epoch loop) better than
+Ray's pull model, which would force every algorithm into a resumable class.
+
+Hyperparameters reach ``train`` as AMT sends them: a mapping of names to strings (static values
+and tuned values alike). Each algorithm declares every hyperparameter it accepts with a
+:class:`HyperparameterSpec`; :func:`parse_hyperparameters` turns the strings into typed values
+and reports every problem at once, naming the hyperparameter and what is allowed.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal, Protocol, runtime_checkable
+
+Direction = Literal["Minimize", "Maximize"]
+
+#: Hyperparameters the engine adds (AMT injects ``_tuning_objective_metric``); never validated.
+RESERVED_PREFIX = "_"
+
+
+class StopTraining(BaseException):  # noqa: N818 - a control-flow signal, like SystemExit
+    """Raised by ``ctx.report`` once the engine has asked the trial to stop.
+
+    Algorithms that check ``ctx.should_stop()`` end cleanly before it is raised; plain user code
+    that only reports is ended at its next report. It derives from BaseException so that a
+    user's ``except Exception`` does not swallow it.
+    """
+
+
+class HyperparameterError(ValueError):
+    """One or more hyperparameters are missing, unknown or out of range; ``problems`` lists them."""
+
+    def __init__(self, problems: list[str]) -> None:
+        self.problems = problems
+        super().__init__("; ".join(problems))
+
+
+@runtime_checkable
+class TrainingContext(Protocol):
+    """What a running trial may do: report metrics, learn it should stop, find its device."""
+
+    device: str  # "cpu" or "cuda:N"
+    output_dir: Path  # where the model and any artifacts go
+
+    def report(self, epoch: int, **metrics: float) -> None:
+        """Send metrics for ``epoch`` (1-based), e.g. ``report(3, **{"validation:auc": 0.93})``.
+
+        Raises :class:`StopTraining` if the trial was asked to stop since the last report.
+        """
+
+    def should_stop(self) -> bool:
+        """True once the engine asked this trial to stop; end training at the next chance."""
+
+
+@dataclass(frozen=True)
+class HyperparameterSpec:
+    """Type, default, valid range and required flag of one hyperparameter.
+
+    ``kind`` is ``int``, ``float``, ``str`` or ``bool`` (bools accept true/false/1/0 in any case).
+    Bounds are inclusive unless ``min_open``/``max_open``. ``choices`` restricts strings.
+    """
+
+    kind: Literal["int", "float", "str", "bool"]
+    default: Any = None
+    required: bool = False
+    min_value: float | None = None
+    max_value: float | None = None
+    min_open: bool = False
+    max_open: bool = False
+    choices: tuple[str, ...] | None = None
+    description: str = ""
+
+    def allowed(self) -> str:
+        """A short phrase saying what values are allowed, for error messages."""
+        if self.choices is not None:
+            return "one of " + ", ".join(self.choices)
+        if self.kind == "bool":
+            return "true or false"
+        parts = [{"int": "an integer", "float": "a number", "str": "a string"}[self.kind]]
+        if self.min_value is not None:
+            parts.append(f"{'>' if self.min_open else '>='} {self.min_value:g}")
+        if self.max_value is not None:
+            parts.append(f"{'<' if self.max_open else '<='} {self.max_value:g}")
+        return " ".join(parts)
+
+    def parse(self, name: str, raw: object) -> Any:
+        """The typed value of ``raw``; raises ``ValueError`` naming ``name`` and what is allowed."""
+        text = str(raw).strip()
+        bad = ValueError(f"hyperparameter {name!r}: got {raw!r}, must be {self.allowed()}")
+        try:
+            if self.kind == "bool":
+                low = text.lower()
+                if low not in ("true", "false", "1", "0"):
+                    raise bad
+                return low in ("true", "1")
+            if self.kind == "int":
+                number = float(text)
+                if not number.is_integer():
+                    raise bad
+                value: Any = int(number)
+            elif self.kind == "float":
+                value = float(text)
+                if not math.isfinite(value):
+                    raise bad
+            else:
+                value = text
+        except (TypeError, ValueError, OverflowError):
+            raise bad from None
+        if self.choices is not None and value not in self.choices:
+            raise bad
+        if self.kind in ("int", "float"):
+            lo, hi = self.min_value, self.max_value
+            if lo is not None and (value < lo or (self.min_open and value == lo)):
+                raise bad
+            if hi is not None and (value > hi or (self.max_open and value == hi)):
+                raise bad
+        return value
+
+
+def parse_hyperparameters(
+    specs: Mapping[str, HyperparameterSpec], raw: Mapping[str, object]
+) -> dict[str, Any]:
+    """Typed values for every declared hyperparameter: given ones parsed, the rest defaulted.
+
+    Names starting with ``_`` are the engine's and are passed through untouched. Raises
+    :class:`HyperparameterError` listing every unknown, missing or invalid hyperparameter.
+    """
+    problems: list[str] = []
+    out: dict[str, Any] = {}
+    for name, value in raw.items():
+        if name.startswith(RESERVED_PREFIX):
+            out[name] = value
+        elif name not in specs:
+            problems.append(f"hyperparameter {name!r} is not known to this algorithm")
+        else:
+            try:
+                out[name] = specs[name].parse(name, value)
+            except ValueError as exc:
+                problems.append(str(exc))
+    for name, spec in specs.items():
+        if name in out or name in raw:
+            continue
+        if spec.required:
+            problems.append(f"hyperparameter {name!r} is required ({spec.allowed()})")
+        else:
+            out[name] = spec.default
+    if problems:
+        raise HyperparameterError(problems)
+    return out
+
+
+@runtime_checkable
+class Algorithm(Protocol):
+    """A trainable algorithm: its name, hyperparameters, metrics, and how to train it.
+
+    ``metrics`` maps every metric name the algorithm can emit (AMT's spelling, such as
+    ``validation:auc``) to its direction; the engine checks the tuning objective against it.
+    ``train`` reads only ``channels`` (``train``, ``validation``, ``test`` ...), writes only under
+    ``ctx.output_dir``, reports after every epoch and raises on bad input.
+    """
+
+    name: str
+    hyperparameters: Mapping[str, HyperparameterSpec]
+    metrics: Mapping[str, Direction]
+
+    def train(
+        self, hyperparameters: Mapping[str, str], channels: Mapping[str, Path], ctx: TrainingContext
+    ) -> None: ...

@@ -1,0 +1,416 @@
+"""Loading a SageMaker data channel into numpy, the way the built-in algorithms read it.
+
+A channel is a file or a folder of files. SageMaker's built-in algorithms read CSV with the label
+in the first column and no header row (``text/csv``), libsvm (``text/libsvm``) and Parquet
+(``application/x-parquet``); gzip-compressed files are read as they are. Every algorithm needs
+the same few things from a channel, ``(X, y)`` as numpy (or a scipy CSR matrix for libsvm), so the
+reading lives here once, with errors that name the file and line a user has to fix.
+
+The fast readers (pandas, scikit-learn's svmlight loader) do the work. Only when they fail or
+find something suspicious (missing values, which may hide a short row) is a file scanned line by
+line to say exactly what is wrong and where.
+"""
+
+from __future__ import annotations
+
+import gzip
+import io
+import math
+from collections.abc import Iterator
+from pathlib import Path
+from typing import IO, Literal
+
+import numpy as np
+import pandas as pd
+import scipy.sparse
+
+Format = Literal["csv", "libsvm", "parquet"]
+Features = np.ndarray | scipy.sparse.csr_matrix
+
+_CONTENT_TYPES: dict[str, Format] = {
+    "text/csv": "csv",
+    "csv": "csv",
+    "text/x-csv": "csv",
+    "text/libsvm": "libsvm",
+    "text/x-libsvm": "libsvm",
+    "libsvm": "libsvm",
+    "application/x-parquet": "parquet",
+    "application/parquet": "parquet",
+    "parquet": "parquet",
+}
+_EXTENSIONS: dict[str, Format] = {
+    ".csv": "csv",
+    ".libsvm": "libsvm",
+    ".svm": "libsvm",
+    ".parquet": "parquet",
+    ".pq": "parquet",
+}
+_GZIP_MAGIC = b"\x1f\x8b"
+_PARQUET_MAGIC = b"PAR1"
+_NO_HEADER_HINT = "(SageMaker CSV has no header row: the label is the first column of every row)"
+
+
+class MissingDependencyError(ImportError):
+    """An optional package needed for this input is not installed; the message says how to."""
+
+
+def load_channel(path: Path | str, content_type: str | None = None) -> tuple[Features, np.ndarray]:
+    """Features and labels of a data channel: a file, or a folder whose files are concatenated.
+
+    Args:
+        path: a file, or a folder; a folder's regular files that are not hidden (``.name``) are
+            read in sorted order and their rows concatenated. Empty files are skipped.
+        content_type: ``text/csv``, ``text/libsvm`` or ``application/x-parquet`` (parameters
+            such as ``;label_size=1`` are ignored). ``None`` infers the format of each file from
+            its extension (``.csv``, ``.libsvm``/``.svm``, ``.parquet``, each optionally ``.gz``)
+            or else from its first non-empty line (``idx:val`` tokens mean libsvm, commas CSV).
+
+    Returns:
+        ``(X, y)``: ``X`` is a float64 array, or a ``scipy.sparse.csr_matrix`` for libsvm whose
+        feature indices are kept as written (index ``i`` is column ``i``); ``y`` is a float64
+        vector of labels, the first column of every row.
+
+    Raises:
+        ValueError: the channel is missing or empty, the content type is unknown, the files mix
+            formats, or a row is malformed (the message names the file and line).
+        MissingDependencyError: Parquet input without ``pyarrow`` installed.
+    """
+    path = Path(path)
+    fmt = _format_of_content_type(content_type) if content_type is not None else None
+    files = _channel_files(path)
+    parts: list[tuple[Path, Features, np.ndarray]] = []
+    seen: dict[Format, Path] = {}
+    for file in files:
+        file_fmt = fmt or _infer_format(file)
+        if file_fmt is None:  # an empty file: nothing to infer, nothing to read
+            continue
+        seen.setdefault(file_fmt, file)
+        if len(seen) > 1:
+            (fmt_a, file_a), (fmt_b, file_b) = list(seen.items())[:2]
+            msg = (
+                f"channel {path} mixes formats: {file_a.name} is {fmt_a} but {file_b.name} is "
+                f"{fmt_b}; give the channel's content type or keep one format per channel"
+            )
+            raise ValueError(msg)
+        loaded = _READERS[file_fmt](file)
+        if loaded is not None:
+            parts.append((file, *loaded))
+    if not parts:
+        msg = f"channel {path} has no data rows"
+        raise ValueError(msg)
+    return _concatenate(parts)
+
+
+def write_csv(path: Path | str, X: Features, y: np.ndarray) -> None:
+    """Write ``X`` and ``y`` as SageMaker CSV: label first, no header; gzip if ``path`` ends .gz.
+
+    Missing values (NaN) are written as empty fields. Parent folders are created.
+    """
+    path = Path(path)
+    features = X.toarray() if scipy.sparse.issparse(X) else np.asarray(X, dtype=np.float64)
+    labels = np.asarray(y, dtype=np.float64).reshape(-1)
+    if features.ndim != 2 or features.shape[0] != labels.shape[0]:
+        msg = f"X must be 2-D with one row per label, got shape {features.shape} for {labels.size}"
+        raise ValueError(msg)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    frame = pd.DataFrame(np.column_stack([labels, features]))
+    # float_format=None keeps Python's shortest round-trip repr, so values read back exactly.
+    frame.to_csv(path, header=False, index=False, na_rep="", compression="infer")
+
+
+def write_libsvm(path: Path | str, X: Features, y: np.ndarray) -> None:
+    """Write ``X`` and ``y`` as libsvm, ``label idx:val ...`` with 0-based column indices.
+
+    A sparse ``X`` is written entry by stored entry (explicit zeros included); for a dense ``X``
+    zeros and NaNs are left out, as libsvm writers do. Gzip if ``path`` ends with ``.gz``.
+    """
+    path = Path(path)
+    matrix = scipy.sparse.csr_matrix(X)
+    if not scipy.sparse.issparse(X):
+        dense = np.asarray(X, dtype=np.float64)
+        matrix = scipy.sparse.csr_matrix(np.where(np.isnan(dense), 0.0, dense))
+    labels = np.asarray(y, dtype=np.float64).reshape(-1)
+    if matrix.shape[0] != labels.shape[0]:
+        msg = f"X has {matrix.shape[0]} rows but y has {labels.size} labels"
+        raise ValueError(msg)
+    matrix.sort_indices()
+    lines = []
+    for row, label in enumerate(labels):
+        start, end = matrix.indptr[row], matrix.indptr[row + 1]
+        tokens = [_format_number(label)]
+        tokens += [
+            f"{col}:{_format_number(val)}"
+            for col, val in zip(matrix.indices[start:end], matrix.data[start:end], strict=True)
+        ]
+        lines.append(" ".join(tokens) + "\n")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    text = "".join(lines).encode()
+    if path.suffix == ".gz":
+        text = gzip.compress(text)
+    path.write_bytes(text)
+
+
+# -- formats and files ---------------------------------------------------------------------------
+
+
+def _format_of_content_type(content_type: str) -> Format:
+    key = content_type.split(";", 1)[0].strip().lower()
+    fmt = _CONTENT_TYPES.get(key)
+    if fmt is None:
+        msg = (
+            f"content type {content_type!r} is not supported; use text/csv, text/libsvm or "
+            "application/x-parquet"
+        )
+        raise ValueError(msg)
+    return fmt
+
+
+def _channel_files(path: Path) -> list[Path]:
+    if path.is_file():
+        return [path]
+    if not path.is_dir():
+        msg = f"channel path {path} does not exist"
+        raise ValueError(msg)
+    files = sorted(p for p in path.iterdir() if not p.name.startswith(".") and p.is_file())
+    if not files:
+        msg = f"channel folder {path} has no files"
+        raise ValueError(msg)
+    return files
+
+
+def _infer_format(file: Path) -> Format | None:
+    """The format of ``file`` from its extension, else its content; None if it is empty."""
+    suffixes = [s.lower() for s in file.suffixes]
+    if suffixes and suffixes[-1] == ".gz":
+        suffixes.pop()
+    if suffixes and suffixes[-1] in _EXTENSIONS:
+        return _EXTENSIONS[suffixes[-1]]
+    with file.open("rb") as handle:
+        head = handle.read(4)
+    if head == _PARQUET_MAGIC:
+        return "parquet"
+    with _open_text(file) as text:
+        for line in text:
+            stripped = line.strip()
+            if not stripped or stripped.startswith("#"):
+                continue
+            if any(":" in token for token in stripped.split()[1:]):
+                return "libsvm"
+            return "csv"
+    return None
+
+
+def _is_gzip(file: Path) -> bool:
+    with file.open("rb") as handle:
+        return handle.read(2) == _GZIP_MAGIC
+
+
+def _open_text(file: Path) -> IO[str]:
+    if _is_gzip(file):
+        return gzip.open(file, "rt", encoding="utf-8", errors="replace")
+    return file.open(encoding="utf-8", errors="replace")
+
+
+def _open_binary(file: Path) -> IO[bytes]:
+    return gzip.open(file, "rb") if _is_gzip(file) else file.open("rb")
+
+
+def _numbered_lines(file: Path) -> Iterator[tuple[int, str]]:
+    with _open_text(file) as text:
+        yield from enumerate(text, start=1)
+
+
+def _format_number(value: float) -> str:
+    value = float(value)
+    if value.is_integer() and abs(value) < 1e15:
+        return str(int(value))
+    return repr(value)
+
+
+# -- CSV -----------------------------------------------------------------------------------------
+
+
+def _read_csv(file: Path) -> tuple[np.ndarray, np.ndarray] | None:
+    try:
+        with _open_binary(file) as handle:
+            frame = pd.read_csv(handle, header=None, low_memory=False, skip_blank_lines=True)
+    except pd.errors.EmptyDataError:
+        return None
+    except pd.errors.ParserError as exc:
+        _scan_csv(file)  # names the line; anything it misses is reported as pandas saw it
+        msg = f"{file}: {exc}".strip()
+        raise ValueError(msg) from exc
+    non_numeric = [c for c in frame.columns if not pd.api.types.is_numeric_dtype(frame[c])]
+    if non_numeric or frame.isna().to_numpy().any():
+        # A string cell, or NaNs that are either empty fields (allowed: missing values) or the
+        # padding of a short row (not allowed); only a line scan tells which.
+        _scan_csv(file)
+    if non_numeric:  # cells Python reads as numbers but pandas does not, such as 1_000
+        msg = f"{file}: column {non_numeric[0] + 1} is not numeric"
+        raise ValueError(msg)
+    values = frame.to_numpy(dtype=np.float64)
+    return np.ascontiguousarray(values[:, 1:]), values[:, 0].copy()
+
+
+def _scan_csv(file: Path) -> None:
+    """Raise a ValueError naming the first malformed line of a CSV file, if there is one."""
+    expected: int | None = None
+    for lineno, line in _numbered_lines(file):
+        text = line.strip()
+        if not text:
+            continue
+        fields = [field.strip() for field in text.split(",")]
+        if expected is None:
+            expected = len(fields)
+        elif len(fields) != expected:
+            msg = (
+                f"{file}, line {lineno}: {len(fields)} comma-separated values, but the first row "
+                f"has {expected}; every row needs the label and the same features"
+            )
+            raise ValueError(msg)
+        for column, field in enumerate(fields, start=1):
+            if field == "":
+                if column == 1:
+                    msg = f"{file}, line {lineno}: the label (first column) is empty"
+                    raise ValueError(msg)
+                continue  # a missing feature value
+            try:
+                number = float(field)
+            except ValueError:
+                hint = f" {_NO_HEADER_HINT}" if expected is not None and lineno == 1 else ""
+                msg = f"{file}, line {lineno}, column {column}: {field!r} is not a number{hint}"
+                raise ValueError(msg) from None
+            if column == 1 and math.isnan(number):
+                msg = f"{file}, line {lineno}: the label (first column) is missing ({field!r})"
+                raise ValueError(msg)
+
+
+# -- libsvm --------------------------------------------------------------------------------------
+
+
+def _read_libsvm(file: Path) -> tuple[scipy.sparse.csr_matrix, np.ndarray] | None:
+    from sklearn.datasets import load_svmlight_file
+
+    with _open_binary(file) as handle:
+        data = handle.read()
+    if not data.strip():
+        return None
+    try:
+        X, y = load_svmlight_file(io.BytesIO(data), zero_based=True, dtype=np.float64)
+    except ValueError:
+        # Malformed, or merely unsorted/duplicate indices, which the fast loader refuses:
+        # parse by hand, raising with the line for a real error.
+        return _parse_libsvm(file)
+    if X.shape[0] == 0:
+        return None
+    return scipy.sparse.csr_matrix(X), np.asarray(y, dtype=np.float64)
+
+
+def _parse_libsvm(file: Path) -> tuple[scipy.sparse.csr_matrix, np.ndarray] | None:
+    """A slow, line-by-line libsvm reader that says exactly which line is malformed."""
+    labels: list[float] = []
+    rows: list[int] = []
+    cols: list[int] = []
+    vals: list[float] = []
+    for lineno, line in _numbered_lines(file):
+        text = line.split("#", 1)[0].strip()
+        if not text:
+            continue
+        tokens = text.split()
+        where = f"{file}, line {lineno}"
+        try:
+            label = float(tokens[0])
+        except ValueError:
+            msg = f"{where}: label {tokens[0]!r} is not a number"
+            raise ValueError(msg) from None
+        row = len(labels)
+        labels.append(label)
+        seen: set[int] = set()
+        for token in tokens[1:]:
+            index_text, sep, value_text = token.partition(":")
+            if index_text == "qid":
+                continue
+            index = int(index_text) if sep and index_text.isdigit() else -1
+            if index < 0:
+                msg = f"{where}: {token!r} is not of the form index:value (index >= 0)"
+                raise ValueError(msg)
+            try:
+                value = float(value_text)
+            except ValueError:
+                msg = f"{where}: the value in {token!r} is not a number"
+                raise ValueError(msg) from None
+            if index in seen:
+                msg = f"{where}: feature index {index} appears twice"
+                raise ValueError(msg)
+            seen.add(index)
+            rows.append(row)
+            cols.append(index)
+            vals.append(value)
+    if not labels:
+        return None
+    shape = (len(labels), max(cols, default=-1) + 1)
+    matrix = scipy.sparse.csr_matrix((vals, (rows, cols)), shape=shape, dtype=np.float64)
+    matrix.sort_indices()
+    return matrix, np.asarray(labels, dtype=np.float64)
+
+
+# -- Parquet -------------------------------------------------------------------------------------
+
+
+def _read_parquet(file: Path) -> tuple[np.ndarray, np.ndarray] | None:
+    try:
+        frame = pd.read_parquet(file)
+    except ImportError as exc:
+        msg = f"reading Parquet ({file}) needs pyarrow: pip install pyarrow ({exc})"
+        raise MissingDependencyError(msg) from exc
+    if frame.shape[0] == 0:
+        return None
+    if frame.shape[1] == 0:
+        msg = f"{file}: no columns; the first column must be the label"
+        raise ValueError(msg)
+    for position, name in enumerate(frame.columns, start=1):
+        column = frame[name]
+        if not (pd.api.types.is_numeric_dtype(column) or pd.api.types.is_bool_dtype(column)):
+            msg = f"{file}: column {position} ({name!r}) is {column.dtype}, not numeric"
+            raise ValueError(msg)
+    values = frame.to_numpy(dtype=np.float64, na_value=np.nan)
+    missing = np.flatnonzero(np.isnan(values[:, 0]))
+    if missing.size:
+        msg = f"{file}: row {missing[0] + 1} has no label (the first column is missing)"
+        raise ValueError(msg)
+    return np.ascontiguousarray(values[:, 1:]), values[:, 0].copy()
+
+
+_READERS = {"csv": _read_csv, "libsvm": _read_libsvm, "parquet": _read_parquet}
+
+
+# -- concatenation -------------------------------------------------------------------------------
+
+
+def _concatenate(parts: list[tuple[Path, Features, np.ndarray]]) -> tuple[Features, np.ndarray]:
+    y = np.concatenate([labels for _, _, labels in parts])
+    if len(parts) == 1:
+        return parts[0][1], y
+    if all(scipy.sparse.issparse(X) for _, X, _ in parts):
+        width = max(X.shape[1] for _, X, _ in parts)
+        blocks = [_widen(X, width) for _, X, _ in parts]
+        return scipy.sparse.vstack(blocks, format="csr"), y
+    if any(scipy.sparse.issparse(X) for _, X, _ in parts):  # pragma: no cover - formats agree
+        msg = "cannot concatenate sparse and dense files in one channel"
+        raise ValueError(msg)
+    first_file, first, _ = parts[0]
+    for file, X, _ in parts[1:]:
+        if X.shape[1] != first.shape[1]:
+            msg = (
+                f"{file} has {X.shape[1] + 1} columns but {first_file} has {first.shape[1] + 1}; "
+                "files of one channel must have the same columns"
+            )
+            raise ValueError(msg)
+    return np.vstack([X for _, X, _ in parts]), y
+
+
+def _widen(X: scipy.sparse.csr_matrix, width: int) -> scipy.sparse.csr_matrix:
+    """``X`` with ``width`` columns (libsvm files of one channel may end at different indices)."""
+    if X.shape[1] == width:
+        return X
+    return scipy.sparse.csr_matrix((X.data, X.indices, X.indptr), shape=(X.shape[0], width))

@@ -1,0 +1,80 @@
+"""What a strategy may see of a trial, and the two plug-in points: Strategy and EarlyStopper.
+
+A strategy is a function of (search space, seed, history). It keeps no state that cannot be
+rebuilt from the trials, which is what makes resume after a crash, warm start and
+reproducibility simple: the coordinator hands over the whole history each time.
+
+Trials are numbered from 1 in the order they were created; the next trial's number is always
+``len(history) + 1``. Randomness for trial ``n`` comes from :func:`rng_for` (job seed, n), so a
+trial's draw does not depend on how many trials ran in parallel or in which order they finished.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Protocol
+
+import numpy as np
+
+from strategies.space import Config
+
+
+class TrialStatus(StrEnum):
+    """A trial's life cycle. ``Pending`` is ours (created, not yet started); the rest are AMT's."""
+
+    PENDING = "Pending"
+    IN_PROGRESS = "InProgress"
+    COMPLETED = "Completed"
+    FAILED = "Failed"
+    STOPPED = "Stopped"
+
+    @property
+    def is_finished(self) -> bool:
+        return self in (TrialStatus.COMPLETED, TrialStatus.FAILED, TrialStatus.STOPPED)
+
+
+@dataclass(frozen=True, slots=True)
+class Trial:
+    """An immutable snapshot of one trial, as strategies and stopping rules see it.
+
+    ``value`` and ``curve`` are oriented for minimisation (a Maximize objective is negated), so
+    rules never need to know the direction. ``curve`` holds the objective as it was reported,
+    one entry per report that carried the objective metric, in order.
+    """
+
+    number: int
+    config: Config
+    status: TrialStatus
+    value: float | None = None
+    curve: tuple[tuple[int, float], ...] = field(default=())
+    bracket: int | None = None
+
+
+class Strategy(Protocol):
+    """Chooses the next configuration from the history.
+
+    Called by the coordinator whenever a slot is free. ``history`` holds every trial of the job,
+    pending and running ones included, ordered by number; the suggestion is for trial number
+    ``len(history) + 1``. Returns ``None`` when there is nothing left to try (a finished grid).
+    Must be deterministic for a given seed and history.
+    """
+
+    def ask(self, history: Sequence[Trial]) -> Config | None: ...
+
+
+class EarlyStopper(Protocol):
+    """Decides, after each report of a running trial, whether to stop it.
+
+    ``trial`` is the running trial with its curve so far; ``history`` holds every trial of the job
+    (the same snapshot the strategy sees). Must be a pure function of its arguments, so the
+    decision can be replayed after a resume.
+    """
+
+    def should_stop(self, trial: Trial, history: Sequence[Trial]) -> bool: ...
+
+
+def rng_for(seed: int, number: int) -> np.random.Generator:
+    """The random generator for trial ``number`` of a job seeded with ``seed``."""
+    return np.random.default_rng([int(seed), int(number)])

@@ -1,0 +1,47 @@
+"""tuner: hyperparameter tuning with Amazon SageMaker AMT's job spec, locally or on Ray.
+
+The public API is imported lazily so that worker processes, which import ``tuner.pools``, start
+fast without loading SQLAlchemy, botocore or pandas.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+__version__ = "0.1.0"
+
+_EXPORTS = {
+    "HyperparameterTuner": "tuner.api",
+    "ContinuousParameter": "strategies.space",
+    "IntegerParameter": "strategies.space",
+    "CategoricalParameter": "strategies.space",
+    "ScalingType": "strategies.space",
+    "TuningJobAnalytics": "tuner.analytics",
+    "analytics": "tuner.analytics",
+    "TuningJobSpec": "tuner.spec",
+    "load_spec": "tuner.spec",
+    "spec_from_request": "tuner.spec",
+    "TunerError": "tuner.errors",
+    "InvalidSpecError": "tuner.errors",
+    "JobNotFoundError": "tuner.errors",
+    "JobExistsError": "tuner.errors",
+    "StorageError": "tuner.errors",
+    "BestTrainingJobNotAvailableError": "tuner.errors",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        msg = f"module 'tuner' has no attribute {name!r}"
+        raise AttributeError(msg)
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(list(globals()) + __all__)

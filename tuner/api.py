@@ -1,0 +1,327 @@
+"""The Python API, in the SageMaker Python SDK's shape.
+
+::
+
+    from tuner import HyperparameterTuner, ContinuousParameter, IntegerParameter
+
+    tuner = HyperparameterTuner(
+        "xgboost", "validation:auc",
+        {"eta": ContinuousParameter(0.05, 0.5), "max_depth": IntegerParameter(2, 8)},
+        max_jobs=20, max_parallel_jobs=2, static_hyperparameters={"num_round": 50},
+    )
+    tuner.fit({"train": "data/train.csv", "validation": "data/validation.csv"})
+    print(tuner.best_training_job())
+
+The constructor's arguments become an AMT CreateHyperParameterTuningJob request, validated by
+the same :func:`tuner.spec.spec_from_request` as a spec file, so both ways in build the same
+internal spec. ``algorithm`` is a built-in algorithm name (or SageMaker image URI) or a Python
+callable ``train(hyperparameters, ctx)`` that calls ``ctx.report(epoch, **metrics)``; the callable
+is shipped to the workers by value with cloudpickle, so it may live in a module, a plain script,
+``python -c``, a notebook or a closure. Unlike the SDK, ``strategy`` defaults to Random (the
+Bayesian strategy is not available yet in this version).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import threading
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from strategies.space import Parameter, format_value
+from tuner.coordinator import Coordinator, JobOutcome, Progress
+from tuner.describe import (
+    best_trial,
+    describe_tuning_job,
+    list_training_jobs,
+    objective_of,
+)
+from tuner.errors import BestTrainingJobNotAvailableError, TunerError
+from tuner.pools.local import LocalPool
+from tuner.spec import CALLABLE_IMAGE_PREFIX, TuningJobSpec, spec_from_request
+from tuner.storage import DEFAULT_URL, SqlStorage
+
+_RANGE_KEYS = {
+    "Continuous": "ContinuousParameterRanges",
+    "Integer": "IntegerParameterRanges",
+    "Categorical": "CategoricalParameterRanges",
+}
+
+
+def default_job_name(base: str) -> str:
+    """``<base>-<yymmdd-HHMMSS>``, at most 32 characters, as the SDK's ``name_from_base``."""
+    stamp = dt.datetime.now(tz=dt.timezone.utc).strftime("%y%m%d-%H%M%S-%f")[:-3]
+    clean = "".join(c if c.isalnum() else "-" for c in base).strip("-") or "tuning"
+    return f"{clean[: 32 - len(stamp) - 1].strip('-')}-{stamp}"
+
+
+def build_request(
+    *,
+    job_name: str,
+    algorithm_reference: str,
+    objective_metric_name: str,
+    objective_type: str,
+    hyperparameter_ranges: Mapping[str, Parameter],
+    strategy: str,
+    max_jobs: int | None,
+    max_parallel_jobs: int,
+    max_runtime_in_seconds: int | None,
+    early_stopping_type: str,
+    random_seed: int | None,
+    static_hyperparameters: Mapping[str, Any],
+    metric_definitions: Sequence[Mapping[str, str]] | None,
+    inputs: Mapping[str, str | Path] | None,
+    output_path: str | Path | None,
+    max_retry_attempts: int | None,
+    max_training_job_runtime_in_seconds: int | None,
+    environment: Mapping[str, str] | None,
+    completion_criteria: Mapping[str, Any] | None,
+) -> dict[str, Any]:
+    """The CreateHyperParameterTuningJob request for the tuner's arguments."""
+    ranges: dict[str, list[dict[str, Any]]] = {}
+    for name, rng in hyperparameter_ranges.items():
+        kind = getattr(rng, "kind", None)
+        if kind not in _RANGE_KEYS:
+            msg = (
+                f"hyperparameter_ranges[{name!r}] must be a ContinuousParameter, IntegerParameter "
+                f"or CategoricalParameter, got {type(rng).__name__}"
+            )
+            raise TypeError(msg)
+        ranges.setdefault(_RANGE_KEYS[kind], []).append(rng.as_tuning_range(name))
+    limits: dict[str, Any] = {"MaxParallelTrainingJobs": max_parallel_jobs}
+    if max_jobs is not None:
+        limits["MaxNumberOfTrainingJobs"] = max_jobs
+    if max_runtime_in_seconds is not None:
+        limits["MaxRuntimeInSeconds"] = max_runtime_in_seconds
+    config: dict[str, Any] = {
+        "Strategy": strategy,
+        "HyperParameterTuningJobObjective": {"Type": objective_type, "MetricName": objective_metric_name},
+        "ResourceLimits": limits,
+        "ParameterRanges": ranges,
+        "TrainingJobEarlyStoppingType": early_stopping_type,
+    }
+    if random_seed is not None:
+        config["RandomSeed"] = random_seed
+    if completion_criteria:
+        config["TuningJobCompletionCriteria"] = dict(completion_criteria)
+    algorithm_spec: dict[str, Any] = {"TrainingImage": algorithm_reference, "TrainingInputMode": "File"}
+    if metric_definitions:
+        algorithm_spec["MetricDefinitions"] = [dict(m) for m in metric_definitions]
+    definition: dict[str, Any] = {
+        "AlgorithmSpecification": algorithm_spec,
+        "StaticHyperParameters": {k: format_value(v) for k, v in static_hyperparameters.items()},
+    }
+    if inputs:
+        definition["InputDataConfig"] = [
+            {
+                "ChannelName": channel,
+                "DataSource": {"S3DataSource": {"S3DataType": "S3Prefix", "S3Uri": str(path)}},
+            }
+            for channel, path in inputs.items()
+        ]
+    if output_path is not None:
+        definition["OutputDataConfig"] = {"S3OutputPath": str(output_path)}
+    if max_training_job_runtime_in_seconds is not None:
+        definition["StoppingCondition"] = {"MaxRuntimeInSeconds": max_training_job_runtime_in_seconds}
+    if max_retry_attempts:
+        definition["RetryStrategy"] = {"MaximumRetryAttempts": max_retry_attempts}
+    if environment:
+        definition["Environment"] = dict(environment)
+    return {
+        "HyperParameterTuningJobName": job_name,
+        "HyperParameterTuningJobConfig": config,
+        "TrainingJobDefinition": definition,
+    }
+
+
+class HyperparameterTuner:
+    """Tunes a built-in algorithm or a Python training function, like SageMaker's tuner."""
+
+    def __init__(
+        self,
+        algorithm: str | Callable[..., Any],
+        objective_metric_name: str,
+        hyperparameter_ranges: Mapping[str, Parameter],
+        metric_definitions: Sequence[Mapping[str, str]] | None = None,
+        strategy: str = "Random",
+        objective_type: str = "Maximize",
+        max_jobs: int | None = None,
+        max_parallel_jobs: int = 1,
+        max_runtime_in_seconds: int | None = None,
+        base_tuning_job_name: str | None = None,
+        early_stopping_type: str = "Off",
+        random_seed: int | None = None,
+        *,
+        static_hyperparameters: Mapping[str, Any] | None = None,
+        storage: str = DEFAULT_URL,
+        output_path: str | Path | None = None,
+        max_retry_attempts: int | None = None,
+        max_training_job_runtime_in_seconds: int | None = None,
+        environment: Mapping[str, str] | None = None,
+        completion_criteria: Mapping[str, Any] | None = None,
+        fresh_worker_per_trial: bool = False,
+    ) -> None:
+        if isinstance(algorithm, str):
+            self._reference, self._train_fn = algorithm, None
+        elif callable(algorithm):
+            qualname = getattr(algorithm, "__qualname__", type(algorithm).__name__)
+            module = getattr(algorithm, "__module__", "__main__")
+            self._reference, self._train_fn = f"{CALLABLE_IMAGE_PREFIX}{module}.{qualname}", algorithm
+        else:
+            msg = f"algorithm must be a built-in algorithm name or a callable, got {type(algorithm).__name__}"
+            raise TypeError(msg)
+        self.objective_metric_name = objective_metric_name
+        self.hyperparameter_ranges = dict(hyperparameter_ranges)
+        self.metric_definitions = metric_definitions
+        self.strategy = strategy
+        self.objective_type = objective_type
+        self.max_jobs = max_jobs
+        self.max_parallel_jobs = max_parallel_jobs
+        self.max_runtime_in_seconds = max_runtime_in_seconds
+        self.base_tuning_job_name = base_tuning_job_name
+        self.early_stopping_type = early_stopping_type
+        self.random_seed = random_seed
+        self.static_hyperparameters = dict(static_hyperparameters or {})
+        self.storage_url = storage
+        self.output_path = output_path
+        self.max_retry_attempts = max_retry_attempts
+        self.max_training_job_runtime_in_seconds = max_training_job_runtime_in_seconds
+        self.environment = environment
+        self.completion_criteria = completion_criteria
+        self.fresh_worker_per_trial = fresh_worker_per_trial
+        self.latest_tuning_job: str | None = None
+        self._storage: SqlStorage | None = None
+        self._thread: threading.Thread | None = None
+        self._outcome: JobOutcome | None = None
+        self._error: BaseException | None = None
+
+    # -- building ------------------------------------------------------------------------------
+    def _base_name(self) -> str:
+        if self.base_tuning_job_name:
+            return self.base_tuning_job_name
+        if self._train_fn is not None:
+            return getattr(self._train_fn, "__name__", "tuning").replace("_", "-")
+        return self._reference.rsplit("/", 1)[-1].split(":", 1)[0]
+
+    def build_spec(
+        self, inputs: Mapping[str, str | Path] | None = None, job_name: str | None = None
+    ) -> TuningJobSpec:
+        """The validated internal spec this tuner would run (raises InvalidSpecError)."""
+        request = build_request(
+            job_name=job_name or default_job_name(self._base_name()),
+            algorithm_reference=self._reference,
+            objective_metric_name=self.objective_metric_name,
+            objective_type=self.objective_type,
+            hyperparameter_ranges=self.hyperparameter_ranges,
+            strategy=self.strategy,
+            max_jobs=self.max_jobs,
+            max_parallel_jobs=self.max_parallel_jobs,
+            max_runtime_in_seconds=self.max_runtime_in_seconds,
+            early_stopping_type=self.early_stopping_type,
+            random_seed=self.random_seed,
+            static_hyperparameters=self.static_hyperparameters,
+            metric_definitions=self.metric_definitions,
+            inputs=inputs,
+            output_path=self.output_path,
+            max_retry_attempts=self.max_retry_attempts,
+            max_training_job_runtime_in_seconds=self.max_training_job_runtime_in_seconds,
+            environment=self.environment,
+            completion_criteria=self.completion_criteria,
+        )
+        return spec_from_request(request, base_dir=Path.cwd(), train_fn=self._train_fn)
+
+    # -- running -------------------------------------------------------------------------------
+    def fit(
+        self,
+        inputs: Mapping[str, str | Path] | None = None,
+        job_name: str | None = None,
+        wait: bool = True,
+        *,
+        on_progress: Callable[[Progress], None] | None = None,
+    ) -> None:
+        """Start the tuning job; with ``wait=False`` it runs in a background thread."""
+        spec = self.build_spec(inputs, job_name)
+        storage = self._open_storage()
+        pool = LocalPool(spec.max_parallel_jobs, fresh_worker_per_trial=self.fresh_worker_per_trial)
+        try:
+            coordinator = Coordinator(spec, storage, pool, on_progress=on_progress)
+            coordinator.start()
+        except BaseException:
+            pool.shutdown()
+            raise
+        self.latest_tuning_job = spec.name
+        self._outcome, self._error = None, None
+
+        def run() -> None:
+            try:
+                self._outcome = coordinator.run()
+            except BaseException as exc:  # surfaced by wait()
+                self._error = exc
+            finally:
+                pool.shutdown()
+
+        if wait:
+            run()
+            self._raise_error()
+        else:
+            self._thread = threading.Thread(target=run, name=f"tuner-{spec.name}", daemon=True)
+            self._thread.start()
+
+    def _raise_error(self) -> None:
+        if self._error is not None:
+            raise self._error
+
+    def wait(self) -> None:
+        """Block until a job started with ``wait=False`` ends."""
+        if self._thread is not None:
+            self._thread.join()
+        self._raise_error()
+
+    def stop_tuning_job(self) -> None:
+        """Ask the running job to stop; its running training jobs end as Stopped."""
+        name = self._require_job()
+        storage = self._open_storage()
+        storage.set_job_status(name, "Stopping", now=dt.datetime.now(tz=dt.timezone.utc).timestamp())
+
+    # -- results -------------------------------------------------------------------------------
+    def _open_storage(self) -> SqlStorage:
+        if self._storage is None:
+            self._storage = SqlStorage(self.storage_url)
+        return self._storage
+
+    def _require_job(self) -> str:
+        if self.latest_tuning_job is None:
+            msg = "no tuning job yet: call fit() first"
+            raise TunerError(msg)
+        return self.latest_tuning_job
+
+    def describe(self) -> dict[str, Any]:
+        """DescribeHyperParameterTuningJob's response for the latest job."""
+        name = self._require_job()
+        storage = self._open_storage()
+        job = storage.load_job(name)
+        return describe_tuning_job(job, storage.trials(name), now=dt.datetime.now(tz=dt.timezone.utc).timestamp())
+
+    def best_training_job(self) -> str:
+        """Name of the best training job; raises if no job has an objective value yet."""
+        name = self._require_job()
+        storage = self._open_storage()
+        job = storage.load_job(name)
+        best = best_trial(storage.trials(name), objective_of(job))
+        if best is None:
+            msg = f"Best training job not available for tuning job: {name}"
+            raise BestTrainingJobNotAvailableError(msg)
+        return best.name
+
+    def training_job_summaries(self, **kwargs: Any) -> list[dict[str, Any]]:
+        """ListTrainingJobsForHyperParameterTuningJob's summaries (``sort_by``, ``status_equals`` ...)."""
+        name = self._require_job()
+        storage = self._open_storage()
+        return list_training_jobs(storage.load_job(name), storage.trials(name), **kwargs)
+
+    def analytics(self) -> Any:
+        """A :class:`tuner.analytics.TuningJobAnalytics` of the latest job."""
+        from tuner.analytics import TuningJobAnalytics
+
+        return TuningJobAnalytics(self._require_job(), self.storage_url)

@@ -1,0 +1,92 @@
+"""The worker-pool interface the coordinator drives, and the events pools send back.
+
+A pool runs trials somewhere (worker subprocesses, Ray actors) and streams what happens back to
+the coordinator, which is the only one to write to the database. Pools never raise for a
+trial's own failure: it becomes a :class:`Finished` event with status Failed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from strategies.base import TrialStatus
+
+
+@dataclass(frozen=True, slots=True)
+class TrialSpec:
+    """Everything a worker needs to run one attempt of one training job.
+
+    ``algorithm`` names a built-in algorithm; otherwise ``callable_key`` identifies the user's
+    cloudpickled training function (``callable_blob``), which a pool ships to each worker once.
+    ``hyperparameters`` are strings for built-in algorithms (AMT's wire form) and typed values
+    for callables.
+    """
+
+    job_name: str
+    number: int
+    attempt: int
+    training_job_name: str
+    hyperparameters: Mapping[str, Any]
+    channels: Mapping[str, str]
+    output_dir: str
+    algorithm: str | None = None
+    callable_key: str | None = None
+    callable_blob: bytes | None = field(default=None, repr=False)
+    environment: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class Started:
+    """The trial began running on ``worker``."""
+
+    number: int
+    worker: str
+    at: float
+
+
+@dataclass(frozen=True, slots=True)
+class Report:
+    """The trial reported ``metrics`` for ``epoch``."""
+
+    number: int
+    epoch: int
+    metrics: Mapping[str, float]
+    at: float
+
+
+@dataclass(frozen=True, slots=True)
+class Finished:
+    """The trial ended: Completed, Failed (with ``error``) or Stopped."""
+
+    number: int
+    status: TrialStatus
+    at: float
+    error: str | None = None
+    retryable: bool = False
+
+
+Event = Started | Report | Finished
+
+
+class WorkerPool(Protocol):
+    """Runs trials and streams their events back.
+
+    Contract: ``submit`` is called only while ``free_slots > 0``; every submitted trial yields
+    exactly one :class:`Finished` event, after its :class:`Started` and :class:`Report` events;
+    ``stop`` is idempotent and ends the trial within a second (cooperatively at its next report,
+    by force after a grace period), giving ``Finished(Stopped)``; ``poll`` returns the events
+    that arrived within ``timeout_s`` (possibly none) and never raises for trial errors.
+    """
+
+    @property
+    def free_slots(self) -> int: ...
+
+    def submit(self, spec: TrialSpec) -> None: ...
+
+    def poll(self, timeout_s: float) -> list[Event]: ...
+
+    def stop(self, number: int) -> None: ...
+
+    def shutdown(self) -> None: ...

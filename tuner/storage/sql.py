@@ -1,0 +1,376 @@
+"""SqlStorage: tuning jobs, training jobs and metrics in any SQLAlchemy database.
+
+SQLite by default (``sqlite:///tuner.db``), opened in WAL mode so that readers (``tuner
+describe``, the dashboard) never block the coordinator, the only writer. ``synchronous=NORMAL``
+is WAL's recommended setting: a power cut can lose the last transactions but never corrupts the
+file. Any other SQLAlchemy URL (PostgreSQL for teams) works unchanged.
+
+The coordinator batches the writes of one loop iteration in one transaction with
+:meth:`SqlStorage.batch`; each write method also works alone.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import threading
+from collections.abc import Iterator, Mapping, Sequence
+from typing import Any
+
+from sqlalchemy import Connection, Engine, create_engine, event, func, insert, select, update
+from sqlalchemy.exc import IntegrityError, SQLAlchemyError
+
+from tuner.errors import JobExistsError, JobNotFoundError, StorageError
+from tuner.storage import schema as s
+from tuner.storage.records import JobRecord, MetricPoint, TrainingJobRecord
+
+DEFAULT_URL = "sqlite:///tuner.db"
+
+
+def normalise_url(url: str) -> str:
+    """Accept a bare file path as well as a SQLAlchemy URL (``tuner.db`` -> ``sqlite:///tuner.db``)."""
+    return url if "://" in url else f"sqlite:///{url}"
+
+
+def _set_sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.execute("PRAGMA busy_timeout=10000")
+    cursor.close()
+
+
+class SqlStorage:
+    """The one storage implementation. Thread-safe for reads; writes come from the coordinator."""
+
+    def __init__(self, url: str = DEFAULT_URL) -> None:
+        self.url = normalise_url(url)
+        try:
+            self.engine: Engine = create_engine(self.url)
+            if self.engine.dialect.name == "sqlite":
+                event.listen(self.engine, "connect", _set_sqlite_pragmas)
+            self._migrate()
+        except SQLAlchemyError as exc:
+            msg = f"cannot open the database {self.url}: {exc}"
+            raise StorageError(msg) from exc
+        self._job_ids: dict[str, int] = {}
+        self._trial_ids: dict[tuple[int, int], int] = {}
+        self._local = threading.local()
+
+    # -- connection handling ------------------------------------------------------------------
+    def _migrate(self) -> None:
+        with self.engine.begin() as conn:
+            s.metadata.create_all(conn, checkfirst=True)
+            version = conn.execute(select(func.max(s.schema_version.c.version))).scalar()
+            if version is None:
+                conn.execute(insert(s.schema_version).values(version=s.SCHEMA_VERSION))
+                return
+            if version > s.SCHEMA_VERSION:
+                msg = (
+                    f"the database {self.url} has schema version {version}, newer than this "
+                    f"engine's {s.SCHEMA_VERSION}; upgrade the tuner package"
+                )
+                raise StorageError(msg)
+            for step in range(version + 1, s.SCHEMA_VERSION + 1):
+                s.MIGRATIONS[step](conn)
+                conn.execute(insert(s.schema_version).values(version=step))
+
+    @contextlib.contextmanager
+    def batch(self) -> Iterator[None]:
+        """Run the writes inside the block in one transaction (nested blocks join it)."""
+        if getattr(self._local, "conn", None) is not None:
+            yield
+            return
+        try:
+            with self.engine.begin() as conn:
+                self._local.conn = conn
+                try:
+                    yield
+                finally:
+                    self._local.conn = None
+        except SQLAlchemyError as exc:
+            msg = f"database write failed ({self.url}): {exc}"
+            raise StorageError(msg) from exc
+
+    @contextlib.contextmanager
+    def _conn(self) -> Iterator[Connection]:
+        current = getattr(self._local, "conn", None)
+        if current is not None:
+            yield current
+            return
+        try:
+            with self.engine.begin() as conn:
+                yield conn
+        except SQLAlchemyError as exc:
+            msg = f"database access failed ({self.url}): {exc}"
+            raise StorageError(msg) from exc
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    # -- ids ---------------------------------------------------------------------------------
+    def _job_id(self, conn: Connection, name: str) -> int:
+        job_id = self._job_ids.get(name)
+        if job_id is None:
+            job_id = conn.execute(select(s.tuning_jobs.c.id).where(s.tuning_jobs.c.name == name)).scalar()
+            if job_id is None:
+                msg = f"no tuning job named {name!r} in {self.url}"
+                raise JobNotFoundError(msg)
+            self._job_ids[name] = job_id
+        return job_id
+
+    def _trial_id(self, conn: Connection, job: str, number: int) -> int:
+        job_id = self._job_id(conn, job)
+        key = (job_id, number)
+        trial_id = self._trial_ids.get(key)
+        if trial_id is None:
+            trial_id = conn.execute(
+                select(s.training_jobs.c.id).where(
+                    s.training_jobs.c.tuning_job_id == job_id, s.training_jobs.c.number == number
+                )
+            ).scalar()
+            if trial_id is None:
+                msg = f"tuning job {job!r} has no training job number {number}"
+                raise JobNotFoundError(msg)
+            self._trial_ids[key] = trial_id
+        return trial_id
+
+    # -- tuning jobs ----------------------------------------------------------------------------
+    def create_job(
+        self,
+        name: str,
+        request: Mapping[str, Any],
+        *,
+        strategy: str,
+        seed: int,
+        status: str,
+        now: float,
+        callable_blob: bytes | None = None,
+    ) -> None:
+        """Insert a tuning job; raises JobExistsError if the name is taken (case-insensitive)."""
+        with self._conn() as conn:
+            clash = conn.execute(
+                select(s.tuning_jobs.c.name).where(func.lower(s.tuning_jobs.c.name) == name.lower())
+            ).scalar()
+            if clash is not None:
+                msg = f"a tuning job named {clash!r} already exists in {self.url}"
+                raise JobExistsError(msg)
+            try:
+                conn.execute(
+                    insert(s.tuning_jobs).values(
+                        name=name,
+                        request_json=json.dumps(request),
+                        strategy=strategy,
+                        status=status,
+                        seed=seed,
+                        callable_blob=callable_blob,
+                        created_at=now,
+                        last_modified_at=now,
+                    )
+                )
+            except IntegrityError as exc:
+                msg = f"a tuning job named {name!r} already exists in {self.url}"
+                raise JobExistsError(msg) from exc
+
+    def _job_record(self, row: Any) -> JobRecord:
+        return JobRecord(
+            name=row.name,
+            request=json.loads(row.request_json),
+            strategy=row.strategy,
+            status=row.status,
+            seed=row.seed,
+            created_at=row.created_at,
+            last_modified_at=row.last_modified_at,
+            ended_at=row.ended_at,
+            failure_reason=row.failure_reason,
+            callable_blob=row.callable_blob,
+            completion=json.loads(row.completion_json) if row.completion_json else {},
+        )
+
+    def load_job(self, name: str) -> JobRecord:
+        with self._conn() as conn:
+            row = conn.execute(select(s.tuning_jobs).where(s.tuning_jobs.c.name == name)).first()
+        if row is None:
+            msg = f"no tuning job named {name!r} in {self.url}"
+            raise JobNotFoundError(msg)
+        return self._job_record(row)
+
+    def list_jobs(self) -> list[JobRecord]:
+        """Every tuning job, oldest first."""
+        with self._conn() as conn:
+            rows = conn.execute(select(s.tuning_jobs).order_by(s.tuning_jobs.c.created_at)).all()
+        return [self._job_record(r) for r in rows]
+
+    def set_job_status(
+        self,
+        name: str,
+        status: str,
+        *,
+        now: float,
+        reason: str | None = None,
+        ended: bool = False,
+        completion: Mapping[str, Any] | None = None,
+    ) -> None:
+        values: dict[str, Any] = {"status": status, "last_modified_at": now}
+        if reason is not None:
+            values["failure_reason"] = reason[:1024]
+        if ended:
+            values["ended_at"] = now
+        if completion is not None:
+            values["completion_json"] = json.dumps(completion)
+        with self._conn() as conn:
+            conn.execute(update(s.tuning_jobs).where(s.tuning_jobs.c.id == self._job_id(conn, name)).values(**values))
+
+    # -- training jobs --------------------------------------------------------------------------
+    def add_trial(
+        self,
+        job: str,
+        number: int,
+        *,
+        name: str,
+        hyperparameters: Mapping[str, str],
+        now: float,
+        output_dir: str | None = None,
+        bracket: int | None = None,
+    ) -> None:
+        """Insert a training job as Pending (it shows as InProgress at the AMT surface)."""
+        with self._conn() as conn:
+            job_id = self._job_id(conn, job)
+            result = conn.execute(
+                insert(s.training_jobs).values(
+                    tuning_job_id=job_id,
+                    number=number,
+                    name=name,
+                    hyperparameters_json=json.dumps(dict(hyperparameters)),
+                    status="Pending",
+                    created_at=now,
+                    output_dir=output_dir,
+                    bracket=bracket,
+                    attempt=1,
+                    n_reports=0,
+                )
+            )
+            self._trial_ids[(job_id, number)] = result.inserted_primary_key[0]
+
+    def mark_running(self, job: str, number: int, *, worker: str, now: float) -> None:
+        with self._conn() as conn:
+            conn.execute(
+                update(s.training_jobs)
+                .where(s.training_jobs.c.id == self._trial_id(conn, job, number))
+                .values(status="InProgress", worker=worker, started_at=now)
+            )
+
+    def add_report(
+        self, job: str, number: int, *, attempt: int, epoch: int, metrics: Mapping[str, float], at: float
+    ) -> None:
+        """Append one report's metrics (one row per metric)."""
+        if not metrics:
+            return
+        with self._conn() as conn:
+            trial_id = self._trial_id(conn, job, number)
+            conn.execute(
+                insert(s.metrics),
+                [
+                    {"training_job_id": trial_id, "attempt": attempt, "epoch": epoch, "name": k, "value": float(v), "at": at}
+                    for k, v in metrics.items()
+                ],
+            )
+
+    def finish_trial(
+        self,
+        job: str,
+        number: int,
+        *,
+        status: str,
+        now: float,
+        final_value: float | None,
+        final_metrics: Mapping[str, float],
+        n_reports: int,
+        failure_reason: str | None = None,
+        retryable: bool | None = None,
+    ) -> None:
+        with self._conn() as conn:
+            conn.execute(
+                update(s.training_jobs)
+                .where(s.training_jobs.c.id == self._trial_id(conn, job, number))
+                .values(
+                    status=status,
+                    ended_at=now,
+                    final_value=final_value,
+                    final_metrics_json=json.dumps(dict(final_metrics)),
+                    n_reports=n_reports,
+                    failure_reason=failure_reason[:1024] if failure_reason else None,
+                    retryable=retryable,
+                )
+            )
+
+    def restart_trial(self, job: str, number: int, *, attempt: int, reason: str | None, now: float) -> None:
+        """Put a trial back to Pending for another attempt (a retry, or a resume after a crash)."""
+        with self._conn() as conn:
+            conn.execute(
+                update(s.training_jobs)
+                .where(s.training_jobs.c.id == self._trial_id(conn, job, number))
+                .values(
+                    status="Pending",
+                    attempt=attempt,
+                    failure_reason=reason[:1024] if reason else None,
+                    retryable=None,
+                    final_value=None,
+                    final_metrics_json=None,
+                    n_reports=0,
+                    started_at=None,
+                    ended_at=None,
+                )
+            )
+
+    # -- reads ----------------------------------------------------------------------------------
+    def trials(self, job: str) -> list[TrainingJobRecord]:
+        """Every training job of ``job``, ordered by number."""
+        with self._conn() as conn:
+            job_id = self._job_id(conn, job)
+            rows = conn.execute(
+                select(s.training_jobs)
+                .where(s.training_jobs.c.tuning_job_id == job_id)
+                .order_by(s.training_jobs.c.number)
+            ).all()
+        return [
+            TrainingJobRecord(
+                number=r.number,
+                name=r.name,
+                hyperparameters=json.loads(r.hyperparameters_json),
+                status=r.status,
+                created_at=r.created_at,
+                final_value=r.final_value,
+                final_metrics=json.loads(r.final_metrics_json) if r.final_metrics_json else {},
+                started_at=r.started_at,
+                ended_at=r.ended_at,
+                failure_reason=r.failure_reason,
+                retryable=r.retryable,
+                attempt=r.attempt,
+                n_reports=r.n_reports,
+                bracket=r.bracket,
+                worker=r.worker,
+                output_dir=r.output_dir,
+            )
+            for r in rows
+        ]
+
+    def curves(self, job: str, metric_names: Sequence[str] | None = None) -> dict[int, list[MetricPoint]]:
+        """Reported metrics of each training job's latest attempt, by training job number."""
+        with self._conn() as conn:
+            job_id = self._job_id(conn, job)
+            tj, m = s.training_jobs, s.metrics
+            query = (
+                select(tj.c.number, m.c.epoch, m.c.name, m.c.value, m.c.at)
+                .join(m, m.c.training_job_id == tj.c.id)
+                .where(tj.c.tuning_job_id == job_id, m.c.attempt == tj.c.attempt)
+                .order_by(tj.c.number, m.c.id)
+            )
+            if metric_names is not None:
+                query = query.where(m.c.name.in_(list(metric_names)))
+            rows = conn.execute(query).all()
+        out: dict[int, list[MetricPoint]] = {}
+        for number, epoch, name, value, at in rows:
+            out.setdefault(number, []).append(MetricPoint(epoch, name, value, at))
+        return out
