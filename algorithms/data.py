@@ -18,14 +18,15 @@ import io
 import math
 from collections.abc import Iterator
 from pathlib import Path
-from typing import IO, Literal
+from typing import IO, Literal, TypeAlias, cast
 
 import numpy as np
 import pandas as pd
 import scipy.sparse
 
 Format = Literal["csv", "libsvm", "parquet"]
-Features = np.ndarray | scipy.sparse.csr_matrix
+#: A channel's features: dense for CSV and Parquet, CSR for libsvm.
+Features: TypeAlias = np.ndarray | scipy.sparse.csr_matrix
 
 _CONTENT_TYPES: dict[str, Format] = {
     "text/csv": "csv",
@@ -107,7 +108,8 @@ def write_csv(path: Path | str, X: Features, y: np.ndarray) -> None:
     Missing values (NaN) are written as empty fields. Parent folders are created.
     """
     path = Path(path)
-    features = X.toarray() if scipy.sparse.issparse(X) else np.asarray(X, dtype=np.float64)
+    dense = X.toarray() if isinstance(X, scipy.sparse.spmatrix | scipy.sparse.sparray) else X
+    features = np.asarray(dense, dtype=np.float64)
     labels = np.asarray(y, dtype=np.float64).reshape(-1)
     if features.ndim != 2 or features.shape[0] != labels.shape[0]:
         msg = f"X must be 2-D with one row per label, got shape {features.shape} for {labels.size}"
@@ -212,7 +214,9 @@ def _open_text(file: Path) -> IO[str]:
 
 
 def _open_binary(file: Path) -> IO[bytes]:
-    return gzip.open(file, "rb") if _is_gzip(file) else file.open("rb")
+    if _is_gzip(file):
+        return cast(IO[bytes], gzip.open(file, "rb"))
+    return file.open("rb")
 
 
 def _numbered_lines(file: Path) -> Iterator[tuple[int, str]]:

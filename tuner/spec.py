@@ -18,8 +18,9 @@ Validation in two layers:
 
 Choices where AMT is silent or where a local run differs:
 
-* Relative data paths (``S3Uri`` without a scheme) are resolved against ``base_dir``: the spec
-  file's folder for ``tuner run``, the working directory for the Python API. ``s3://`` URIs are
+* Relative data paths (``S3Uri`` without a scheme, or ``file://`` with a relative path) are
+  resolved against ``base_dir`` (the spec file's folder for ``tuner run``, the working
+  directory for the Python API), falling back to the working directory. ``s3://`` URIs are
   refused (no AWS access from a local run).
 * ``MaxNumberOfTrainingJobs`` is required except for Grid (the API marks it optional, but a
   Random search needs a budget). AWS account limits (750 jobs, 10 parallel) are not enforced:
@@ -214,13 +215,20 @@ def _parse_ranges(
 
 
 def _local_path(uri: str, base_dir: Path) -> Path | None:
-    """A local path from ``file://`` or a plain path; None for schemes we cannot reach."""
+    """A local path from ``file://`` or a plain path; None for schemes we cannot reach.
+
+    A relative path is taken against ``base_dir`` (the spec file's folder) and, if nothing
+    exists there, against the working directory.
+    """
     if uri.startswith("file://"):
-        return Path(uri[len("file://") :])
-    if re.match(r"^[a-zA-Z][a-zA-Z0-9+.-]*://", uri):
+        uri = uri[len("file://") :]
+    elif re.match(r"^[a-zA-Z][a-zA-Z0-9+.-]*://", uri):
         return None
     p = Path(uri).expanduser()
-    return p if p.is_absolute() else base_dir / p
+    if p.is_absolute():
+        return p
+    candidate = base_dir / p
+    return candidate if candidate.exists() or not (Path.cwd() / p).exists() else Path.cwd() / p
 
 
 def _check_algorithm_hyperparameters(

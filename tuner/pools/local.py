@@ -6,6 +6,9 @@ drains. Workers are reused across trials (AMT keeps warm pools too), which saves
 interpreter start and the imports of xgboost or torch on every trial; ``fresh_worker_per_trial``
 replaces the worker after each trial for code that leaks memory or state.
 
+Threads: unless the user set them, ``OMP_NUM_THREADS`` (and MKL/OpenBLAS's) are set in each
+worker to the cores divided by the number of workers.
+
 Stopping: ``stop`` asks the worker to end the trial at its next report; if the trial has not
 ended after ``stop_grace_s`` the worker is killed (and replaced on the next submit), so a stop
 always takes effect within a second. A worker that dies on its own (killed, out of memory,
@@ -91,6 +94,11 @@ class LocalPool:
         from_worker_r, from_worker_w = os.pipe()
         env = dict(os.environ)
         env["PYTHONUNBUFFERED"] = "1"
+        # Share the cores between parallel trials, as Ray does for its actors: without this,
+        # each xgboost or torch trial starts one thread per core and they thrash each other.
+        threads = str(max(1, (os.cpu_count() or 1) // self.n_workers))
+        for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
+            env.setdefault(var, threads)
         proc = subprocess.Popen(  # noqa: S603 - our own interpreter and module
             [self.python, "-m", "tuner.pools.worker", str(to_worker_r), str(from_worker_w)],
             pass_fds=(to_worker_r, from_worker_w),

@@ -1,0 +1,310 @@
+"""The ``tuner`` command line.
+
+::
+
+    tuner run SPEC [--db URL]            run (or resume) the tuning job a spec file describes
+    tuner resume NAME [--db URL]         resume an interrupted job from the database alone
+    tuner validate SPEC                  check a spec file, print every problem, run nothing
+    tuner list [--db URL] [--json]       tuning jobs with status and counters
+    tuner describe NAME [--db URL] [--json]   DescribeHyperParameterTuningJob
+    tuner trials NAME [--db URL] [--json]     ListTrainingJobsForHyperParameterTuningJob
+    tuner best NAME [--db URL] [--json]       the best training job
+    tuner stop NAME [--db URL]           ask a running job to stop
+
+The database defaults to ``./tuner.db`` (or ``$TUNER_DB``). Exit status: 0 success, 1 the job
+ended Failed or Stopped, 2 bad input (invalid spec, unknown job).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+from rich.live import Live
+from rich.table import Table
+from rich.text import Text
+
+from tuner.coordinator import Coordinator, Progress
+from tuner.describe import (
+    best_trial,
+    describe_tuning_job,
+    list_training_jobs,
+    objective_of,
+    to_json,
+    training_job_summary,
+    tuning_job_summary,
+)
+from tuner.errors import InvalidSpecError, JobExistsError, JobNotFoundError, TunerError
+from tuner.pools.local import LocalPool
+from tuner.spec import load_spec, spec_from_request
+from tuner.storage import SqlStorage
+
+out = Console(soft_wrap=True)
+err = Console(stderr=True, soft_wrap=True)
+
+
+def _db_default() -> str:
+    return os.environ.get("TUNER_DB", "sqlite:///tuner.db")
+
+
+def _progress_text(p: Progress, metric: str) -> Text:
+    done = p.completed + p.failed + p.stopped
+    best = f"{p.best_value:.6g} ({p.best_trial})" if p.best_value is not None else "-"
+    return Text.assemble(
+        (f"{p.name}", "bold"),
+        f"  {done}/{p.max_jobs} done",
+        (f"  {p.running} running", "cyan"),
+        (f"  {p.failed} failed", "red" if p.failed else ""),
+        f"  {p.stopped} stopped",
+        (f"  best {metric} {best}", "green"),
+    )
+
+
+def _run_coordinator(coordinator: Coordinator, quiet: bool) -> int:
+    metric = coordinator.objective.metric
+    if quiet:
+        outcome = coordinator.run()
+    elif err.is_terminal:
+        with Live(console=err, refresh_per_second=8, transient=False) as live:
+            coordinator.on_progress = lambda p: live.update(_progress_text(p, metric))
+            outcome = coordinator.run()
+            live.update(_progress_text(coordinator.progress(), metric))
+    else:
+        last = {"done": -1, "at": 0.0}
+
+        def line(p: Progress) -> None:
+            done = p.completed + p.failed + p.stopped
+            now = time.monotonic()
+            if done != last["done"] and (now - last["at"] >= 2.0 or done == p.max_jobs):
+                last.update(done=done, at=now)
+                err.print(_progress_text(p, metric))
+
+        coordinator.on_progress = line
+        outcome = coordinator.run()
+    style = {"Completed": "green", "Failed": "red"}.get(outcome.status, "yellow")
+    err.print(Text.assemble("tuning job ", (outcome.name, "bold"), " ", (outcome.status, style)))
+    if outcome.failure_reason:
+        err.print(f"FailureReason: {outcome.failure_reason}")
+    if outcome.status == "Completed":
+        storage = coordinator.storage
+        job = storage.load_job(outcome.name)
+        best = best_trial(storage.trials(outcome.name), objective_of(job))
+        if best is not None:
+            err.print(f"best training job {best.name}: {objective_of(job).metric} = {best.final_value}")
+            err.print(f"  hyperparameters: {dict(best.hyperparameters)}")
+    return 0 if outcome.status == "Completed" else 1
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    spec = load_spec(args.spec)
+    storage = SqlStorage(args.db)
+    pool = LocalPool(spec.max_parallel_jobs, fresh_worker_per_trial=args.fresh_workers)
+    try:
+        coordinator = Coordinator(spec, storage, pool, output_root=args.output)
+        coordinator.start()
+        return _run_coordinator(coordinator, args.quiet)
+    finally:
+        pool.shutdown()
+
+
+def cmd_resume(args: argparse.Namespace) -> int:
+    import cloudpickle
+
+    storage = SqlStorage(args.db)
+    job = storage.load_job(args.name)
+    train_fn = cloudpickle.loads(job.callable_blob) if job.callable_blob else None
+    spec = spec_from_request(job.request, base_dir=Path.cwd(), train_fn=train_fn)
+    pool = LocalPool(spec.max_parallel_jobs, fresh_worker_per_trial=args.fresh_workers)
+    try:
+        coordinator = Coordinator(spec, storage, pool, output_root=args.output)
+        coordinator.start()
+        return _run_coordinator(coordinator, args.quiet)
+    finally:
+        pool.shutdown()
+
+
+def cmd_validate(args: argparse.Namespace) -> int:
+    spec = load_spec(args.spec)
+    out.print(
+        f"{args.spec}: valid. Tuning job {spec.name!r}, strategy {spec.strategy}, "
+        f"{spec.max_jobs} training jobs, {len(spec.space.ranges)} tuned hyperparameters, "
+        f"objective {spec.objective.type.value} {spec.objective.metric}"
+    )
+    return 0
+
+
+def cmd_list(args: argparse.Namespace) -> int:
+    storage = SqlStorage(args.db)
+    summaries = [tuning_job_summary(job, storage.trials(job.name)) for job in storage.list_jobs()]
+    if args.json:
+        out.print_json(to_json({"HyperParameterTuningJobSummaries": summaries}))
+        return 0
+    table = Table("Name", "Status", "Strategy", "Completed", "InProgress", "Failed", "Stopped", "Created")
+    for s in summaries:
+        c = s["TrainingJobStatusCounters"]
+        table.add_row(
+            s["HyperParameterTuningJobName"],
+            s["HyperParameterTuningJobStatus"],
+            s["Strategy"],
+            str(c["Completed"]),
+            str(c["InProgress"]),
+            str(c["RetryableError"] + c["NonRetryableError"]),
+            str(c["Stopped"]),
+            s["CreationTime"].strftime("%Y-%m-%d %H:%M:%S"),
+        )
+    out.print(table)
+    return 0
+
+
+def cmd_describe(args: argparse.Namespace) -> int:
+    storage = SqlStorage(args.db)
+    job = storage.load_job(args.name)
+    described = describe_tuning_job(job, storage.trials(args.name), now=time.time())
+    if args.json:
+        out.print_json(to_json(described))
+        return 0
+    config = described["HyperParameterTuningJobConfig"]
+    table = Table(show_header=False, title=f"tuning job {job.name}")
+    table.add_row("Status", described["HyperParameterTuningJobStatus"])
+    table.add_row("Strategy", config["Strategy"])
+    objective = config["HyperParameterTuningJobObjective"]
+    table.add_row("Objective", f"{objective['Type']} {objective['MetricName']}")
+    table.add_row("Training jobs", ", ".join(f"{k} {v}" for k, v in described["TrainingJobStatusCounters"].items()))
+    table.add_row("Objective status", ", ".join(f"{k} {v}" for k, v in described["ObjectiveStatusCounters"].items()))
+    table.add_row("Created", str(described["CreationTime"]))
+    if "HyperParameterTuningEndTime" in described:
+        table.add_row("Ended", str(described["HyperParameterTuningEndTime"]))
+    if "FailureReason" in described:
+        table.add_row("FailureReason", described["FailureReason"])
+    best = described.get("BestTrainingJob")
+    if best:
+        table.add_row("Best training job", best["TrainingJobName"])
+        table.add_row("  objective", str(best["FinalHyperParameterTuningJobObjectiveMetric"]["Value"]))
+        table.add_row("  hyperparameters", ", ".join(f"{k}={v}" for k, v in best["TunedHyperParameters"].items()))
+    out.print(table)
+    return 0
+
+
+def cmd_trials(args: argparse.Namespace) -> int:
+    storage = SqlStorage(args.db)
+    job = storage.load_job(args.name)
+    rows = list_training_jobs(
+        job, storage.trials(args.name), sort_by=args.sort_by, sort_order=args.sort_order, status_equals=args.status
+    )
+    if args.json:
+        out.print_json(to_json({"TrainingJobSummaries": rows}))
+        return 0
+    tuned = list(rows[0]["TunedHyperParameters"]) if rows else []
+    table = Table("TrainingJobName", "Status", "Objective", *tuned, "FailureReason")
+    for r in rows:
+        final = r.get("FinalHyperParameterTuningJobObjectiveMetric")
+        table.add_row(
+            r["TrainingJobName"],
+            r["TrainingJobStatus"],
+            f"{final['Value']:.6g}" if final else "-",
+            *(r["TunedHyperParameters"].get(n, "") for n in tuned),
+            (r.get("FailureReason") or "")[:60],
+        )
+    out.print(table)
+    return 0
+
+
+def cmd_best(args: argparse.Namespace) -> int:
+    storage = SqlStorage(args.db)
+    job = storage.load_job(args.name)
+    objective = objective_of(job)
+    best = best_trial(storage.trials(args.name), objective)
+    if best is None:
+        err.print(f"Best training job not available for tuning job: {args.name}")
+        return 1
+    summary = training_job_summary(job, best, objective)
+    if args.json:
+        out.print_json(to_json(summary))
+        return 0
+    out.print(f"{summary['TrainingJobName']}  {objective.metric} = {best.final_value}")
+    for k, v in summary["TunedHyperParameters"].items():
+        out.print(f"  {k} = {v}")
+    return 0
+
+
+def cmd_stop(args: argparse.Namespace) -> int:
+    storage = SqlStorage(args.db)
+    job = storage.load_job(args.name)
+    if job.status != "InProgress":
+        err.print(f"tuning job {args.name!r} is {job.status}; only an InProgress job can be stopped")
+        return 1
+    storage.set_job_status(args.name, "Stopping", now=time.time())
+    out.print(f"tuning job {args.name!r} is Stopping")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="tuner", description="Hyperparameter tuning with AMT's job spec.")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    def add(name: str, fn: Callable[[argparse.Namespace], int], help_text: str) -> argparse.ArgumentParser:
+        p = sub.add_parser(name, help=help_text, description=help_text)
+        p.set_defaults(fn=fn)
+        if name != "validate":
+            p.add_argument("--db", default=_db_default(), help="SQLAlchemy URL or SQLite file (default ./tuner.db)")
+        return p
+
+    for name, fn, text in (
+        ("run", cmd_run, "run a tuning job from an AMT CreateHyperParameterTuningJob spec (JSON or YAML)"),
+        ("resume", cmd_resume, "resume an interrupted tuning job"),
+    ):
+        p = add(name, fn, text)
+        p.add_argument("spec" if name == "run" else "name")
+        p.add_argument("--output", type=Path, default=None, help="folder for model artifacts (default: OutputDataConfig.S3OutputPath or ./tuner-output)")
+        p.add_argument("--fresh-workers", action="store_true", help="a new worker process for every training job")
+        p.add_argument("--quiet", action="store_true", help="no progress display")
+    add("validate", cmd_validate, "check a spec file and print every problem").add_argument("spec")
+    add("list", cmd_list, "list tuning jobs").add_argument("--json", action="store_true")
+    for name, fn, text in (
+        ("describe", cmd_describe, "describe a tuning job (DescribeHyperParameterTuningJob)"),
+        ("trials", cmd_trials, "list a tuning job's training jobs"),
+        ("best", cmd_best, "the best training job of a tuning job"),
+        ("stop", cmd_stop, "ask a running tuning job to stop"),
+    ):
+        p = add(name, fn, text)
+        p.add_argument("name")
+        if name != "stop":
+            p.add_argument("--json", action="store_true", help="AMT's response shape as JSON")
+    trials = sub.choices["trials"]
+    trials.add_argument("--sort-by", default="Name", choices=["Name", "CreationTime", "Status", "FinalObjectiveMetricValue"])
+    trials.add_argument("--sort-order", default="Ascending", choices=["Ascending", "Descending"])
+    trials.add_argument("--status", default=None, choices=["InProgress", "Completed", "Failed", "Stopping", "Stopped"])
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args.fn(args))
+    except InvalidSpecError as exc:
+        err.print(f"[red]error:[/red] invalid tuning job spec ({len(exc.problems)} problem{'s' if len(exc.problems) != 1 else ''}):", highlight=False)
+        for problem in exc.problems:
+            err.print(f"  - {problem}", markup=False, highlight=False)
+        return 2
+    except (JobNotFoundError, JobExistsError) as exc:
+        err.print(f"error: {exc}", markup=False, highlight=False)
+        return 2
+    except TunerError as exc:
+        err.print(f"error: {exc}", markup=False, highlight=False)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+
+
+def entry_point(argv: Sequence[str] | None = None) -> Any:
+    sys.exit(main(argv))
+
+
+if __name__ == "__main__":
+    entry_point()
