@@ -42,6 +42,7 @@ import hashlib
 import logging
 import math
 import secrets
+import sys
 import time
 from collections import deque
 from collections.abc import Callable, Mapping
@@ -103,6 +104,33 @@ def callable_hyperparameters(space: SearchSpace, hyperparameters: Mapping[str, s
         else:
             out[name] = parse_literal(raw)
     return out
+
+
+def pickle_callable(fn: Callable[..., Any]) -> bytes:
+    """cloudpickle ``fn`` so a fresh worker interpreter can run it.
+
+    Functions from ``__main__`` (scripts, ``python -c``, notebooks) and closures go by value
+    anyway. A function from a module of the user's own (not installed in site-packages) goes by
+    value too, because the worker may not be able to import that module (a test file, a module
+    loaded from a path); installed packages go by reference, as usual.
+    """
+    module_name = getattr(fn, "__module__", None)
+    module = sys.modules.get(module_name) if module_name else None
+    file = getattr(module, "__file__", None) or ""
+    by_value = (
+        module is not None
+        and module_name not in ("__main__", "builtins")
+        and file
+        and not any(part in file for part in ("site-packages", "dist-packages"))
+        and not file.startswith(sys.base_prefix)
+    )
+    if not by_value or module_name in cloudpickle.list_registry_pickle_by_value():
+        return cloudpickle.dumps(fn)
+    cloudpickle.register_pickle_by_value(module)
+    try:
+        return cloudpickle.dumps(fn)
+    finally:
+        cloudpickle.unregister_pickle_by_value(module)
 
 
 def parse_literal(raw: Any) -> Any:
@@ -202,13 +230,14 @@ class Coordinator:
         self._last_stop_check = 0.0
         self.seed = 0
         self.strategy: Strategy | None = None
+        self._outcome: JobOutcome | None = None
 
     # -- set-up ------------------------------------------------------------------------------
     def start(self) -> None:
         """Create the job in storage, or load it for a resume if it exists and is unfinished."""
         spec = self.spec
         if spec.train_fn is not None:
-            self._callable_blob = cloudpickle.dumps(spec.train_fn)
+            self._callable_blob = pickle_callable(spec.train_fn)
             self._callable_key = hashlib.sha1(self._callable_blob).hexdigest()
         now = self.clock()
         try:
@@ -320,7 +349,7 @@ class Coordinator:
                 pass
         except KeyboardInterrupt:
             return self._stop_job("Stopped", reason=None, user=True)
-        return self._finish_job()
+        return self._outcome or self._finish_job()
 
     def step(self) -> bool:
         """One iteration: launch, handle events, check limits. False once the job should end."""
@@ -334,7 +363,7 @@ class Coordinator:
         if self.on_progress is not None:
             self.on_progress(self.progress())
         if self._stop_requested():
-            self._stop_job("Stopped", reason=None, user=True)
+            self._outcome = self._stop_job("Stopped", reason=None, user=True)
             return False
         reason = self._completion_reason()
         if reason is not None:

@@ -299,7 +299,8 @@ def spec_from_request(
         InvalidSpecError: with one message per problem; nothing has been written.
     """
     base_dir = base_dir or Path.cwd()
-    normalised, structural = check_request(dict(request))
+    # A request that is not an object (a list, a string) is reported by the structural check.
+    normalised, structural = check_request(dict(request) if isinstance(request, Mapping) else request)
     problems = _Problems()
     problems.items.extend(structural)
     if not isinstance(normalised, dict):

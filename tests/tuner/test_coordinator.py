@@ -1,0 +1,271 @@
+"""Real tuning jobs through the Python API and the coordinator, on the LocalPool.
+
+User training functions here are plain callables; worker processes and the SQLite file are real.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+
+import pytest
+
+from tuner import (
+    BestTrainingJobNotAvailableError,
+    CategoricalParameter,
+    ContinuousParameter,
+    HyperparameterTuner,
+    IntegerParameter,
+    JobExistsError,
+)
+from tuner.coordinator import Coordinator, replace_spec
+from tuner.pools import LocalPool
+from tuner.storage import SqlStorage
+
+RANGES = {"x": ContinuousParameter(-5.0, 5.0), "n": IntegerParameter(1, 4), "c": CategoricalParameter(["a", "b"])}
+
+
+def quadratic(hp, ctx):
+    assert isinstance(hp["x"], float) and isinstance(hp["n"], int) and isinstance(hp["c"], str)
+    for epoch in range(1, hp.get("epochs", 3) + 1):
+        ctx.report(epoch, loss=(hp["x"] - 1.0) ** 2 + hp["n"] / epoch + (0.5 if hp["c"] == "b" else 0.0))
+
+
+def flaky_once(hp, ctx):
+    """Fails on the first attempt of each trial (a marker file per trial), then succeeds."""
+    marker = ctx.output_dir / "attempted"
+    if not marker.exists():
+        marker.parent.mkdir(parents=True, exist_ok=True)
+        marker.write_text("1")
+        raise RuntimeError("transient failure")
+    ctx.report(1, loss=hp["x"] ** 2)
+
+
+def always_fails(hp, ctx):
+    raise ValueError("broken training code")
+
+
+def never_reports_objective(hp, ctx):
+    ctx.report(1, other=1.0)
+
+
+def slow(hp, ctx):
+    for epoch in range(1, 100):
+        ctx.report(epoch, loss=hp["x"] ** 2)
+        time.sleep(0.1)
+
+
+def _tuner(fn, db_url, tmp_path, **kwargs):
+    defaults = {
+        "objective_type": "Minimize", "max_jobs": 8, "max_parallel_jobs": 2, "random_seed": 3,
+        "storage": db_url, "output_path": tmp_path / "out",
+    }
+    ranges = kwargs.pop("ranges", RANGES)
+    defaults.update(kwargs)
+    return HyperparameterTuner(fn, "loss", ranges, **defaults)
+
+
+def test_job_completes_with_counters_best_job_and_dataframe(db_url, tmp_path) -> None:
+    tuner = _tuner(quadratic, db_url, tmp_path, max_jobs=10, max_parallel_jobs=3)
+    tuner.fit(job_name="quad")
+    described = tuner.describe()
+    assert described["HyperParameterTuningJobStatus"] == "Completed"
+    assert described["TrainingJobStatusCounters"] == {
+        "Completed": 10, "InProgress": 0, "RetryableError": 0, "NonRetryableError": 0, "Stopped": 0
+    }
+    assert described["ObjectiveStatusCounters"] == {"Succeeded": 10, "Pending": 0, "Failed": 0}
+    frame = tuner.analytics().dataframe()
+    assert len(frame) == 10
+    best_row = frame.loc[frame["FinalObjectiveValue"].idxmin()]
+    assert tuner.best_training_job() == best_row["TrainingJobName"]
+    assert described["BestTrainingJob"]["TrainingJobName"] == best_row["TrainingJobName"]
+    # final objective = the LAST reported value (epoch 3), not the best one
+    hp = described["BestTrainingJob"]["TunedHyperParameters"]
+    expected = (float(hp["x"]) - 1.0) ** 2 + int(hp["n"]) / 3 + (0.5 if hp["c"] == "b" else 0.0)
+    assert described["BestTrainingJob"]["FinalHyperParameterTuningJobObjectiveMetric"]["Value"] == pytest.approx(expected)
+    assert list(frame.columns[:3]) == ["x", "n", "c"]
+    for column in ("TrainingJobName", "TrainingJobStatus", "FinalObjectiveValue", "TrainingStartTime",
+                   "TrainingEndTime", "TrainingElapsedTimeSeconds"):
+        assert column in frame.columns
+    names = frame["TrainingJobName"].tolist()
+    assert names[0].startswith("quad-001-") and len(set(names)) == 10
+
+
+def test_same_seed_same_configurations_whatever_the_parallelism(tmp_path) -> None:
+    configs = []
+    for parallel in (1, 4):
+        tuner = _tuner(quadratic, f"sqlite:///{tmp_path}/p{parallel}.db", tmp_path, max_jobs=8, max_parallel_jobs=parallel)
+        tuner.fit(job_name="seeded")
+        summaries = tuner.training_job_summaries(sort_by="Name")
+        configs.append([s["TunedHyperParameters"] for s in summaries])
+    assert configs[0] == configs[1]
+
+
+def test_failed_trials_are_retried(db_url, tmp_path) -> None:
+    tuner = _tuner(flaky_once, db_url, tmp_path, ranges={"x": ContinuousParameter(-1, 1)}, max_jobs=3, max_retry_attempts=2)
+    tuner.fit(job_name="flaky")
+    counters = tuner.describe()["TrainingJobStatusCounters"]
+    assert counters["Completed"] == 3 and counters["RetryableError"] == 0
+
+
+def test_failures_without_retries_are_recorded_and_job_fails(db_url, tmp_path) -> None:
+    tuner = _tuner(always_fails, db_url, tmp_path, max_jobs=3)
+    tuner.fit(job_name="broken")
+    described = tuner.describe()
+    assert described["HyperParameterTuningJobStatus"] == "Failed"
+    assert "broken training code" in described["FailureReason"]
+    assert described["TrainingJobStatusCounters"]["RetryableError"] == 3
+    summaries = tuner.training_job_summaries()
+    assert all("ValueError: broken training code" in s["FailureReason"] for s in summaries)
+    with pytest.raises(BestTrainingJobNotAvailableError):
+        tuner.best_training_job()
+
+
+def test_missing_objective_metric_gives_objective_status_failed(db_url, tmp_path) -> None:
+    tuner = _tuner(never_reports_objective, db_url, tmp_path, max_jobs=2)
+    tuner.fit(job_name="nometric")
+    described = tuner.describe()
+    assert described["TrainingJobStatusCounters"]["Completed"] == 2
+    assert described["ObjectiveStatusCounters"] == {"Succeeded": 0, "Pending": 0, "Failed": 2}
+    assert described["HyperParameterTuningJobStatus"] == "Failed"
+
+
+def curve_by_x(hp, ctx):
+    # Good trials (small |x|) finish with a low loss; the rest are clearly worse at every epoch.
+    for epoch in range(1, 11):
+        ctx.report(epoch, loss=abs(hp["x"]) + 1.0 / epoch)
+        time.sleep(0.02)
+
+
+def test_early_stopping_auto_stops_bad_trials_and_keeps_their_curves(db_url, tmp_path) -> None:
+    tuner = _tuner(curve_by_x, db_url, tmp_path, ranges={"x": ContinuousParameter(-5, 5)},
+                   max_jobs=16, max_parallel_jobs=2, early_stopping_type="Auto")
+    tuner.fit(job_name="early")
+    frame = tuner.analytics().dataframe()
+    stopped = frame[frame["TrainingJobStatus"] == "Stopped"]
+    assert len(stopped) >= 3
+    assert (stopped["EpochsReported"] < 10).all()
+    assert stopped["FinalObjectiveValue"].notna().all()  # a stopped job keeps its last value
+    assert tuner.describe()["TrainingJobStatusCounters"]["Stopped"] == len(stopped)
+    storage = SqlStorage(db_url)
+    curves = storage.curves("early", ["loss"])
+    for number in stopped["TrialNumber"]:
+        assert 1 <= len(curves[number]) < 10
+
+
+def test_tuning_job_runtime_limit_stops_running_trials(db_url, tmp_path) -> None:
+    spec = _tuner(slow, db_url, tmp_path, max_jobs=10, ranges={"x": ContinuousParameter(-1, 1)}).build_spec(job_name="limited")
+    spec = replace_spec(spec, max_runtime_s=1.0)  # AMT's minimum is 120 s; the coordinator takes any
+    with LocalPool(2) as pool:
+        outcome = Coordinator(spec, SqlStorage(db_url), pool, output_root=tmp_path).run()
+    assert outcome.status == "Completed"
+    trials = SqlStorage(db_url).trials("limited")
+    assert len(trials) == 2 and all(t.status == "Stopped" for t in trials)
+    assert all(t.final_value is not None for t in trials)
+
+
+def test_training_job_runtime_limit(db_url, tmp_path) -> None:
+    spec = _tuner(slow, db_url, tmp_path, max_jobs=2, ranges={"x": ContinuousParameter(-1, 1)}).build_spec(job_name="per-trial")
+    spec = replace_spec(spec, trial_max_runtime_s=0.5)
+    with LocalPool(2) as pool:
+        Coordinator(spec, SqlStorage(db_url), pool, output_root=tmp_path).run()
+    trials = SqlStorage(db_url).trials("per-trial")
+    assert all(t.status == "Stopped" and "MaxRuntimeExceeded" in t.failure_reason for t in trials)
+
+
+def test_target_objective_value_ends_the_job_early(db_url, tmp_path) -> None:
+    tuner = _tuner(quadratic, db_url, tmp_path, max_jobs=50, max_parallel_jobs=1,
+                   completion_criteria={"TargetObjectiveMetricValue": 3.0})
+    tuner.fit(job_name="target")
+    described = tuner.describe()
+    assert described["HyperParameterTuningJobStatus"] == "Completed"
+    assert described["BestTrainingJob"]["FinalHyperParameterTuningJobObjectiveMetric"]["Value"] <= 3.0
+    assert sum(described["TrainingJobStatusCounters"].values()) < 50
+
+
+def test_best_not_improving_ends_the_job(db_url, tmp_path) -> None:
+    tuner = _tuner(quadratic, db_url, tmp_path, max_jobs=60, max_parallel_jobs=1,
+                   completion_criteria={"BestObjectiveNotImproving": {"MaxNumberOfTrainingJobsNotImproving": 3}})
+    tuner.fit(job_name="plateau")
+    described = tuner.describe()
+    assert described["TuningJobCompletionDetails"]["NumberOfTrainingJobsObjectiveNotImproving"] == 3
+    assert sum(described["TrainingJobStatusCounters"].values()) < 60
+
+
+def test_grid_runs_every_combination(db_url, tmp_path) -> None:
+    ranges = {"x": CategoricalParameter(["0.5", "1.0", "2.0"]), "n": CategoricalParameter(["1", "2"]),
+              "c": CategoricalParameter(["a"])}
+    tuner = _tuner(quadratic, db_url, tmp_path, ranges=ranges, strategy="Grid", max_jobs=None)
+    with pytest.raises(AssertionError):
+        # categorical values stay strings for callables unless they read as numbers
+        quadratic({"x": "0.5", "n": 1, "c": "a"}, None)
+    tuner.fit(job_name="grid")
+    seen = {tuple(sorted(s["TunedHyperParameters"].items())) for s in tuner.training_job_summaries()}
+    assert len(seen) == 6
+
+
+def test_existing_finished_job_name_is_refused(db_url, tmp_path) -> None:
+    tuner = _tuner(quadratic, db_url, tmp_path, max_jobs=1)
+    tuner.fit(job_name="once")
+    with pytest.raises(JobExistsError, match="already exists and is Completed"):
+        tuner.fit(job_name="once")
+
+
+def test_resume_after_coordinator_loss_runs_the_rest(db_url, tmp_path) -> None:
+    tuner = _tuner(quadratic, db_url, tmp_path, max_jobs=9, max_parallel_jobs=3)
+    spec = tuner.build_spec(job_name="resumable")
+    with LocalPool(3) as pool:
+        first = Coordinator(spec, SqlStorage(db_url), pool, output_root=tmp_path)
+        first.start()
+        while sum(t.status == "Completed" for t in SqlStorage(db_url).trials("resumable")) < 4:
+            first.step()
+    # the coordinator "crashed" here: its pool is gone, some trials were left InProgress/Pending
+    before = {t.number: t for t in SqlStorage(db_url).trials("resumable")}
+    assert SqlStorage(db_url).load_job("resumable").status == "InProgress"
+    with LocalPool(3) as pool:
+        outcome = Coordinator(spec, SqlStorage(db_url), pool, output_root=tmp_path).run()
+    assert outcome.status == "Completed"
+    after = SqlStorage(db_url).trials("resumable")
+    assert [t.number for t in after] == list(range(1, 10))
+    assert all(t.status == "Completed" for t in after)
+    for t in after:  # finished trials were kept, interrupted ones rerun with the same values
+        if t.number in before:
+            assert t.hyperparameters == before[t.number].hyperparameters
+            if before[t.number].status == "Completed":
+                assert t.final_value == before[t.number].final_value and t.attempt == 1
+
+
+def test_stop_request_from_another_process_stops_the_job(db_url, tmp_path) -> None:
+    tuner = _tuner(slow, db_url, tmp_path, max_jobs=10, ranges={"x": ContinuousParameter(-1, 1)})
+    tuner.fit(job_name="stoppable", wait=False)
+    time.sleep(1.0)
+    SqlStorage(db_url).set_job_status("stoppable", "Stopping", now=time.time())
+    tuner.wait()
+    described = tuner.describe()
+    assert described["HyperParameterTuningJobStatus"] == "Stopped"
+    assert described["TrainingJobStatusCounters"]["Stopped"] >= 1
+    assert described["TrainingJobStatusCounters"]["InProgress"] == 0
+
+
+def test_closure_with_captured_state_runs_in_workers(db_url, tmp_path) -> None:
+    offset = 7.5
+    scale = {"value": 2.0}
+
+    def train(hp, ctx):
+        ctx.report(1, loss=scale["value"] * hp["x"] + offset, pid=float(os.getpid()))
+
+    tuner = _tuner(train, db_url, tmp_path, ranges={"x": ContinuousParameter(0, 1)}, max_jobs=3)
+    tuner.fit(job_name="closure")
+    for s in tuner.training_job_summaries():
+        x = float(s["TunedHyperParameters"]["x"])
+        assert s["FinalHyperParameterTuningJobObjectiveMetric"]["Value"] == pytest.approx(2.0 * x + 7.5)
+    assert int(SqlStorage(db_url).trials("closure")[0].final_metrics["pid"]) != os.getpid()
+
+
+def test_output_dir_and_log_per_training_job(db_url, tmp_path) -> None:
+    tuner = _tuner(quadratic, db_url, tmp_path, max_jobs=2)
+    tuner.fit(job_name="outputs")
+    for trial in SqlStorage(db_url).trials("outputs"):
+        assert Path(trial.output_dir) == tmp_path / "out" / trial.name
+        assert (Path(trial.output_dir) / "training-job.log").exists()
