@@ -35,7 +35,15 @@ class StopTraining(BaseException):  # noqa: N818 - a control-flow signal, like S
     """
 
 
-class HyperparameterError(ValueError):
+class InputError(ValueError):
+    """The user's input is wrong (data channels, hyperparameters): retrying cannot help.
+
+    The engine records such a failure as a client error (NonRetryableError) and never retries
+    it; any other exception from training counts as retryable.
+    """
+
+
+class HyperparameterError(InputError):
     """One or more hyperparameters are missing, unknown or out of range; ``problems`` lists them."""
 
     def __init__(self, problems: list[str]) -> None:

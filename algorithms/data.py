@@ -24,6 +24,8 @@ import numpy as np
 import pandas as pd
 import scipy.sparse
 
+from algorithms.base import InputError
+
 Format = Literal["csv", "libsvm", "parquet"]
 #: A channel's features: dense for CSV and Parquet, CSR for libsvm.
 Features: TypeAlias = np.ndarray | scipy.sparse.csr_matrix
@@ -92,13 +94,13 @@ def load_channel(path: Path | str, content_type: str | None = None) -> tuple[Fea
                 f"channel {path} mixes formats: {file_a.name} is {fmt_a} but {file_b.name} is "
                 f"{fmt_b}; give the channel's content type or keep one format per channel"
             )
-            raise ValueError(msg)
+            raise InputError(msg)
         loaded = _READERS[file_fmt](file)
         if loaded is not None:
             parts.append((file, *loaded))
     if not parts:
         msg = f"channel {path} has no data rows"
-        raise ValueError(msg)
+        raise InputError(msg)
     return _concatenate(parts)
 
 
@@ -113,7 +115,7 @@ def write_csv(path: Path | str, X: Features, y: np.ndarray) -> None:
     labels = np.asarray(y, dtype=np.float64).reshape(-1)
     if features.ndim != 2 or features.shape[0] != labels.shape[0]:
         msg = f"X must be 2-D with one row per label, got shape {features.shape} for {labels.size}"
-        raise ValueError(msg)
+        raise InputError(msg)
     path.parent.mkdir(parents=True, exist_ok=True)
     frame = pd.DataFrame(np.column_stack([labels, features]))
     # float_format=None keeps Python's shortest round-trip repr, so values read back exactly.
@@ -134,7 +136,7 @@ def write_libsvm(path: Path | str, X: Features, y: np.ndarray) -> None:
     labels = np.asarray(y, dtype=np.float64).reshape(-1)
     if matrix.shape[0] != labels.shape[0]:
         msg = f"X has {matrix.shape[0]} rows but y has {labels.size} labels"
-        raise ValueError(msg)
+        raise InputError(msg)
     matrix.sort_indices()
     lines = []
     for row, label in enumerate(labels):
@@ -163,7 +165,7 @@ def _format_of_content_type(content_type: str) -> Format:
             f"content type {content_type!r} is not supported; use text/csv, text/libsvm or "
             "application/x-parquet"
         )
-        raise ValueError(msg)
+        raise InputError(msg)
     return fmt
 
 
@@ -172,11 +174,11 @@ def _channel_files(path: Path) -> list[Path]:
         return [path]
     if not path.is_dir():
         msg = f"channel path {path} does not exist"
-        raise ValueError(msg)
+        raise InputError(msg)
     files = sorted(p for p in path.iterdir() if not p.name.startswith(".") and p.is_file())
     if not files:
         msg = f"channel folder {path} has no files"
-        raise ValueError(msg)
+        raise InputError(msg)
     return files
 
 
@@ -243,7 +245,7 @@ def _read_csv(file: Path) -> tuple[np.ndarray, np.ndarray] | None:
     except pd.errors.ParserError as exc:
         _scan_csv(file)  # names the line; anything it misses is reported as pandas saw it
         msg = f"{file}: {exc}".strip()
-        raise ValueError(msg) from exc
+        raise InputError(msg) from exc
     non_numeric = [c for c in frame.columns if not pd.api.types.is_numeric_dtype(frame[c])]
     if non_numeric or frame.isna().to_numpy().any():
         # A string cell, or NaNs that are either empty fields (allowed: missing values) or the
@@ -251,7 +253,7 @@ def _read_csv(file: Path) -> tuple[np.ndarray, np.ndarray] | None:
         _scan_csv(file)
     if non_numeric:  # cells Python reads as numbers but pandas does not, such as 1_000
         msg = f"{file}: column {non_numeric[0] + 1} is not numeric"
-        raise ValueError(msg)
+        raise InputError(msg)
     values = frame.to_numpy(dtype=np.float64)
     return np.ascontiguousarray(values[:, 1:]), values[:, 0].copy()
 
@@ -271,22 +273,22 @@ def _scan_csv(file: Path) -> None:
                 f"{file}, line {lineno}: {len(fields)} comma-separated values, but the first row "
                 f"has {expected}; every row needs the label and the same features"
             )
-            raise ValueError(msg)
+            raise InputError(msg)
         for column, field in enumerate(fields, start=1):
             if field == "":
                 if column == 1:
                     msg = f"{file}, line {lineno}: the label (first column) is empty"
-                    raise ValueError(msg)
+                    raise InputError(msg)
                 continue  # a missing feature value
             try:
                 number = float(field)
             except ValueError:
                 hint = f" {_NO_HEADER_HINT}" if expected is not None and lineno == 1 else ""
                 msg = f"{file}, line {lineno}, column {column}: {field!r} is not a number{hint}"
-                raise ValueError(msg) from None
+                raise InputError(msg) from None
             if column == 1 and math.isnan(number):
                 msg = f"{file}, line {lineno}: the label (first column) is missing ({field!r})"
-                raise ValueError(msg)
+                raise InputError(msg)
 
 
 # -- libsvm --------------------------------------------------------------------------------------
@@ -326,7 +328,7 @@ def _parse_libsvm(file: Path) -> tuple[scipy.sparse.csr_matrix, np.ndarray] | No
             label = float(tokens[0])
         except ValueError:
             msg = f"{where}: label {tokens[0]!r} is not a number"
-            raise ValueError(msg) from None
+            raise InputError(msg) from None
         row = len(labels)
         labels.append(label)
         seen: set[int] = set()
@@ -337,15 +339,15 @@ def _parse_libsvm(file: Path) -> tuple[scipy.sparse.csr_matrix, np.ndarray] | No
             index = int(index_text) if sep and index_text.isdigit() else -1
             if index < 0:
                 msg = f"{where}: {token!r} is not of the form index:value (index >= 0)"
-                raise ValueError(msg)
+                raise InputError(msg)
             try:
                 value = float(value_text)
             except ValueError:
                 msg = f"{where}: the value in {token!r} is not a number"
-                raise ValueError(msg) from None
+                raise InputError(msg) from None
             if index in seen:
                 msg = f"{where}: feature index {index} appears twice"
-                raise ValueError(msg)
+                raise InputError(msg)
             seen.add(index)
             rows.append(row)
             cols.append(index)
@@ -371,17 +373,17 @@ def _read_parquet(file: Path) -> tuple[np.ndarray, np.ndarray] | None:
         return None
     if frame.shape[1] == 0:
         msg = f"{file}: no columns; the first column must be the label"
-        raise ValueError(msg)
+        raise InputError(msg)
     for position, name in enumerate(frame.columns, start=1):
         column = frame[name]
         if not (pd.api.types.is_numeric_dtype(column) or pd.api.types.is_bool_dtype(column)):
             msg = f"{file}: column {position} ({name!r}) is {column.dtype}, not numeric"
-            raise ValueError(msg)
+            raise InputError(msg)
     values = frame.to_numpy(dtype=np.float64, na_value=np.nan)
     missing = np.flatnonzero(np.isnan(values[:, 0]))
     if missing.size:
         msg = f"{file}: row {missing[0] + 1} has no label (the first column is missing)"
-        raise ValueError(msg)
+        raise InputError(msg)
     return np.ascontiguousarray(values[:, 1:]), values[:, 0].copy()
 
 
@@ -401,7 +403,7 @@ def _concatenate(parts: list[tuple[Path, Features, np.ndarray]]) -> tuple[Featur
         return scipy.sparse.vstack(blocks, format="csr"), y
     if any(scipy.sparse.issparse(X) for _, X, _ in parts):  # pragma: no cover - formats agree
         msg = "cannot concatenate sparse and dense files in one channel"
-        raise ValueError(msg)
+        raise InputError(msg)
     first_file, first, _ = parts[0]
     for file, X, _ in parts[1:]:
         if X.shape[1] != first.shape[1]:
@@ -409,7 +411,7 @@ def _concatenate(parts: list[tuple[Path, Features, np.ndarray]]) -> tuple[Featur
                 f"{file} has {X.shape[1] + 1} columns but {first_file} has {first.shape[1] + 1}; "
                 "files of one channel must have the same columns"
             )
-            raise ValueError(msg)
+            raise InputError(msg)
     return np.vstack([X for _, X, _ in parts]), y
 
 

@@ -36,6 +36,7 @@ from algorithms.base import (
     Direction,
     HyperparameterError,
     HyperparameterSpec,
+    InputError,
     StopTraining,
     TrainingContext,
     parse_hyperparameters,
@@ -589,13 +590,13 @@ def _load_data(
             + (", ".join(repr(name) for name in channels) or "none")
             + ")"
         )
-        raise ValueError(msg)
+        raise InputError(msg)
     X, y = load_channel(channels["train"])
     weights = None
     if plan.csv_weights:
         if scipy.sparse.issparse(X) or X.shape[1] < 1:
             msg = "csv_weights=1 needs CSV training data with a weight column after the label"
-            raise ValueError(msg)
+            raise InputError(msg)
         weights, X = X[:, 0], np.ascontiguousarray(X[:, 1:])
     X_val = y_val = None
     if "validation" in channels:
@@ -640,7 +641,7 @@ def _aligned(
             f"the validation channel has {validation.shape[1]} features but the train channel "
             f"has {train.shape[1]}{hint}"
         )
-        raise ValueError(msg)
+        raise InputError(msg)
     return train, validation
 
 
@@ -658,7 +659,7 @@ def _check_labels(y: np.ndarray, channel: str, plan: _Plan) -> None:
                 f"{channel} channel: label {y[bad[0]]:g} (row {bad[0] + 1}) is out of range for "
                 f"objective {plan.objective}; labels must be in [0, 1]"
             )
-            raise ValueError(msg)
+            raise InputError(msg)
     elif plan.objective in _MULTI_OBJECTIVES and plan.num_class is not None:
         bad = np.flatnonzero((y < 0) | (y >= plan.num_class) | (y != np.floor(y)))
         if bad.size:
@@ -666,7 +667,7 @@ def _check_labels(y: np.ndarray, channel: str, plan: _Plan) -> None:
                 f"{channel} channel: label {y[bad[0]]:g} (row {bad[0] + 1}) is not a class of "
                 f"num_class={plan.num_class}; labels must be integers in [0, {plan.num_class})"
             )
-            raise ValueError(msg)
+            raise InputError(msg)
 
 
 def _save(booster: xgb.Booster, output_dir: Path) -> None:

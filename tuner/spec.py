@@ -49,6 +49,7 @@ from strategies.space import (
     ContinuousParameter,
     IntegerParameter,
     Parameter,
+    ScalingType,
     SearchSpace,
     SpaceError,
 )
@@ -57,6 +58,8 @@ from tuner.objective import Objective, ObjectiveType
 from tuner.request_shape import check_request
 
 NAME_PATTERN = re.compile(r"[a-zA-Z0-9](-*[a-zA-Z0-9]){0,31}")
+#: The same pattern without the length, so that a name too long is reported once (structurally).
+_NAME_CHARACTERS = re.compile(r"[a-zA-Z0-9](-*[a-zA-Z0-9])*")
 CONFIG = "HyperParameterTuningJobConfig"
 DEFINITION = "TrainingJobDefinition"
 RANGES = f"{CONFIG}.ParameterRanges"
@@ -185,6 +188,13 @@ def _parse_range(kind: str, item: Mapping[str, Any]) -> Parameter:
     return ContinuousParameter(values[0], values[1], scaling)
 
 
+def _structurally_sound(kind: str, item: Mapping[str, Any]) -> bool:
+    """False when the range has a problem the structural check reports (bad enum, bad Values)."""
+    if kind == "CategoricalParameterRanges":
+        return "Values" not in item or (isinstance(item["Values"], list) and bool(item["Values"]))
+    return item.get("ScalingType", "Auto") in {s.value for s in ScalingType}
+
+
 def _parse_ranges(
     ranges_request: Mapping[str, Any] | None, problems: _Problems, path: str = RANGES
 ) -> dict[str, Parameter]:
@@ -203,6 +213,8 @@ def _parse_ranges(
             if name in ranges:
                 problems.add(where, f"hyperparameter {name!r} appears in more than one range")
                 continue
+            if not _structurally_sound(kind, item):
+                continue  # a bad ScalingType or Values was reported structurally
             try:
                 ranges[name] = _parse_range(kind, item)
             except KeyError:
@@ -307,7 +319,7 @@ def spec_from_request(
         raise InvalidSpecError(problems.items)
 
     name = normalised.get("HyperParameterTuningJobName")
-    if isinstance(name, str) and not NAME_PATTERN.fullmatch(name):
+    if isinstance(name, str) and name and not _NAME_CHARACTERS.fullmatch(name):
         problems.add(
             "HyperParameterTuningJobName",
             f"must be 1-32 letters, digits or hyphens, starting and ending with a letter or "

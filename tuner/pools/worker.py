@@ -25,7 +25,7 @@ from typing import Any
 
 import cloudpickle
 
-from algorithms.base import HyperparameterError, StopTraining
+from algorithms.base import InputError, StopTraining
 from tuner.pools.wire import Channel
 
 LOG_NAME = "training-job.log"
@@ -174,7 +174,7 @@ class Worker:
                 status = "Stopped"
         except StopTraining:
             status = "Stopped"
-        except HyperparameterError as exc:
+        except InputError as exc:
             status, error = "Failed", f"ClientError: {exc}"
         except Exception as exc:
             status, error, retryable = "Failed", f"AlgorithmError: {type(exc).__name__}: {exc}", True
