@@ -42,7 +42,7 @@ from tuner.describe import (
 )
 from tuner.errors import InvalidSpecError, JobExistsError, JobNotFoundError, TunerError
 from tuner.pools.local import LocalPool
-from tuner.spec import load_spec, spec_from_request
+from tuner.spec import load_request_file, load_spec, spec_from_request
 from tuner.storage import SqlStorage
 
 out = Console(soft_wrap=True)
@@ -102,7 +102,12 @@ def _run_coordinator(coordinator: Coordinator, quiet: bool) -> int:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    spec = load_spec(args.spec)
+    if args.name:
+        request = load_request_file(args.spec)
+        request["HyperParameterTuningJobName"] = args.name
+        spec = spec_from_request(request, base_dir=Path(args.spec).resolve().parent)
+    else:
+        spec = load_spec(args.spec)
     storage = SqlStorage(args.db)
     pool = LocalPool(spec.max_parallel_jobs, fresh_worker_per_trial=args.fresh_workers)
     try:
@@ -261,6 +266,8 @@ def build_parser() -> argparse.ArgumentParser:
     ):
         p = add(name, fn, text)
         p.add_argument("spec" if name == "run" else "name")
+        if name == "run":
+            p.add_argument("--name", default=None, help="run under this tuning job name instead of the spec's HyperParameterTuningJobName")
         p.add_argument("--output", type=Path, default=None, help="folder for model artifacts (default: OutputDataConfig.S3OutputPath or ./tuner-output)")
         p.add_argument("--fresh-workers", action="store_true", help="a new worker process for every training job")
         p.add_argument("--quiet", action="store_true", help="no progress display")

@@ -26,6 +26,8 @@ Choices where AMT is silent or where a local run differs:
   Random search needs a budget). AWS account limits (750 jobs, 10 parallel) are not enforced:
   they are quotas, not rules of the request.
 * A hyperparameter both static and tuned is refused (the SDK silently drops the static one).
+* ``TuningObjective`` and ``HyperParameterRanges`` inside a single ``TrainingJobDefinition`` belong
+  to multi-algorithm definitions; they are refused rather than silently ignored.
 * ``StoppingCondition.MaxRuntimeInSeconds`` defaults to AMT's one day per training job.
 * Strategies, multi-algorithm definitions, warm start and Autotune that this version does not
   implement are refused with a message saying so, rather than silently run differently.
@@ -64,6 +66,8 @@ CONFIG = "HyperParameterTuningJobConfig"
 DEFINITION = "TrainingJobDefinition"
 RANGES = f"{CONFIG}.ParameterRanges"
 
+#: AMT's strategies (HyperParameterTuningJobConfig.Strategy).
+_STRATEGIES = ("Bayesian", "Random", "Hyperband", "Grid")
 #: Strategies this version can run; the others are refused with a clear message.
 IMPLEMENTED_STRATEGIES = ("Random", "Grid")
 #: AMT: at most 30 tuned hyperparameters, 100 static + tuned (incl. _tuning_objective_metric).
@@ -252,8 +256,8 @@ def _check_algorithm_hyperparameters(
     """Static values parse, tuned names exist with fitting types and bounds, required ones set."""
     static_path = f"{DEFINITION}.StaticHyperParameters"
     for name, value in static.items():
-        if name.startswith("_"):
-            continue
+        if name.startswith("_") or not isinstance(value, str):
+            continue  # a value that is not a string was reported structurally
         if name not in specs:
             problems.add(f"{static_path}[{name!r}]", "not a hyperparameter of this algorithm")
             continue
@@ -268,11 +272,19 @@ def _check_algorithm_hyperparameters(
             problems.add(where, "not a hyperparameter of this algorithm; known: " + ", ".join(sorted(specs)))
             continue
         if isinstance(rng, CategoricalParameter):
+            rejected = []
             for value in rng.values:
                 try:
                     spec.parse(name, value)
-                except ValueError as exc:
-                    problems.add(where, f"categorical value {value!r} rejected: {exc}")
+                except ValueError:
+                    rejected.append(value)
+            if rejected:  # one message per range, however many values are wrong
+                label = "value" if len(rejected) == 1 else "values"
+                problems.add(
+                    where,
+                    f"categorical {label} {', '.join(map(repr, rejected))} rejected: "
+                    f"{name!r} must be {spec.allowed()}",
+                )
             continue
         if spec.kind in ("str", "bool"):
             problems.add(where, f"takes {spec.allowed()}; tune it with a CategoricalParameterRange")
@@ -333,11 +345,29 @@ def spec_from_request(
         if unsupported in normalised:
             problems.add(unsupported, why)
 
-    config = normalised.get(CONFIG) if isinstance(normalised.get(CONFIG), dict) else {}
+    config: dict[str, Any] = (
+        normalised[CONFIG] if isinstance(normalised.get(CONFIG), dict) else {}
+    )
     definition = normalised.get(DEFINITION)
     if definition is None and "TrainingJobDefinitions" not in normalised:
         problems.add(DEFINITION, "is required (the training job to tune)")
     definition = definition if isinstance(definition, dict) else {}
+    # The per-definition objective and ranges belong to multi-algorithm TrainingJobDefinitions;
+    # in a single TrainingJobDefinition they would be silently ignored, so say where they go.
+    for member, instead in (
+        ("TuningObjective", f"{CONFIG}.HyperParameterTuningJobObjective"),
+        ("HyperParameterRanges", RANGES),
+    ):
+        if member in definition:
+            problems.add(
+                f"{DEFINITION}.{member}",
+                f"is only for multi-algorithm TrainingJobDefinitions; use {instead}",
+            )
+    if "ResourceConfig" in definition and "HyperParameterTuningResourceConfig" in definition:
+        problems.add(
+            DEFINITION,
+            "give ResourceConfig or HyperParameterTuningResourceConfig, not both",
+        )
 
     # -- strategy and limits ----------------------------------------------------------------
     strategy = config.get("Strategy")
@@ -363,7 +393,9 @@ def spec_from_request(
     if len(ranges) > MAX_TUNED:
         problems.add(RANGES, f"at most {MAX_TUNED} hyperparameters can be tuned, got {len(ranges)}")
 
-    limits = config.get("ResourceLimits") if isinstance(config.get("ResourceLimits"), dict) else {}
+    limits: dict[str, Any] = (
+        config["ResourceLimits"] if isinstance(config.get("ResourceLimits"), dict) else {}
+    )
     max_jobs = limits.get("MaxNumberOfTrainingJobs")
     if strategy == "Grid":
         not_categorical = [n for n, r in ranges.items() if not isinstance(r, CategoricalParameter)]
@@ -382,7 +414,7 @@ def spec_from_request(
                     f"or be omitted; got {max_jobs}",
                 )
             max_jobs = combos
-    elif max_jobs is None and strategy is not None:
+    elif max_jobs is None and strategy in _STRATEGIES and "ResourceLimits" in config:
         problems.add(
             f"{CONFIG}.ResourceLimits.MaxNumberOfTrainingJobs",
             f"is required with Strategy {strategy} (the number of training jobs to run)",

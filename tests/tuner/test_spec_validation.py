@@ -15,6 +15,7 @@ from typing import Any
 
 import pytest
 
+from algorithms import HyperparameterSpec, get_algorithm
 from strategies.space import CategoricalParameter, ContinuousParameter, IntegerParameter
 from tuner.errors import InvalidSpecError
 from tuner.objective import ObjectiveType
@@ -31,7 +32,9 @@ CHANNELS = f"{DEFINITION}.InputDataConfig"
 
 SAGEMAKER_XGBOOST_IMAGE = "683313688378.dkr.ecr.us-east-1.amazonaws.com/sagemaker-xgboost:1.7-1"
 
-TRAIN_CSV = "1,0.5,0.2,3.0\n0,0.1,0.3,1.0\n1,0.7,0.9,2.5\n0,0.2,0.1,0.5\n1,0.9,0.4,2.0\n0,0.3,0.2,1.5\n"
+TRAIN_CSV = (
+    "1,0.5,0.2,3.0\n0,0.1,0.3,1.0\n1,0.7,0.9,2.5\n0,0.2,0.1,0.5\n1,0.9,0.4,2.0\n0,0.3,0.2,1.5\n"
+)
 VALIDATION_CSV = "1,0.6,0.3,2.8\n0,0.2,0.2,0.9\n1,0.8,0.7,2.1\n0,0.1,0.4,1.1\n"
 
 
@@ -66,7 +69,10 @@ def make_request(data_dir: Path) -> dict[str, Any]:
         "HyperParameterTuningJobName": "xgb-random-01",
         CONFIG: {
             "Strategy": "Random",
-            "HyperParameterTuningJobObjective": {"Type": "Maximize", "MetricName": "validation:auc"},
+            "HyperParameterTuningJobObjective": {
+                "Type": "Maximize",
+                "MetricName": "validation:auc",
+            },
             "ResourceLimits": {
                 "MaxNumberOfTrainingJobs": 4,
                 "MaxParallelTrainingJobs": 2,
@@ -74,10 +80,20 @@ def make_request(data_dir: Path) -> dict[str, Any]:
             },
             "ParameterRanges": {
                 "ContinuousParameterRanges": [
-                    {"Name": "eta", "MinValue": "0.05", "MaxValue": "0.5", "ScalingType": "Logarithmic"}
+                    {
+                        "Name": "eta",
+                        "MinValue": "0.05",
+                        "MaxValue": "0.5",
+                        "ScalingType": "Logarithmic",
+                    }
                 ],
                 "IntegerParameterRanges": [
-                    {"Name": "max_depth", "MinValue": "2", "MaxValue": "8", "ScalingType": "Linear"}
+                    {
+                        "Name": "max_depth",
+                        "MinValue": "2",
+                        "MaxValue": "8",
+                        "ScalingType": "Linear",
+                    }
                 ],
                 "CategoricalParameterRanges": [{"Name": "booster", "Values": ["gbtree", "dart"]}],
             },
@@ -93,7 +109,11 @@ def make_request(data_dir: Path) -> dict[str, Any]:
                 _channel("validation", "file://data/validation.csv"),
             ],
             "OutputDataConfig": {"S3OutputPath": "s3://my-bucket/xgb-output"},
-            "ResourceConfig": {"InstanceType": "ml.m5.xlarge", "InstanceCount": 1, "VolumeSizeInGB": 10},
+            "ResourceConfig": {
+                "InstanceType": "ml.m5.xlarge",
+                "InstanceCount": 1,
+                "VolumeSizeInGB": 10,
+            },
             "VpcConfig": {
                 "SecurityGroupIds": ["sg-0123456789abcdef0"],
                 "Subnets": ["subnet-0123456789abcdef0"],
@@ -196,23 +216,49 @@ def many_continuous(n: int) -> Callable[[dict[str, Any]], None]:
     return mutate
 
 
+def _valid_range(name: str, spec: HyperparameterSpec) -> tuple[str, dict[str, Any]]:
+    """A range of the right kind inside ``spec``'s valid values: (range list, range)."""
+    if spec.choices is not None:
+        return "Categorical", {"Name": name, "Values": list(spec.choices[:2])}
+    if spec.kind == "bool":
+        return "Categorical", {"Name": name, "Values": ["true", "false"]}
+    if spec.kind == "str":
+        return "Categorical", {"Name": name, "Values": ["a", "b"]}
+    lo = 0.0 if spec.min_value is None else float(spec.min_value)
+    hi = lo + 4.0 if spec.max_value is None else float(spec.max_value)
+    if spec.kind == "int":
+        low = int(lo) + (1 if spec.min_open else 0)
+        return "Integer", {"Name": name, "MinValue": str(low), "MaxValue": str(low + 1)}
+    a, b = lo + (hi - lo) / 4, lo + 3 * (hi - lo) / 4
+    return "Continuous", {"Name": name, "MinValue": repr(a), "MaxValue": repr(b)}
+
+
+def xgboost_ranges(n: int) -> dict[str, list[dict[str, Any]]]:
+    """Valid ranges for ``n`` distinct xgboost hyperparameters, the kinds taken in turn so that
+    no list exceeds AMT's 30 items; num_round and objective stay static."""
+    by_kind: dict[str, list[dict[str, Any]]] = {"Continuous": [], "Integer": [], "Categorical": []}
+    for name, spec in sorted(get_algorithm("xgboost").hyperparameters.items()):
+        if name in ("num_round", "objective"):
+            continue
+        kind, item = _valid_range(name, spec)
+        by_kind[kind].append(item)
+    chosen: dict[str, list[dict[str, Any]]] = {k: [] for k in by_kind}
+    queues = {k: list(v) for k, v in by_kind.items()}
+    while sum(map(len, chosen.values())) < n:
+        progressed = False
+        for kind, queue in queues.items():
+            if queue and sum(map(len, chosen.values())) < n:
+                chosen[kind].append(queue.pop(0))
+                progressed = True
+        assert progressed, f"xgboost has fewer than {n} hyperparameters to tune"
+    return {f"{kind}ParameterRanges": items for kind, items in chosen.items() if items}
+
+
 def many_tuned_xgboost(n: int) -> Callable[[dict[str, Any]], None]:
-    """Tune ``n`` hyperparameters spread over the three range lists (each list stays <= 30)."""
+    """Tune ``n`` real xgboost hyperparameters with valid ranges."""
 
     def mutate(request: dict[str, Any]) -> None:
-        names = [f"h{i}" for i in range(n)]
-        third = (n + 2) // 3
-        request[CONFIG]["ParameterRanges"] = {
-            "ContinuousParameterRanges": [
-                {"Name": name, "MinValue": "0.1", "MaxValue": "0.9"} for name in names[:third]
-            ],
-            "IntegerParameterRanges": [
-                {"Name": name, "MinValue": "1", "MaxValue": "9"} for name in names[third : 2 * third]
-            ],
-            "CategoricalParameterRanges": [
-                {"Name": name, "Values": ["a", "b"]} for name in names[2 * third :]
-            ],
-        }
+        request[CONFIG]["ParameterRanges"] = xgboost_ranges(n)
 
     return mutate
 
@@ -246,6 +292,12 @@ CASES: list[tuple[str, Callable[[dict[str, Any]], Any], str, str]] = [
         setting((("HyperParameterTuningJobName",), "a" * 33)),
         "HyperParameterTuningJobName",
         "at most 32 characters",
+    ),
+    (
+        "name-empty",
+        setting((("HyperParameterTuningJobName",), "")),
+        "HyperParameterTuningJobName",
+        "at least 1 characters",
     ),
     (
         "name-underscore",
@@ -304,6 +356,12 @@ CASES: list[tuple[str, Callable[[dict[str, Any]], Any], str, str]] = [
         "not available in this version",
     ),
     (
+        "strategy-hyperband-not-available",
+        setting((cfg("Strategy"), "Hyperband")),
+        f"{CONFIG}.Strategy",
+        "'Hyperband' is not available in this version yet; use one of Random, Grid",
+    ),
+    (
         "strategy-missing",
         setting((cfg("Strategy"), DELETE)),
         f"{CONFIG}.Strategy",
@@ -311,7 +369,12 @@ CASES: list[tuple[str, Callable[[dict[str, Any]], Any], str, str]] = [
     ),
     (
         "strategy-config-without-hyperband",
-        setting((cfg("StrategyConfig"), {"HyperbandStrategyConfig": {"MinResource": 1, "MaxResource": 9}})),
+        setting(
+            (
+                cfg("StrategyConfig"),
+                {"HyperbandStrategyConfig": {"MinResource": 1, "MaxResource": 9}},
+            )
+        ),
         f"{CONFIG}.StrategyConfig",
         "only with Strategy Hyperband",
     ),
@@ -423,6 +486,12 @@ CASES: list[tuple[str, Callable[[dict[str, Any]], Any], str, str]] = [
         "MinValue must be a number, got 'abc'",
     ),
     (
+        "continuous-max-infinite",
+        setting((rng("Continuous", 0, "MaxValue"), "inf")),
+        f"{RANGES}.ContinuousParameterRanges[0] ('eta')",
+        "MaxValue must be a finite number",
+    ),
+    (
         "continuous-min-equals-max",
         setting((rng("Continuous", 0, "MinValue"), "0.5")),
         f"{RANGES}.ContinuousParameterRanges[0] ('eta')",
@@ -474,6 +543,12 @@ CASES: list[tuple[str, Callable[[dict[str, Any]], Any], str, str]] = [
         "at least 1 items",
     ),
     (
+        "categorical-values-a-string",
+        setting((rng("Categorical", 0, "Values"), "gbtree")),
+        f"{RANGES}.CategoricalParameterRanges[0].Values",
+        "must be a list",
+    ),
+    (
         "categorical-values-duplicate",
         setting((rng("Categorical", 0, "Values"), ["gbtree", "dart", "gbtree"])),
         f"{RANGES}.CategoricalParameterRanges[0] ('booster')",
@@ -517,7 +592,9 @@ CASES: list[tuple[str, Callable[[dict[str, Any]], Any], str, str]] = [
     ),
     (
         "auto-parameters",
-        setting((cfg("ParameterRanges", "AutoParameters"), [{"Name": "alpha", "ValueHint": "0.1"}])),
+        setting(
+            (cfg("ParameterRanges", "AutoParameters"), [{"Name": "alpha", "ValueHint": "0.1"}])
+        ),
         f"{RANGES}.AutoParameters",
         "Autotune is not supported",
     ),
@@ -638,7 +715,10 @@ CASES: list[tuple[str, Callable[[dict[str, Any]], Any], str, str]] = [
         "unknown-training-image",
         setting(
             (dfn("AlgorithmSpecification", "AlgorithmName"), DELETE),
-            (dfn("AlgorithmSpecification", "TrainingImage"), "123456789012.dkr.ecr.us-east-1.amazonaws.com/my-own:latest"),
+            (
+                dfn("AlgorithmSpecification", "TrainingImage"),
+                "123456789012.dkr.ecr.us-east-1.amazonaws.com/my-own:latest",
+            ),
         ),
         f"{ALGO}.TrainingImage",
         "not a built-in algorithm",
@@ -658,13 +738,23 @@ CASES: list[tuple[str, Callable[[dict[str, Any]], Any], str, str]] = [
     # -- data channels -----------------------------------------------------------------------
     (
         "s3-input-channel",
-        setting((dfn("InputDataConfig", 0, "DataSource", "S3DataSource", "S3Uri"), "s3://bucket/train/")),
+        setting(
+            (
+                dfn("InputDataConfig", 0, "DataSource", "S3DataSource", "S3Uri"),
+                "s3://bucket/train/",
+            )
+        ),
         f"{CHANNELS}[0] ('train').DataSource.S3DataSource.S3Uri",
         "not reachable from a local run; use a local path or a file:// URI",
     ),
     (
         "missing-local-data-file",
-        setting((dfn("InputDataConfig", 1, "DataSource", "S3DataSource", "S3Uri"), "file://data/nope.csv")),
+        setting(
+            (
+                dfn("InputDataConfig", 1, "DataSource", "S3DataSource", "S3Uri"),
+                "file://data/nope.csv",
+            )
+        ),
         f"{CHANNELS}[1] ('validation').DataSource.S3DataSource.S3Uri",
         "no such file or folder",
     ),
@@ -724,7 +814,9 @@ CASES: list[tuple[str, Callable[[dict[str, Any]], Any], str, str]] = [
             (
                 ("WarmStartConfig",),
                 {
-                    "ParentHyperParameterTuningJobs": [{"HyperParameterTuningJobName": "parent-job"}],
+                    "ParentHyperParameterTuningJobs": [
+                        {"HyperParameterTuningJobName": "parent-job"}
+                    ],
                     "WarmStartType": "IdenticalDataAndAlgorithm",
                 },
             )
@@ -745,6 +837,53 @@ CASES: list[tuple[str, Callable[[dict[str, Any]], Any], str, str]] = [
         "at most 50 items",
     ),
     (
+        "definition-tuning-objective",
+        setting((dfn("TuningObjective"), {"Type": "Maximize", "MetricName": "validation:auc"})),
+        f"{DEFINITION}.TuningObjective",
+        f"only for multi-algorithm TrainingJobDefinitions; use {OBJECTIVE}",
+    ),
+    (
+        "definition-hyperparameter-ranges",
+        setting(
+            (
+                dfn("HyperParameterRanges"),
+                {
+                    "ContinuousParameterRanges": [
+                        {"Name": "alpha", "MinValue": "0", "MaxValue": "1"}
+                    ]
+                },
+            )
+        ),
+        f"{DEFINITION}.HyperParameterRanges",
+        "use HyperParameterTuningJobConfig.ParameterRanges",
+    ),
+    (
+        "resource-config-and-tuning-resource-config",
+        setting(
+            (
+                dfn("HyperParameterTuningResourceConfig"),
+                {
+                    "InstanceConfigs": [
+                        {"InstanceType": "ml.m5.xlarge", "InstanceCount": 1, "VolumeSizeInGB": 10}
+                    ]
+                },
+            )
+        ),
+        DEFINITION,
+        "ResourceConfig or HyperParameterTuningResourceConfig, not both",
+    ),
+    (
+        "completion-not-improving-below-3",
+        setting(
+            (
+                cfg("TuningJobCompletionCriteria"),
+                {"BestObjectiveNotImproving": {"MaxNumberOfTrainingJobsNotImproving": 2}},
+            )
+        ),
+        f"{CONFIG}.TuningJobCompletionCriteria.BestObjectiveNotImproving.MaxNumberOfTrainingJobsNotImproving",
+        "must be >= 3, got 2",
+    ),
+    (
         "request-is-a-list",
         _not_an_object,
         "<request>",
@@ -753,12 +892,28 @@ CASES: list[tuple[str, Callable[[dict[str, Any]], Any], str, str]] = [
 ]
 
 
+#: Cases whose one mistake is rightly more than one problem; every other case gives exactly one.
+PROBLEM_COUNTS: dict[str, int | None] = {
+    # the typo is an unknown field, and the real field is then missing
+    "unknown-nested-field-typo": 2,
+    "max-parallel-missing-after-typo": 2,
+    # Hyperband is not available, and Auto early stopping would be wrong with it anyway
+    "hyperband-with-early-stopping-auto": 2,
+    # an empty list is too short, and multi-algorithm tuning is not available
+    "training-job-definitions-multi-algorithm": 2,
+    # 31 values is too many, and they are not booster's values either (one message for all)
+    "categorical-31-values": 2,
+    # xgboost has no 31 float hyperparameters, so made-up names are also reported: not counted
+    "31-continuous-ranges-structural": None,
+}
+
+
 @pytest.mark.parametrize(
-    ("mutate", "path", "phrase"),
-    [pytest.param(m, p, s, id=i) for i, m, p, s in CASES],
+    ("mutate", "path", "phrase", "count"),
+    [pytest.param(m, p, s, PROBLEM_COUNTS.get(i, 1), id=i) for i, m, p, s in CASES],
 )
 def test_malformed_request_is_refused(
-    base_request: dict[str, Any], data_dir: Path, mutate, path: str, phrase: str
+    base_request: dict[str, Any], data_dir: Path, mutate, path: str, phrase: str, count: int | None
 ) -> None:
     request = copy.deepcopy(base_request)
     replaced = mutate(request)
@@ -767,12 +922,17 @@ def test_malformed_request_is_refused(
     problems = problems_of(request, data_dir)
     at_path = [p for p in problems if p.startswith(path)]
     assert at_path, f"no problem names {path!r}; got {problems}"
-    assert any(phrase in p for p in at_path), f"no problem at {path!r} says {phrase!r}; got {problems}"
+    assert any(phrase in p for p in at_path), (
+        f"no problem at {path!r} says {phrase!r}; got {problems}"
+    )
+    if count is not None:
+        assert len(problems) == count, f"expected {count} problem(s); got {problems}"
 
 
 def test_table_has_enough_cases() -> None:
     assert len(CASES) >= 30
     assert len({case[0] for case in CASES}) == len(CASES)
+    assert set(PROBLEM_COUNTS) <= {case[0] for case in CASES}
 
 
 # ------------------------------------------------------------------------------------------
@@ -825,7 +985,9 @@ def test_base_request_validates(base_request: dict[str, Any], data_dir: Path) ->
     assert spec.request["Tags"][0] == {"Key": "team", "Value": "ml"}
 
 
-def test_validation_does_not_modify_the_request(base_request: dict[str, Any], data_dir: Path) -> None:
+def test_validation_does_not_modify_the_request(
+    base_request: dict[str, Any], data_dir: Path
+) -> None:
     before = copy.deepcopy(base_request)
     validate(base_request, data_dir)
     assert base_request == before
@@ -836,8 +998,15 @@ def test_defaults_when_optional_fields_are_left_out(
 ) -> None:
     request = copy.deepcopy(base_request)
     definition = request[DEFINITION]
-    for key in ("RoleArn", "OutputDataConfig", "StoppingCondition", "RetryStrategy",
-                "ResourceConfig", "VpcConfig", "EnableNetworkIsolation"):
+    for key in (
+        "RoleArn",
+        "OutputDataConfig",
+        "StoppingCondition",
+        "RetryStrategy",
+        "ResourceConfig",
+        "VpcConfig",
+        "EnableNetworkIsolation",
+    ):
         del definition[key]
     del definition["AlgorithmSpecification"]["TrainingInputMode"]
     for channel in definition["InputDataConfig"]:
@@ -856,15 +1025,21 @@ def test_defaults_when_optional_fields_are_left_out(
 
 
 def test_relative_plain_path_resolves_against_base_dir(
-    base_request: dict[str, Any], data_dir: Path, tmp_path_factory: pytest.TempPathFactory
+    base_request: dict[str, Any], data_dir: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    """A scheme-less relative S3Uri is taken against base_dir, not the working directory."""
+    elsewhere = data_dir / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
     request = copy.deepcopy(base_request)
     request[DEFINITION]["InputDataConfig"][0]["DataSource"]["S3DataSource"]["S3Uri"] = "train.csv"
     spec = validate(request, data_dir)
     assert spec.channels["train"] == (data_dir / "train.csv").resolve()
 
 
-def test_absolute_file_uri_and_folder_channel(base_request: dict[str, Any], data_dir: Path) -> None:
+def test_absolute_file_uri_and_folder_channel(
+    base_request: dict[str, Any], data_dir: Path
+) -> None:
     request = copy.deepcopy(base_request)
     channels = request[DEFINITION]["InputDataConfig"]
     channels[0]["DataSource"]["S3DataSource"]["S3Uri"] = (data_dir / "train.csv").as_uri()
@@ -887,10 +1062,15 @@ def test_sagemaker_image_uri_is_accepted(base_request: dict[str, Any], data_dir:
     algo["TrainingImage"] = SAGEMAKER_XGBOOST_IMAGE
     spec = validate(request, data_dir)
     assert spec.algorithm == "xgboost"
-    assert spec.request[DEFINITION]["AlgorithmSpecification"]["TrainingImage"] == SAGEMAKER_XGBOOST_IMAGE
+    assert (
+        spec.request[DEFINITION]["AlgorithmSpecification"]["TrainingImage"]
+        == SAGEMAKER_XGBOOST_IMAGE
+    )
 
 
-def test_parametrised_xgboost_metric_is_accepted(base_request: dict[str, Any], data_dir: Path) -> None:
+def test_parametrised_xgboost_metric_is_accepted(
+    base_request: dict[str, Any], data_dir: Path
+) -> None:
     request = copy.deepcopy(base_request)
     request[CONFIG]["HyperParameterTuningJobObjective"] = {
         "Type": "Minimize",
@@ -900,12 +1080,17 @@ def test_parametrised_xgboost_metric_is_accepted(base_request: dict[str, Any], d
 
 
 def test_thirty_tuned_hyperparameters_is_the_limit(data_dir: Path) -> None:
-    """30 tuned hyperparameters pass the count rule (they fail only as unknown to xgboost)."""
+    """AMT tunes at most 30 hyperparameters in all: 30 pass, 31 give exactly one problem."""
     request = make_request(data_dir)
     many_tuned_xgboost(30)(request)
-    problems = problems_of(request, data_dir)
-    assert not any("can be tuned" in p for p in problems)
-    assert all("not a hyperparameter of this algorithm" in p for p in problems), problems
+    spec = validate(request, data_dir)
+    assert len(spec.space.ranges) == 30
+
+    many_tuned_xgboost(31)(request)
+    assert all(len(items) <= 30 for items in request[CONFIG]["ParameterRanges"].values())
+    assert problems_of(request, data_dir) == [
+        f"{RANGES}: at most 30 hyperparameters can be tuned, got 31"
+    ]
 
 
 def test_several_problems_are_all_reported(base_request: dict[str, Any], data_dir: Path) -> None:
@@ -930,7 +1115,9 @@ def test_several_problems_are_all_reported(base_request: dict[str, Any], data_di
     ]
     for path, phrase in expected:
         hits = [p for p in problems if p.startswith(path) and phrase in p]
-        assert len(hits) == 1, f"expected one problem at {path!r} saying {phrase!r}; got {problems}"
+        assert len(hits) == 1, (
+            f"expected one problem at {path!r} saying {phrase!r}; got {problems}"
+        )
     assert len(problems) == len(expected), problems
     # The exception's text lists every problem, one per line.
     with pytest.raises(InvalidSpecError) as info:
@@ -988,6 +1175,11 @@ HyperParameterTuningJobConfig:
       - Name: max_depth
         MinValue: 2
         MaxValue: 8
+    CategoricalParameterRanges:
+      - Name: min_child_weight
+        Values: [1, 5.5, 10]
+      - Name: single_precision_histogram
+        Values: [true, false]
 TrainingJobDefinition:
   AlgorithmSpecification:
     TrainingImage: 683313688378.dkr.ecr.us-east-1.amazonaws.com/sagemaker-xgboost:1.7-1
@@ -1019,6 +1211,11 @@ def test_load_yaml_file_with_numbers(data_dir: Path) -> None:
     ranges_request = spec.request[CONFIG]["ParameterRanges"]
     assert ranges_request["ContinuousParameterRanges"][0]["MinValue"] == "0.05"
     assert ranges_request["IntegerParameterRanges"][0]["MaxValue"] == "8"
+    assert ranges_request["CategoricalParameterRanges"][0]["Values"] == ["1", "5.5", "10"]
+    assert spec.space.ranges["min_child_weight"] == CategoricalParameter(["1", "5.5", "10"])
+    assert spec.space.ranges["single_precision_histogram"] == CategoricalParameter(
+        ["true", "false"]
+    )
     assert dict(spec.static_hyperparameters) == {
         "num_round": "10",
         "subsample": "0.8",

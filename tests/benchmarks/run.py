@@ -1,0 +1,52 @@
+"""Benchmark runner: ``python tests/benchmarks/run.py NAME [--trials N] [--out DIR]``.
+
+Each benchmark is a module ``bench_NAME.py`` beside this file with
+``run(args) -> (rich.table.Table, dict)``; the runner prints the table and writes the dict as
+JSON to ``OUT/NAME.json`` (default ``benchmark-results/``). Benchmarks are not collected by
+pytest: speed and quality targets live here, never in timed unit tests.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import json
+import os
+import platform
+import sys
+import time
+from pathlib import Path
+
+from rich.console import Console
+
+HERE = Path(__file__).resolve().parent
+
+
+def available() -> list[str]:
+    return sorted(p.stem[len("bench_") :] for p in HERE.glob("bench_*.py"))
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("name", choices=available())
+    parser.add_argument("--trials", type=int, default=200)
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--out", type=Path, default=Path("benchmark-results"))
+    args = parser.parse_args(argv)
+    spec = importlib.util.spec_from_file_location(f"bench_{args.name}", HERE / f"bench_{args.name}.py")
+    module = importlib.util.module_from_spec(spec)  # type: ignore[arg-type]
+    spec.loader.exec_module(module)  # type: ignore[union-attr]
+    started = time.time()
+    table, data = module.run(args)
+    data["machine"] = {"cpus": os.cpu_count(), "python": sys.version.split()[0], "platform": platform.platform()}
+    data["seconds"] = round(time.time() - started, 1)
+    Console().print(table)
+    args.out.mkdir(parents=True, exist_ok=True)
+    path = args.out / f"{args.name}.json"
+    path.write_text(json.dumps(data, indent=2))
+    print(f"wrote {path}")  # noqa: T201
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
