@@ -61,7 +61,9 @@ def get_algorithm(name: str) -> Algorithm:
     """The built-in algorithm called ``name`` (or named by an image URI); KeyError if none."""
     resolved = resolve_algorithm_name(name)
     if resolved is None:
-        msg = f"unknown algorithm {name!r}; built-in algorithms: {', '.join(available_algorithms())}"
+        msg = (
+            f"unknown algorithm {name!r}; built-in algorithms: {', '.join(available_algorithms())}"
+        )
         raise KeyError(msg)
     module_name, attribute = BUILTIN_ALGORITHMS[resolved].split(":")
     return getattr(importlib.import_module(module_name), attribute)  # type: ignore[no-any-return]

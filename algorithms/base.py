@@ -92,11 +92,17 @@ class HyperparameterSpec:
             return "one of " + ", ".join(self.choices)
         if self.kind == "bool":
             return "true or false"
-        parts = [{"int": "an integer", "float": "a number", "str": "a string"}[self.kind]]
-        if self.min_value is not None:
-            parts.append(f"{'>' if self.min_open else '>='} {self.min_value:g}")
-        if self.max_value is not None:
-            parts.append(f"{'<' if self.max_open else '<='} {self.max_value:g}")
+        noun = {"int": "an integer", "float": "a number", "str": "a string"}[self.kind]
+        lo, hi = self.min_value, self.max_value
+        if lo is not None and hi is not None and not (self.min_open or self.max_open):
+            return f"{noun} between {lo:g} and {hi:g}"
+        parts = [noun]
+        if lo is not None:
+            parts.append(f"{'>' if self.min_open else '>='} {lo:g}")
+        if hi is not None:
+            parts.append(
+                f"{'and ' if lo is not None else ''}{'<' if self.max_open else '<='} {hi:g}"
+            )
         return " ".join(parts)
 
     def parse(self, name: str, raw: object) -> Any:
@@ -180,5 +186,8 @@ class Algorithm(Protocol):
     metrics: Mapping[str, Direction]
 
     def train(
-        self, hyperparameters: Mapping[str, str], channels: Mapping[str, Path], ctx: TrainingContext
+        self,
+        hyperparameters: Mapping[str, str],
+        channels: Mapping[str, Path],
+        ctx: TrainingContext,
     ) -> None: ...

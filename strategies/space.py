@@ -93,7 +93,7 @@ class _NumericParameter:
         if self.scaling_type is ScalingType.LOGARITHMIC and lo <= 0:
             msg = f"Logarithmic scaling needs MinValue > 0, got MinValue={lo!r}"
             raise SpaceError(msg)
-        if self.scaling_type is ScalingType.REVERSE_LOGARITHMIC and not (0 <= lo and hi < 1):
+        if self.scaling_type is ScalingType.REVERSE_LOGARITHMIC and not (lo >= 0 and hi < 1):
             msg = (
                 "ReverseLogarithmic scaling needs 0 <= MinValue and MaxValue < 1, "
                 f"got MinValue={lo!r} MaxValue={hi!r}"
@@ -298,7 +298,9 @@ class SearchSpace:
     @property
     def dims(self) -> int:
         """Width of the unit-cube encoding (one per numeric range, one per categorical value)."""
-        return sum(r.size if isinstance(r, CategoricalParameter) else 1 for r in self.ranges.values())
+        return sum(
+            r.size if isinstance(r, CategoricalParameter) else 1 for r in self.ranges.values()
+        )
 
     def sample(self, rng: np.random.Generator) -> Config:
         """One configuration drawn on each range's scale, in declaration order."""
@@ -331,7 +333,9 @@ class SearchSpace:
 
     def cast(self, tuned: Mapping[str, object]) -> Config:
         """Typed values from AMT's strings: int for Integer, float for Continuous, str otherwise."""
-        return {name: self.ranges[name].cast(v) for name, v in tuned.items() if name in self.ranges}
+        return {
+            name: self.ranges[name].cast(v) for name, v in tuned.items() if name in self.ranges
+        }
 
     def format(self, config: Mapping[str, ParamValue]) -> dict[str, str]:
         """AMT's ``TunedHyperParameters``: every value as a string."""
@@ -350,7 +354,9 @@ class SearchSpace:
         AMT does not publish its enumeration order; this one is the natural nested loop over
         the ranges as the user listed them. Only categorical ranges can be enumerated.
         """
-        non_categorical = [n for n, r in self.ranges.items() if not isinstance(r, CategoricalParameter)]
+        non_categorical = [
+            n for n, r in self.ranges.items() if not isinstance(r, CategoricalParameter)
+        ]
         if non_categorical:
             msg = f"a grid can only enumerate categorical ranges, not {non_categorical}"
             raise SpaceError(msg)

@@ -73,9 +73,20 @@ class TuningJobAnalytics:
                 }
             )
             rows.append(row)
-        columns = [*tuned, "TrainingJobName", "TrainingJobStatus", "FinalObjectiveValue",
-                   "TrainingStartTime", "TrainingEndTime", "TrainingElapsedTimeSeconds",
-                   "TrialNumber", "EpochsReported", "StoppedEarly", "FailureReason", "BestSoFar"]
+        columns = [
+            *tuned,
+            "TrainingJobName",
+            "TrainingJobStatus",
+            "FinalObjectiveValue",
+            "TrainingStartTime",
+            "TrainingEndTime",
+            "TrainingElapsedTimeSeconds",
+            "TrialNumber",
+            "EpochsReported",
+            "StoppedEarly",
+            "FailureReason",
+            "BestSoFar",
+        ]
         return pd.DataFrame(rows, columns=columns)
 
     def best_training_job(self) -> dict[str, Any]:

@@ -96,7 +96,10 @@ def build_request(
         limits["MaxRuntimeInSeconds"] = max_runtime_in_seconds
     config: dict[str, Any] = {
         "Strategy": strategy,
-        "HyperParameterTuningJobObjective": {"Type": objective_type, "MetricName": objective_metric_name},
+        "HyperParameterTuningJobObjective": {
+            "Type": objective_type,
+            "MetricName": objective_metric_name,
+        },
         "ResourceLimits": limits,
         "ParameterRanges": ranges,
         "TrainingJobEarlyStoppingType": early_stopping_type,
@@ -105,7 +108,10 @@ def build_request(
         config["RandomSeed"] = random_seed
     if completion_criteria:
         config["TuningJobCompletionCriteria"] = dict(completion_criteria)
-    algorithm_spec: dict[str, Any] = {"TrainingImage": algorithm_reference, "TrainingInputMode": "File"}
+    algorithm_spec: dict[str, Any] = {
+        "TrainingImage": algorithm_reference,
+        "TrainingInputMode": "File",
+    }
     if metric_definitions:
         algorithm_spec["MetricDefinitions"] = [dict(m) for m in metric_definitions]
     definition: dict[str, Any] = {
@@ -123,7 +129,9 @@ def build_request(
     if output_path is not None:
         definition["OutputDataConfig"] = {"S3OutputPath": str(output_path)}
     if max_training_job_runtime_in_seconds is not None:
-        definition["StoppingCondition"] = {"MaxRuntimeInSeconds": max_training_job_runtime_in_seconds}
+        definition["StoppingCondition"] = {
+            "MaxRuntimeInSeconds": max_training_job_runtime_in_seconds
+        }
     if max_retry_attempts:
         definition["RetryStrategy"] = {"MaximumRetryAttempts": max_retry_attempts}
     if environment:
@@ -167,7 +175,10 @@ class HyperparameterTuner:
         elif callable(algorithm):
             qualname = getattr(algorithm, "__qualname__", type(algorithm).__name__)
             module = getattr(algorithm, "__module__", "__main__")
-            self._reference, self._train_fn = f"{CALLABLE_IMAGE_PREFIX}{module}.{qualname}", algorithm
+            self._reference, self._train_fn = (
+                f"{CALLABLE_IMAGE_PREFIX}{module}.{qualname}",
+                algorithm,
+            )
         else:
             msg = f"algorithm must be a built-in algorithm name or a callable, got {type(algorithm).__name__}"
             raise TypeError(msg)
@@ -243,7 +254,9 @@ class HyperparameterTuner:
         """Start the tuning job; with ``wait=False`` it runs in a background thread."""
         spec = self.build_spec(inputs, job_name)
         storage = self._open_storage()
-        pool = LocalPool(spec.max_parallel_jobs, fresh_worker_per_trial=self.fresh_worker_per_trial)
+        pool = LocalPool(
+            spec.max_parallel_jobs, fresh_worker_per_trial=self.fresh_worker_per_trial
+        )
         try:
             coordinator = Coordinator(spec, storage, pool, on_progress=on_progress)
             coordinator.start()
@@ -282,7 +295,9 @@ class HyperparameterTuner:
         """Ask the running job to stop; its running training jobs end as Stopped."""
         name = self._require_job()
         storage = self._open_storage()
-        storage.set_job_status(name, "Stopping", now=dt.datetime.now(tz=dt.timezone.utc).timestamp())
+        storage.set_job_status(
+            name, "Stopping", now=dt.datetime.now(tz=dt.timezone.utc).timestamp()
+        )
 
     # -- results -------------------------------------------------------------------------------
     def _open_storage(self) -> SqlStorage:
@@ -301,7 +316,9 @@ class HyperparameterTuner:
         name = self._require_job()
         storage = self._open_storage()
         job = storage.load_job(name)
-        return describe_tuning_job(job, storage.trials(name), now=dt.datetime.now(tz=dt.timezone.utc).timestamp())
+        return describe_tuning_job(
+            job, storage.trials(name), now=dt.datetime.now(tz=dt.timezone.utc).timestamp()
+        )
 
     def best_training_job(self) -> str:
         """Name of the best training job; raises if no job has an objective value yet."""

@@ -96,7 +96,9 @@ def _run_coordinator(coordinator: Coordinator, quiet: bool) -> int:
         job = storage.load_job(outcome.name)
         best = best_trial(storage.trials(outcome.name), objective_of(job))
         if best is not None:
-            err.print(f"best training job {best.name}: {objective_of(job).metric} = {best.final_value}")
+            err.print(
+                f"best training job {best.name}: {objective_of(job).metric} = {best.final_value}"
+            )
             err.print(f"  hyperparameters: {dict(best.hyperparameters)}")
     return 0 if outcome.status == "Completed" else 1
 
@@ -150,7 +152,9 @@ def cmd_list(args: argparse.Namespace) -> int:
     if args.json:
         out.print_json(to_json({"HyperParameterTuningJobSummaries": summaries}))
         return 0
-    table = Table("Name", "Status", "Strategy", "Completed", "InProgress", "Failed", "Stopped", "Created")
+    table = Table(
+        "Name", "Status", "Strategy", "Completed", "InProgress", "Failed", "Stopped", "Created"
+    )
     for s in summaries:
         c = s["TrainingJobStatusCounters"]
         table.add_row(
@@ -180,8 +184,14 @@ def cmd_describe(args: argparse.Namespace) -> int:
     table.add_row("Strategy", config["Strategy"])
     objective = config["HyperParameterTuningJobObjective"]
     table.add_row("Objective", f"{objective['Type']} {objective['MetricName']}")
-    table.add_row("Training jobs", ", ".join(f"{k} {v}" for k, v in described["TrainingJobStatusCounters"].items()))
-    table.add_row("Objective status", ", ".join(f"{k} {v}" for k, v in described["ObjectiveStatusCounters"].items()))
+    table.add_row(
+        "Training jobs",
+        ", ".join(f"{k} {v}" for k, v in described["TrainingJobStatusCounters"].items()),
+    )
+    table.add_row(
+        "Objective status",
+        ", ".join(f"{k} {v}" for k, v in described["ObjectiveStatusCounters"].items()),
+    )
     table.add_row("Created", str(described["CreationTime"]))
     if "HyperParameterTuningEndTime" in described:
         table.add_row("Ended", str(described["HyperParameterTuningEndTime"]))
@@ -190,8 +200,13 @@ def cmd_describe(args: argparse.Namespace) -> int:
     best = described.get("BestTrainingJob")
     if best:
         table.add_row("Best training job", best["TrainingJobName"])
-        table.add_row("  objective", str(best["FinalHyperParameterTuningJobObjectiveMetric"]["Value"]))
-        table.add_row("  hyperparameters", ", ".join(f"{k}={v}" for k, v in best["TunedHyperParameters"].items()))
+        table.add_row(
+            "  objective", str(best["FinalHyperParameterTuningJobObjectiveMetric"]["Value"])
+        )
+        table.add_row(
+            "  hyperparameters",
+            ", ".join(f"{k}={v}" for k, v in best["TunedHyperParameters"].items()),
+        )
     out.print(table)
     return 0
 
@@ -200,7 +215,11 @@ def cmd_trials(args: argparse.Namespace) -> int:
     storage = SqlStorage(args.db)
     job = storage.load_job(args.name)
     rows = list_training_jobs(
-        job, storage.trials(args.name), sort_by=args.sort_by, sort_order=args.sort_order, status_equals=args.status
+        job,
+        storage.trials(args.name),
+        sort_by=args.sort_by,
+        sort_order=args.sort_order,
+        status_equals=args.status,
     )
     if args.json:
         out.print_json(to_json({"TrainingJobSummaries": rows}))
@@ -242,7 +261,9 @@ def cmd_stop(args: argparse.Namespace) -> int:
     storage = SqlStorage(args.db)
     job = storage.load_job(args.name)
     if job.status != "InProgress":
-        err.print(f"tuning job {args.name!r} is {job.status}; only an InProgress job can be stopped")
+        err.print(
+            f"tuning job {args.name!r} is {job.status}; only an InProgress job can be stopped"
+        )
         return 1
     storage.set_job_status(args.name, "Stopping", now=time.time())
     out.print(f"tuning job {args.name!r} is Stopping")
@@ -250,26 +271,51 @@ def cmd_stop(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="tuner", description="Hyperparameter tuning with AMT's job spec.")
+    parser = argparse.ArgumentParser(
+        prog="tuner", description="Hyperparameter tuning with AMT's job spec."
+    )
     sub = parser.add_subparsers(dest="command", required=True)
 
-    def add(name: str, fn: Callable[[argparse.Namespace], int], help_text: str) -> argparse.ArgumentParser:
+    def add(
+        name: str, fn: Callable[[argparse.Namespace], int], help_text: str
+    ) -> argparse.ArgumentParser:
         p = sub.add_parser(name, help=help_text, description=help_text)
         p.set_defaults(fn=fn)
         if name != "validate":
-            p.add_argument("--db", default=_db_default(), help="SQLAlchemy URL or SQLite file (default ./tuner.db)")
+            p.add_argument(
+                "--db",
+                default=_db_default(),
+                help="SQLAlchemy URL or SQLite file (default ./tuner.db)",
+            )
         return p
 
     for name, fn, text in (
-        ("run", cmd_run, "run a tuning job from an AMT CreateHyperParameterTuningJob spec (JSON or YAML)"),
+        (
+            "run",
+            cmd_run,
+            "run a tuning job from an AMT CreateHyperParameterTuningJob spec (JSON or YAML)",
+        ),
         ("resume", cmd_resume, "resume an interrupted tuning job"),
     ):
         p = add(name, fn, text)
         p.add_argument("spec" if name == "run" else "name")
         if name == "run":
-            p.add_argument("--name", default=None, help="run under this tuning job name instead of the spec's HyperParameterTuningJobName")
-        p.add_argument("--output", type=Path, default=None, help="folder for model artifacts (default: OutputDataConfig.S3OutputPath or ./tuner-output)")
-        p.add_argument("--fresh-workers", action="store_true", help="a new worker process for every training job")
+            p.add_argument(
+                "--name",
+                default=None,
+                help="run under this tuning job name instead of the spec's HyperParameterTuningJobName",
+            )
+        p.add_argument(
+            "--output",
+            type=Path,
+            default=None,
+            help="folder for model artifacts (default: OutputDataConfig.S3OutputPath or ./tuner-output)",
+        )
+        p.add_argument(
+            "--fresh-workers",
+            action="store_true",
+            help="a new worker process for every training job",
+        )
         p.add_argument("--quiet", action="store_true", help="no progress display")
     add("validate", cmd_validate, "check a spec file and print every problem").add_argument("spec")
     add("list", cmd_list, "list tuning jobs").add_argument("--json", action="store_true")
@@ -284,9 +330,17 @@ def build_parser() -> argparse.ArgumentParser:
         if name != "stop":
             p.add_argument("--json", action="store_true", help="AMT's response shape as JSON")
     trials = sub.choices["trials"]
-    trials.add_argument("--sort-by", default="Name", choices=["Name", "CreationTime", "Status", "FinalObjectiveMetricValue"])
+    trials.add_argument(
+        "--sort-by",
+        default="Name",
+        choices=["Name", "CreationTime", "Status", "FinalObjectiveMetricValue"],
+    )
     trials.add_argument("--sort-order", default="Ascending", choices=["Ascending", "Descending"])
-    trials.add_argument("--status", default=None, choices=["InProgress", "Completed", "Failed", "Stopping", "Stopped"])
+    trials.add_argument(
+        "--status",
+        default=None,
+        choices=["InProgress", "Completed", "Failed", "Stopping", "Stopped"],
+    )
     return parser
 
 
@@ -295,7 +349,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return int(args.fn(args))
     except InvalidSpecError as exc:
-        err.print(f"[red]error:[/red] invalid tuning job spec ({len(exc.problems)} problem{'s' if len(exc.problems) != 1 else ''}):", highlight=False)
+        err.print(
+            f"[red]error:[/red] invalid tuning job spec ({len(exc.problems)} problem{'s' if len(exc.problems) != 1 else ''}):",
+            highlight=False,
+        )
         for problem in exc.problems:
             err.print(f"  - {problem}", markup=False, highlight=False)
         return 2

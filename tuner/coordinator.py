@@ -89,7 +89,9 @@ def make_stopper(spec: TuningJobSpec) -> EarlyStopper | None:
     return MedianStoppingRule() if spec.early_stopping else None
 
 
-def callable_hyperparameters(space: SearchSpace, hyperparameters: Mapping[str, str]) -> dict[str, Any]:
+def callable_hyperparameters(
+    space: SearchSpace, hyperparameters: Mapping[str, str]
+) -> dict[str, Any]:
     """Typed values for a Python callable: tuned ones by their range, the rest parsed as literals.
 
     Integer ranges give ``int``, continuous ones ``float``, categorical values stay strings
@@ -245,7 +247,9 @@ class Coordinator:
         except LookupError:
             job = None
         if job is None:
-            self.seed = spec.random_seed if spec.random_seed is not None else secrets.randbelow(2**31)
+            self.seed = (
+                spec.random_seed if spec.random_seed is not None else secrets.randbelow(2**31)
+            )
             self.storage.create_job(
                 spec.name,
                 spec.request,
@@ -280,7 +284,9 @@ class Coordinator:
         with self.storage.batch():
             self.storage.set_job_status(self.spec.name, "InProgress", now=now)
             for r in records:
-                state = _TrialState(r.number, r.name, dict(r.hyperparameters), TrialStatus(r.status), r.attempt)
+                state = _TrialState(
+                    r.number, r.name, dict(r.hyperparameters), TrialStatus(r.status), r.attempt
+                )
                 state.curve = [(p.epoch, p.value) for p in curves.get(r.number, [])]
                 state.last_value = r.final_value
                 state.last_metrics = dict(r.final_metrics)
@@ -288,8 +294,15 @@ class Coordinator:
                 if not state.status.is_finished:
                     state.attempt += 1
                     state.status = TrialStatus.PENDING
-                    state.curve, state.last_value, state.last_metrics, state.n_reports = [], None, {}, 0
-                    self.storage.restart_trial(self.spec.name, r.number, attempt=state.attempt, reason=None, now=now)
+                    state.curve, state.last_value, state.last_metrics, state.n_reports = (
+                        [],
+                        None,
+                        {},
+                        0,
+                    )
+                    self.storage.restart_trial(
+                        self.spec.name, r.number, attempt=state.attempt, reason=None, now=now
+                    )
                     self._retry_queue.append(r.number)
                 else:
                     finished_in_order.append((r.ended_at or 0.0, r.number))
@@ -387,7 +400,9 @@ class Coordinator:
                 self._exhausted = True
                 return
             number = len(self._trials) + 1
-            state = _TrialState(number, training_job_name(self.spec.name, number), self.spec.space.format(config))
+            state = _TrialState(
+                number, training_job_name(self.spec.name, number), self.spec.space.format(config)
+            )
             self.storage.add_trial(
                 self.spec.name,
                 number,
@@ -407,7 +422,9 @@ class Coordinator:
         if isinstance(event, Started):
             state.status = TrialStatus.IN_PROGRESS
             state.started = time.monotonic()
-            self.storage.mark_running(self.spec.name, state.number, worker=event.worker, now=event.at)
+            self.storage.mark_running(
+                self.spec.name, state.number, worker=event.worker, now=event.at
+            )
             self._refresh(state)
         elif isinstance(event, Report):
             self._on_report(state, event)
@@ -418,7 +435,12 @@ class Coordinator:
         state.n_reports += 1
         state.last_metrics.update(event.metrics)
         self.storage.add_report(
-            self.spec.name, state.number, attempt=state.attempt, epoch=event.epoch, metrics=event.metrics, at=event.at
+            self.spec.name,
+            state.number,
+            attempt=state.attempt,
+            epoch=event.epoch,
+            metrics=event.metrics,
+            at=event.at,
         )
         value = event.metrics.get(self.objective.metric)
         if value is None:
@@ -426,25 +448,41 @@ class Coordinator:
         state.curve.append((event.epoch, value))
         state.last_value = value
         snapshot = self._refresh(state)
-        if self.stopper is not None and state.stop_reason is None and self.stopper.should_stop(snapshot, self._history):
+        if (
+            self.stopper is not None
+            and state.stop_reason is None
+            and self.stopper.should_stop(snapshot, self._history)
+        ):
             state.stop_reason = "early stopping: worse than the median of previous training jobs"
             self.pool.stop(state.number)
 
     def _on_finished(self, state: _TrialState, event: Finished) -> None:
         self._running.discard(state.number)
-        if event.status is TrialStatus.FAILED and event.retryable and state.attempt <= self.spec.max_retry_attempts:
+        if (
+            event.status is TrialStatus.FAILED
+            and event.retryable
+            and state.attempt <= self.spec.max_retry_attempts
+        ):
             log.info("training job %s failed (%s); retrying", state.name, event.error)
             state.attempt += 1
             state.status = TrialStatus.PENDING
             state.curve, state.last_value, state.last_metrics, state.n_reports = [], None, {}, 0
             state.stop_reason = None
-            self.storage.restart_trial(self.spec.name, state.number, attempt=state.attempt, reason=event.error, now=event.at)
+            self.storage.restart_trial(
+                self.spec.name,
+                state.number,
+                attempt=state.attempt,
+                reason=event.error,
+                now=event.at,
+            )
             self._retry_queue.append(state.number)
             self._refresh(state)
             return
         state.status = event.status
         final_value = state.last_value if event.status is not TrialStatus.FAILED else None
-        reason = {TrialStatus.FAILED: event.error, TrialStatus.STOPPED: state.stop_reason}.get(event.status)
+        reason = {TrialStatus.FAILED: event.error, TrialStatus.STOPPED: state.stop_reason}.get(
+            event.status
+        )
         self.storage.finish_trial(
             self.spec.name,
             state.number,
@@ -486,8 +524,14 @@ class Coordinator:
         now = time.monotonic()
         for number in self._running:
             state = self._trials[number]
-            if state.started is not None and state.stop_reason is None and now - state.started > limit:
-                state.stop_reason = f"MaxRuntimeExceeded: the training job ran longer than {limit:g} s"
+            if (
+                state.started is not None
+                and state.stop_reason is None
+                and now - state.started > limit
+            ):
+                state.stop_reason = (
+                    f"MaxRuntimeExceeded: the training job ran longer than {limit:g} s"
+                )
                 self.pool.stop(number)
 
     def _stop_requested(self) -> bool:
@@ -499,12 +543,18 @@ class Coordinator:
 
     def _completion_reason(self) -> str | None:
         spec = self.spec
-        if spec.max_runtime_s is not None and time.monotonic() - self._started_monotonic >= spec.max_runtime_s:
+        if (
+            spec.max_runtime_s is not None
+            and time.monotonic() - self._started_monotonic >= spec.max_runtime_s
+        ):
             return "MaxRuntimeInSeconds reached"
         if spec.target_objective_value is not None and self._best is not None:
             if self.objective.reaches(self._best, spec.target_objective_value):
                 return "TargetObjectiveMetricValue reached"
-        if spec.max_jobs_not_improving is not None and self._not_improving >= spec.max_jobs_not_improving:
+        if (
+            spec.max_jobs_not_improving is not None
+            and self._not_improving >= spec.max_jobs_not_improving
+        ):
             return "BestObjectiveNotImproving reached"
         if spec.complete_on_convergence:
             window = max(10, spec.max_jobs // 5)
@@ -517,7 +567,9 @@ class Coordinator:
     def _stop_running(self, reason: str) -> None:
         """Stop every running trial and wait for them to end (a stop takes under a second)."""
         for number in list(self._running):
-            self._trials[number].stop_reason = self._trials[number].stop_reason or f"tuning job ended: {reason}"
+            self._trials[number].stop_reason = (
+                self._trials[number].stop_reason or f"tuning job ended: {reason}"
+            )
             self.pool.stop(number)
         self._retry_queue.clear()
         deadline = time.monotonic() + 10.0
@@ -530,7 +582,9 @@ class Coordinator:
             # The pool did not confirm in time: record them as Stopped ourselves.
             with self.storage.batch():
                 for number in list(self._running):
-                    self._on_finished(self._trials[number], Finished(number, TrialStatus.STOPPED, self.clock()))
+                    self._on_finished(
+                        self._trials[number], Finished(number, TrialStatus.STOPPED, self.clock())
+                    )
 
     def _stop_job(self, status: str, *, reason: str | None, user: bool) -> JobOutcome:
         now = self.clock()
@@ -543,7 +597,11 @@ class Coordinator:
                     self._running.add(state.number)
                     self._on_finished(state, Finished(state.number, TrialStatus.STOPPED, now))
             self.storage.set_job_status(
-                self.spec.name, status, now=self.clock(), ended=True, completion=self._completion_details
+                self.spec.name,
+                status,
+                now=self.clock(),
+                ended=True,
+                completion=self._completion_details,
             )
         return JobOutcome(self.spec.name, status)
 
@@ -558,7 +616,12 @@ class Coordinator:
             else:
                 reason += f"; no training job reported the metric {self.objective.metric!r}"
             self.storage.set_job_status(
-                self.spec.name, "Failed", now=now, reason=reason, ended=True, completion=self._completion_details
+                self.spec.name,
+                "Failed",
+                now=now,
+                reason=reason,
+                ended=True,
+                completion=self._completion_details,
             )
             return JobOutcome(self.spec.name, "Failed", reason)
         self.storage.set_job_status(

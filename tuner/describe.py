@@ -63,7 +63,13 @@ def objective_of(job: JobRecord) -> Objective:
 
 def counters(trials: Iterable[TrainingJobRecord]) -> tuple[dict[str, int], dict[str, int]]:
     """(TrainingJobStatusCounters, ObjectiveStatusCounters)."""
-    status = {"Completed": 0, "InProgress": 0, "RetryableError": 0, "NonRetryableError": 0, "Stopped": 0}
+    status = {
+        "Completed": 0,
+        "InProgress": 0,
+        "RetryableError": 0,
+        "NonRetryableError": 0,
+        "Stopped": 0,
+    }
     objective = {"Succeeded": 0, "Pending": 0, "Failed": 0}
     for t in trials:
         s = amt_status(t)
@@ -75,7 +81,9 @@ def counters(trials: Iterable[TrainingJobRecord]) -> tuple[dict[str, int], dict[
     return status, objective
 
 
-def best_trial(trials: Iterable[TrainingJobRecord], objective: Objective) -> TrainingJobRecord | None:
+def best_trial(
+    trials: Iterable[TrainingJobRecord], objective: Objective
+) -> TrainingJobRecord | None:
     """The job with the best final objective among those whose objective Succeeded (first wins ties)."""
     best: TrainingJobRecord | None = None
     for t in trials:
@@ -90,11 +98,17 @@ def _drop_none(d: Mapping[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in d.items() if v is not None}
 
 
-def training_job_summary(job: JobRecord, trial: TrainingJobRecord, objective: Objective) -> dict[str, Any]:
+def training_job_summary(
+    job: JobRecord, trial: TrainingJobRecord, objective: Objective
+) -> dict[str, Any]:
     """One ``HyperParameterTrainingJobSummary``."""
     final = None
     if trial.final_value is not None and amt_status(trial) in ("Completed", "Stopped"):
-        final = {"Type": objective.type.value, "MetricName": objective.metric, "Value": trial.final_value}
+        final = {
+            "Type": objective.type.value,
+            "MetricName": objective.metric,
+            "Value": trial.final_value,
+        }
     return _drop_none(
         {
             "TrainingJobName": trial.name,
@@ -112,7 +126,9 @@ def training_job_summary(job: JobRecord, trial: TrainingJobRecord, objective: Ob
     )
 
 
-def describe_tuning_job(job: JobRecord, trials: Sequence[TrainingJobRecord], *, now: float) -> dict[str, Any]:
+def describe_tuning_job(
+    job: JobRecord, trials: Sequence[TrainingJobRecord], *, now: float
+) -> dict[str, Any]:
     """DescribeHyperParameterTuningJob's response for a stored job."""
     objective = objective_of(job)
     status_counters, objective_counters = counters(trials)

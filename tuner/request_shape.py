@@ -182,7 +182,9 @@ class ShapeChecker:
             self._problem(path, f"must be {rng}, got {value}")
 
 
-def check_request(request: Any, shape_name: str = "CreateHyperParameterTuningJobRequest") -> tuple[Any, list[str]]:
+def check_request(
+    request: Any, shape_name: str = "CreateHyperParameterTuningJobRequest"
+) -> tuple[Any, list[str]]:
     """Check ``request`` against the named shape; returns (normalised request, problems)."""
     checker = ShapeChecker()
     normalised = checker.check(request, shape(shape_name))

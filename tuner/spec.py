@@ -269,7 +269,9 @@ def _check_algorithm_hyperparameters(
         where = f"{RANGES} ({name!r})"
         spec = specs.get(name)
         if spec is None:
-            problems.add(where, "not a hyperparameter of this algorithm; known: " + ", ".join(sorted(specs)))
+            problems.add(
+                where, "not a hyperparameter of this algorithm; known: " + ", ".join(sorted(specs))
+            )
             continue
         if isinstance(rng, CategoricalParameter):
             rejected = []
@@ -287,7 +289,9 @@ def _check_algorithm_hyperparameters(
                 )
             continue
         if spec.kind in ("str", "bool"):
-            problems.add(where, f"takes {spec.allowed()}; tune it with a CategoricalParameterRange")
+            problems.add(
+                where, f"takes {spec.allowed()}; tune it with a CategoricalParameterRange"
+            )
             continue
         if spec.kind == "int" and isinstance(rng, ContinuousParameter):
             problems.add(where, "is an integer hyperparameter; use an IntegerParameterRange")
@@ -324,7 +328,9 @@ def spec_from_request(
     """
     base_dir = base_dir or Path.cwd()
     # A request that is not an object (a list, a string) is reported by the structural check.
-    normalised, structural = check_request(dict(request) if isinstance(request, Mapping) else request)
+    normalised, structural = check_request(
+        dict(request) if isinstance(request, Mapping) else request
+    )
     problems = _Problems()
     problems.items.extend(structural)
     if not isinstance(normalised, dict):
@@ -338,16 +344,17 @@ def spec_from_request(
             f"digit (pattern [a-zA-Z0-9](-*[a-zA-Z0-9]){{0,31}}), got {name!r}",
         )
     for unsupported, why in (
-        ("TrainingJobDefinitions", "multi-algorithm tuning is not supported yet; use TrainingJobDefinition"),
+        (
+            "TrainingJobDefinitions",
+            "multi-algorithm tuning is not supported yet; use TrainingJobDefinition",
+        ),
         ("WarmStartConfig", "warm start is not supported by this engine yet"),
         ("Autotune", "Autotune is not supported by this engine yet"),
     ):
         if unsupported in normalised:
             problems.add(unsupported, why)
 
-    config: dict[str, Any] = (
-        normalised[CONFIG] if isinstance(normalised.get(CONFIG), dict) else {}
-    )
+    config: dict[str, Any] = normalised[CONFIG] if isinstance(normalised.get(CONFIG), dict) else {}
     definition = normalised.get(DEFINITION)
     if definition is None and "TrainingJobDefinitions" not in normalised:
         problems.add(DEFINITION, "is required (the training job to tune)")
@@ -391,7 +398,9 @@ def spec_from_request(
     if not ranges and not any("ParameterRanges" in p for p in problems.items):
         problems.add(RANGES, "at least one hyperparameter range is required")
     if len(ranges) > MAX_TUNED:
-        problems.add(RANGES, f"at most {MAX_TUNED} hyperparameters can be tuned, got {len(ranges)}")
+        problems.add(
+            RANGES, f"at most {MAX_TUNED} hyperparameters can be tuned, got {len(ranges)}"
+        )
 
     limits: dict[str, Any] = (
         config["ResourceLimits"] if isinstance(config.get("ResourceLimits"), dict) else {}
@@ -424,8 +433,12 @@ def spec_from_request(
     objective_request = config.get("HyperParameterTuningJobObjective")
     objective: Objective | None = None
     if objective_request is None:
-        problems.add(f"{CONFIG}.HyperParameterTuningJobObjective", "is required (Type and MetricName)")
-    elif isinstance(objective_request, dict) and {"Type", "MetricName"} <= objective_request.keys():
+        problems.add(
+            f"{CONFIG}.HyperParameterTuningJobObjective", "is required (Type and MetricName)"
+        )
+    elif (
+        isinstance(objective_request, dict) and {"Type", "MetricName"} <= objective_request.keys()
+    ):
         try:
             objective = Objective(
                 str(objective_request["MetricName"]), ObjectiveType(objective_request["Type"])
@@ -464,7 +477,9 @@ def spec_from_request(
                     + ", ".join(available_algorithms()),
                 )
 
-    metric_names = [m.get("Name") for m in algo_spec.get("MetricDefinitions") or [] if isinstance(m, dict)]
+    metric_names = [
+        m.get("Name") for m in algo_spec.get("MetricDefinitions") or [] if isinstance(m, dict)
+    ]
     if len(metric_names) != len(set(metric_names)):
         problems.add(f"{algo_path}.MetricDefinitions", "metric names must be distinct")
 
@@ -498,7 +513,12 @@ def spec_from_request(
                     f"{objective.metric} should be {direction}d, got {objective.type.value}",
                 )
         _check_algorithm_hyperparameters(algo.hyperparameters, static, ranges, problems)
-    elif train_fn is None and objective is not None and metric_names and objective.metric not in metric_names:
+    elif (
+        train_fn is None
+        and objective is not None
+        and metric_names
+        and objective.metric not in metric_names
+    ):
         problems.add(
             f"{CONFIG}.HyperParameterTuningJobObjective.MetricName",
             "A metric is required for this hyperparameter tuning job objective. "
@@ -518,7 +538,9 @@ def spec_from_request(
         source = (channel.get("DataSource") or {}).get("S3DataSource") or {}
         uri = source.get("S3Uri")
         if not isinstance(uri, str):
-            problems.add(f"{where}.DataSource", "needs S3DataSource.S3Uri (a local path or file:// URI)")
+            problems.add(
+                f"{where}.DataSource", "needs S3DataSource.S3Uri (a local path or file:// URI)"
+            )
             continue
         local = _local_path(uri, base_dir)
         if local is None:
@@ -527,14 +549,23 @@ def spec_from_request(
                 f"{uri!r} is not reachable from a local run; use a local path or a file:// URI",
             )
         elif not local.exists():
-            problems.add(f"{where}.DataSource.S3DataSource.S3Uri", f"no such file or folder: {local}")
+            problems.add(
+                f"{where}.DataSource.S3DataSource.S3Uri", f"no such file or folder: {local}"
+            )
         else:
             channels[cname] = local.resolve()
-    if algorithm is not None and definition.get("InputDataConfig") is not None and "train" not in channels:
+    if (
+        algorithm is not None
+        and definition.get("InputDataConfig") is not None
+        and "train" not in channels
+    ):
         if not any("InputDataConfig" in p for p in problems.items):
             problems.add(f"{DEFINITION}.InputDataConfig", "a 'train' channel is required")
     if algorithm is not None and definition.get("InputDataConfig") is None:
-        problems.add(f"{DEFINITION}.InputDataConfig", "is required for a built-in algorithm (a 'train' channel)")
+        problems.add(
+            f"{DEFINITION}.InputDataConfig",
+            "is required for a built-in algorithm (a 'train' channel)",
+        )
 
     output_uri = (definition.get("OutputDataConfig") or {}).get("S3OutputPath")
     output_path = _local_path(output_uri, base_dir) if isinstance(output_uri, str) else None
@@ -564,7 +595,9 @@ def spec_from_request(
         static_hyperparameters=static,
         channels=channels,
         output_path=output_path,
-        trial_max_runtime_s=float(stopping.get("MaxRuntimeInSeconds", DEFAULT_TRIAL_MAX_RUNTIME_S)),
+        trial_max_runtime_s=float(
+            stopping.get("MaxRuntimeInSeconds", DEFAULT_TRIAL_MAX_RUNTIME_S)
+        ),
         max_retry_attempts=int(retry.get("MaximumRetryAttempts", 0)),
         environment=dict(definition.get("Environment") or {}),
         target_objective_value=completion.get("TargetObjectiveMetricValue"),

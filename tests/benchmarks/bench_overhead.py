@@ -22,7 +22,16 @@ from rich.table import Table
 from tuner import ContinuousParameter, HyperparameterTuner
 from tuner.storage import SqlStorage
 
-TIMED_METHODS = ("add_trial", "mark_running", "add_report", "finish_trial", "set_job_status", "create_job", "load_job", "batch")
+TIMED_METHODS = (
+    "add_trial",
+    "mark_running",
+    "add_report",
+    "finish_trial",
+    "set_job_status",
+    "create_job",
+    "load_job",
+    "batch",
+)
 
 
 def noop(hp, ctx):
@@ -55,10 +64,12 @@ def _instrument(timer: _Timer) -> list[tuple[str, Any]]:
                         finally:
                             exit_start = time.perf_counter()
                     timer.seconds += time.perf_counter() - exit_start  # the commit
+
                 return timed()
 
             setattr(SqlStorage, name, batch)
         else:
+
             def wrapper(self, *a, _orig=original, **k):
                 start = time.perf_counter()
                 try:
@@ -75,9 +86,15 @@ def run_ours(n: int, parallel: int, workdir: Path) -> dict[str, float]:
     originals = _instrument(timer)
     try:
         tuner = HyperparameterTuner(
-            noop, "loss", {"x": ContinuousParameter(-1, 1)}, objective_type="Minimize",
-            max_jobs=n, max_parallel_jobs=parallel, random_seed=0,
-            storage=f"sqlite:///{workdir / f'ours-{parallel}-{time.time_ns()}.db'}", output_path=workdir / "out",
+            noop,
+            "loss",
+            {"x": ContinuousParameter(-1, 1)},
+            objective_type="Minimize",
+            max_jobs=n,
+            max_parallel_jobs=parallel,
+            random_seed=0,
+            storage=f"sqlite:///{workdir / f'ours-{parallel}-{time.time_ns()}.db'}",
+            output_path=workdir / "out",
         )
         start = time.perf_counter()
         tuner.fit(job_name="overhead")
@@ -109,7 +126,11 @@ def run_optuna(n: int, workdir: Path) -> dict[str, float]:
 
 def run(args: argparse.Namespace) -> tuple[Table, dict[str, Any]]:
     n = args.trials
-    results: dict[str, list[dict[str, float]]] = {"ours_local_1": [], "ours_local_2": [], "optuna_sqlite": []}
+    results: dict[str, list[dict[str, float]]] = {
+        "ours_local_1": [],
+        "ours_local_2": [],
+        "optuna_sqlite": [],
+    }
     with tempfile.TemporaryDirectory() as tmp:
         workdir = Path(tmp)
         for _ in range(args.repeats):
@@ -120,7 +141,9 @@ def run(args: argparse.Namespace) -> tuple[Table, dict[str, Any]]:
         name: {key: round(statistics.median(r[key] for r in runs), 3) for key in runs[0]}
         for name, runs in results.items()
     }
-    table = Table(title=f"Per-trial overhead, no-op objective, {n} trials, median of {args.repeats} runs")
+    table = Table(
+        title=f"Per-trial overhead, no-op objective, {n} trials, median of {args.repeats} runs"
+    )
     table.add_column("engine")
     table.add_column("ms / trial", justify="right")
     table.add_column("storage ms / trial", justify="right")

@@ -27,18 +27,26 @@ def available() -> list[str]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("name", choices=available())
     parser.add_argument("--trials", type=int, default=200)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--out", type=Path, default=Path("benchmark-results"))
     args = parser.parse_args(argv)
-    spec = importlib.util.spec_from_file_location(f"bench_{args.name}", HERE / f"bench_{args.name}.py")
+    spec = importlib.util.spec_from_file_location(
+        f"bench_{args.name}", HERE / f"bench_{args.name}.py"
+    )
     module = importlib.util.module_from_spec(spec)  # type: ignore[arg-type]
     spec.loader.exec_module(module)  # type: ignore[union-attr]
     started = time.time()
     table, data = module.run(args)
-    data["machine"] = {"cpus": os.cpu_count(), "python": sys.version.split()[0], "platform": platform.platform()}
+    data["machine"] = {
+        "cpus": os.cpu_count(),
+        "python": sys.version.split()[0],
+        "platform": platform.platform(),
+    }
     data["seconds"] = round(time.time() - started, 1)
     Console().print(table)
     args.out.mkdir(parents=True, exist_ok=True)

@@ -74,7 +74,9 @@ def test_min_epochs_warm_up() -> None:
     assert rule.should_stop(current, [*FINISHED, current]) is False
 
 
-@pytest.mark.parametrize(("kwargs", "match"), [({"min_trials": 0}, "min_trials"), ({"min_epochs": 0}, "min_epochs")])
+@pytest.mark.parametrize(
+    ("kwargs", "match"), [({"min_trials": 0}, "min_trials"), ({"min_epochs": 0}, "min_epochs")]
+)
 def test_invalid_arguments(kwargs, match) -> None:
     with pytest.raises(ValueError, match=match):
         MedianStoppingRule(**kwargs)

@@ -110,7 +110,10 @@ def test_categorical_values_become_strings_like_the_sdk() -> None:
 
 def test_as_tuning_range_uses_strings() -> None:
     assert ContinuousParameter(0.01, 0.2, "Logarithmic").as_tuning_range("eta") == {
-        "Name": "eta", "MinValue": "0.01", "MaxValue": "0.2", "ScalingType": "Logarithmic"
+        "Name": "eta",
+        "MinValue": "0.01",
+        "MaxValue": "0.2",
+        "ScalingType": "Logarithmic",
     }
     assert IntegerParameter(1, 10).as_tuning_range("d")["MaxValue"] == "10"
 
@@ -155,7 +158,9 @@ def test_space_sample_is_seeded() -> None:
 
 
 def test_grid_enumerates_every_combination_once_in_declared_order() -> None:
-    space = SearchSpace({"a": CategoricalParameter(["1", "2"]), "b": CategoricalParameter(["x", "y", "z"])})
+    space = SearchSpace(
+        {"a": CategoricalParameter(["1", "2"]), "b": CategoricalParameter(["x", "y", "z"])}
+    )
     points = list(space.grid())
     assert space.grid_size() == 6
     assert points[0] == {"a": "1", "b": "x"} and points[1] == {"a": "1", "b": "y"}

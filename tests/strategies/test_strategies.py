@@ -49,7 +49,9 @@ def test_random_draw_depends_on_trial_number_not_on_history_contents() -> None:
     """Parallelism and finishing order change the history's statuses and values, never the draw."""
     strategy = RandomStrategy(_space(), seed=11)
     configs = _run(strategy, 6)
-    finished = [Trial(i + 1, c, TrialStatus.COMPLETED, value=float(-i)) for i, c in enumerate(configs[:5])]
+    finished = [
+        Trial(i + 1, c, TrialStatus.COMPLETED, value=float(-i)) for i, c in enumerate(configs[:5])
+    ]
     running = [Trial(i + 1, c, TrialStatus.IN_PROGRESS) for i, c in enumerate(configs[:5])]
     assert strategy.ask(finished) == strategy.ask(running) == configs[5]
 
@@ -63,7 +65,9 @@ def test_random_values_are_valid() -> None:
 
 
 def test_grid_visits_every_point_once_then_stops() -> None:
-    space = SearchSpace({"a": CategoricalParameter(["1", "2", "3"]), "b": CategoricalParameter(["x", "y"])})
+    space = SearchSpace(
+        {"a": CategoricalParameter(["1", "2", "3"]), "b": CategoricalParameter(["x", "y"])}
+    )
     strategy = GridStrategy(space)
     configs = _run(strategy, 6)
     assert len({tuple(sorted(c.items())) for c in configs}) == 6

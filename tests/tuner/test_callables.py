@@ -57,12 +57,26 @@ def _check(tmp_path: Path, proc: subprocess.CompletedProcess[str]) -> None:
 def test_plain_script_without_main_guard(tmp_path: Path) -> None:
     script = tmp_path / "tune_me.py"
     script.write_text(textwrap.dedent(BODY.format(definition=PLAIN)))
-    _check(tmp_path, subprocess.run([sys.executable, str(script)], cwd=tmp_path, capture_output=True, text=True, timeout=120))
+    _check(
+        tmp_path,
+        subprocess.run(
+            [sys.executable, str(script)],
+            cwd=tmp_path,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        ),
+    )
 
 
 def test_python_dash_c(tmp_path: Path) -> None:
     code = textwrap.dedent(BODY.format(definition=PLAIN))
-    _check(tmp_path, subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True, timeout=120))
+    _check(
+        tmp_path,
+        subprocess.run(
+            [sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True, timeout=120
+        ),
+    )
 
 
 @pytest.mark.parametrize("where", ["beside", "package_dir"])
@@ -70,7 +84,20 @@ def test_function_from_a_user_module(tmp_path: Path, where: str) -> None:
     folder = tmp_path if where == "beside" else tmp_path / "mylib"
     folder.mkdir(exist_ok=True)
     (folder / "my_training.py").write_text(MODULE)
-    prefix = "import json\n" + ("" if where == "beside" else "import sys; sys.path.insert(0, 'mylib')\n")
+    prefix = "import json\n" + (
+        "" if where == "beside" else "import sys; sys.path.insert(0, 'mylib')\n"
+    )
     script = tmp_path / "run.py"
-    script.write_text(prefix + textwrap.dedent(BODY.format(definition="from my_training import train")))
-    _check(tmp_path, subprocess.run([sys.executable, str(script)], cwd=tmp_path, capture_output=True, text=True, timeout=120))
+    script.write_text(
+        prefix + textwrap.dedent(BODY.format(definition="from my_training import train"))
+    )
+    _check(
+        tmp_path,
+        subprocess.run(
+            [sys.executable, str(script)],
+            cwd=tmp_path,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        ),
+    )

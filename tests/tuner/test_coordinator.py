@@ -23,13 +23,19 @@ from tuner.coordinator import Coordinator, replace_spec
 from tuner.pools import LocalPool
 from tuner.storage import SqlStorage
 
-RANGES = {"x": ContinuousParameter(-5.0, 5.0), "n": IntegerParameter(1, 4), "c": CategoricalParameter(["a", "b"])}
+RANGES = {
+    "x": ContinuousParameter(-5.0, 5.0),
+    "n": IntegerParameter(1, 4),
+    "c": CategoricalParameter(["a", "b"]),
+}
 
 
 def quadratic(hp, ctx):
     assert isinstance(hp["x"], float) and isinstance(hp["n"], int) and isinstance(hp["c"], str)
     for epoch in range(1, hp.get("epochs", 3) + 1):
-        ctx.report(epoch, loss=(hp["x"] - 1.0) ** 2 + hp["n"] / epoch + (0.5 if hp["c"] == "b" else 0.0))
+        ctx.report(
+            epoch, loss=(hp["x"] - 1.0) ** 2 + hp["n"] / epoch + (0.5 if hp["c"] == "b" else 0.0)
+        )
 
 
 def flaky_once(hp, ctx):
@@ -58,8 +64,12 @@ def slow(hp, ctx):
 
 def _tuner(fn, db_url, tmp_path, **kwargs):
     defaults = {
-        "objective_type": "Minimize", "max_jobs": 8, "max_parallel_jobs": 2, "random_seed": 3,
-        "storage": db_url, "output_path": tmp_path / "out",
+        "objective_type": "Minimize",
+        "max_jobs": 8,
+        "max_parallel_jobs": 2,
+        "random_seed": 3,
+        "storage": db_url,
+        "output_path": tmp_path / "out",
     }
     ranges = kwargs.pop("ranges", RANGES)
     defaults.update(kwargs)
@@ -72,7 +82,11 @@ def test_job_completes_with_counters_best_job_and_dataframe(db_url, tmp_path) ->
     described = tuner.describe()
     assert described["HyperParameterTuningJobStatus"] == "Completed"
     assert described["TrainingJobStatusCounters"] == {
-        "Completed": 10, "InProgress": 0, "RetryableError": 0, "NonRetryableError": 0, "Stopped": 0
+        "Completed": 10,
+        "InProgress": 0,
+        "RetryableError": 0,
+        "NonRetryableError": 0,
+        "Stopped": 0,
     }
     assert described["ObjectiveStatusCounters"] == {"Succeeded": 10, "Pending": 0, "Failed": 0}
     frame = tuner.analytics().dataframe()
@@ -83,10 +97,18 @@ def test_job_completes_with_counters_best_job_and_dataframe(db_url, tmp_path) ->
     # final objective = the LAST reported value (epoch 3), not the best one
     hp = described["BestTrainingJob"]["TunedHyperParameters"]
     expected = (float(hp["x"]) - 1.0) ** 2 + int(hp["n"]) / 3 + (0.5 if hp["c"] == "b" else 0.0)
-    assert described["BestTrainingJob"]["FinalHyperParameterTuningJobObjectiveMetric"]["Value"] == pytest.approx(expected)
+    assert described["BestTrainingJob"]["FinalHyperParameterTuningJobObjectiveMetric"][
+        "Value"
+    ] == pytest.approx(expected)
     assert list(frame.columns[:3]) == ["x", "n", "c"]
-    for column in ("TrainingJobName", "TrainingJobStatus", "FinalObjectiveValue", "TrainingStartTime",
-                   "TrainingEndTime", "TrainingElapsedTimeSeconds"):
+    for column in (
+        "TrainingJobName",
+        "TrainingJobStatus",
+        "FinalObjectiveValue",
+        "TrainingStartTime",
+        "TrainingEndTime",
+        "TrainingElapsedTimeSeconds",
+    ):
         assert column in frame.columns
     names = frame["TrainingJobName"].tolist()
     assert names[0].startswith("quad-001-") and len(set(names)) == 10
@@ -95,7 +117,13 @@ def test_job_completes_with_counters_best_job_and_dataframe(db_url, tmp_path) ->
 def test_same_seed_same_configurations_whatever_the_parallelism(tmp_path) -> None:
     configs = []
     for parallel in (1, 4):
-        tuner = _tuner(quadratic, f"sqlite:///{tmp_path}/p{parallel}.db", tmp_path, max_jobs=8, max_parallel_jobs=parallel)
+        tuner = _tuner(
+            quadratic,
+            f"sqlite:///{tmp_path}/p{parallel}.db",
+            tmp_path,
+            max_jobs=8,
+            max_parallel_jobs=parallel,
+        )
         tuner.fit(job_name="seeded")
         summaries = tuner.training_job_summaries(sort_by="Name")
         configs.append([s["TunedHyperParameters"] for s in summaries])
@@ -103,7 +131,14 @@ def test_same_seed_same_configurations_whatever_the_parallelism(tmp_path) -> Non
 
 
 def test_failed_trials_are_retried(db_url, tmp_path) -> None:
-    tuner = _tuner(flaky_once, db_url, tmp_path, ranges={"x": ContinuousParameter(-1, 1)}, max_jobs=3, max_retry_attempts=2)
+    tuner = _tuner(
+        flaky_once,
+        db_url,
+        tmp_path,
+        ranges={"x": ContinuousParameter(-1, 1)},
+        max_jobs=3,
+        max_retry_attempts=2,
+    )
     tuner.fit(job_name="flaky")
     counters = tuner.describe()["TrainingJobStatusCounters"]
     assert counters["Completed"] == 3 and counters["RetryableError"] == 0
@@ -139,8 +174,15 @@ def curve_by_x(hp, ctx):
 
 
 def test_early_stopping_auto_stops_bad_trials_and_keeps_their_curves(db_url, tmp_path) -> None:
-    tuner = _tuner(curve_by_x, db_url, tmp_path, ranges={"x": ContinuousParameter(-5, 5)},
-                   max_jobs=16, max_parallel_jobs=2, early_stopping_type="Auto")
+    tuner = _tuner(
+        curve_by_x,
+        db_url,
+        tmp_path,
+        ranges={"x": ContinuousParameter(-5, 5)},
+        max_jobs=16,
+        max_parallel_jobs=2,
+        early_stopping_type="Auto",
+    )
     tuner.fit(job_name="early")
     frame = tuner.analytics().dataframe()
     stopped = frame[frame["TrainingJobStatus"] == "Stopped"]
@@ -155,8 +197,12 @@ def test_early_stopping_auto_stops_bad_trials_and_keeps_their_curves(db_url, tmp
 
 
 def test_tuning_job_runtime_limit_stops_running_trials(db_url, tmp_path) -> None:
-    spec = _tuner(slow, db_url, tmp_path, max_jobs=10, ranges={"x": ContinuousParameter(-1, 1)}).build_spec(job_name="limited")
-    spec = replace_spec(spec, max_runtime_s=1.0)  # AMT's minimum is 120 s; the coordinator takes any
+    spec = _tuner(
+        slow, db_url, tmp_path, max_jobs=10, ranges={"x": ContinuousParameter(-1, 1)}
+    ).build_spec(job_name="limited")
+    spec = replace_spec(
+        spec, max_runtime_s=1.0
+    )  # AMT's minimum is 120 s; the coordinator takes any
     with LocalPool(2) as pool:
         outcome = Coordinator(spec, SqlStorage(db_url), pool, output_root=tmp_path).run()
     assert outcome.status == "Completed"
@@ -166,7 +212,9 @@ def test_tuning_job_runtime_limit_stops_running_trials(db_url, tmp_path) -> None
 
 
 def test_training_job_runtime_limit(db_url, tmp_path) -> None:
-    spec = _tuner(slow, db_url, tmp_path, max_jobs=2, ranges={"x": ContinuousParameter(-1, 1)}).build_spec(job_name="per-trial")
+    spec = _tuner(
+        slow, db_url, tmp_path, max_jobs=2, ranges={"x": ContinuousParameter(-1, 1)}
+    ).build_spec(job_name="per-trial")
     spec = replace_spec(spec, trial_max_runtime_s=0.5)
     with LocalPool(2) as pool:
         Coordinator(spec, SqlStorage(db_url), pool, output_root=tmp_path).run()
@@ -175,33 +223,56 @@ def test_training_job_runtime_limit(db_url, tmp_path) -> None:
 
 
 def test_target_objective_value_ends_the_job_early(db_url, tmp_path) -> None:
-    tuner = _tuner(quadratic, db_url, tmp_path, max_jobs=50, max_parallel_jobs=1,
-                   completion_criteria={"TargetObjectiveMetricValue": 3.0})
+    tuner = _tuner(
+        quadratic,
+        db_url,
+        tmp_path,
+        max_jobs=50,
+        max_parallel_jobs=1,
+        completion_criteria={"TargetObjectiveMetricValue": 3.0},
+    )
     tuner.fit(job_name="target")
     described = tuner.describe()
     assert described["HyperParameterTuningJobStatus"] == "Completed"
-    assert described["BestTrainingJob"]["FinalHyperParameterTuningJobObjectiveMetric"]["Value"] <= 3.0
+    assert (
+        described["BestTrainingJob"]["FinalHyperParameterTuningJobObjectiveMetric"]["Value"] <= 3.0
+    )
     assert sum(described["TrainingJobStatusCounters"].values()) < 50
 
 
 def test_best_not_improving_ends_the_job(db_url, tmp_path) -> None:
-    tuner = _tuner(quadratic, db_url, tmp_path, max_jobs=60, max_parallel_jobs=1,
-                   completion_criteria={"BestObjectiveNotImproving": {"MaxNumberOfTrainingJobsNotImproving": 3}})
+    tuner = _tuner(
+        quadratic,
+        db_url,
+        tmp_path,
+        max_jobs=60,
+        max_parallel_jobs=1,
+        completion_criteria={
+            "BestObjectiveNotImproving": {"MaxNumberOfTrainingJobsNotImproving": 3}
+        },
+    )
     tuner.fit(job_name="plateau")
     described = tuner.describe()
-    assert described["TuningJobCompletionDetails"]["NumberOfTrainingJobsObjectiveNotImproving"] == 3
+    assert (
+        described["TuningJobCompletionDetails"]["NumberOfTrainingJobsObjectiveNotImproving"] == 3
+    )
     assert sum(described["TrainingJobStatusCounters"].values()) < 60
 
 
 def test_grid_runs_every_combination(db_url, tmp_path) -> None:
-    ranges = {"x": CategoricalParameter(["0.5", "1.0", "2.0"]), "n": CategoricalParameter(["1", "2"]),
-              "c": CategoricalParameter(["a"])}
+    ranges = {
+        "x": CategoricalParameter(["0.5", "1.0", "2.0"]),
+        "n": CategoricalParameter(["1", "2"]),
+        "c": CategoricalParameter(["a"]),
+    }
     tuner = _tuner(quadratic, db_url, tmp_path, ranges=ranges, strategy="Grid", max_jobs=None)
     with pytest.raises(AssertionError):
         # categorical values stay strings for callables unless they read as numbers
         quadratic({"x": "0.5", "n": 1, "c": "a"}, None)
     tuner.fit(job_name="grid")
-    seen = {tuple(sorted(s["TunedHyperParameters"].items())) for s in tuner.training_job_summaries()}
+    seen = {
+        tuple(sorted(s["TunedHyperParameters"].items())) for s in tuner.training_job_summaries()
+    }
     assert len(seen) == 6
 
 
@@ -259,7 +330,9 @@ def test_closure_with_captured_state_runs_in_workers(db_url, tmp_path) -> None:
     tuner.fit(job_name="closure")
     for s in tuner.training_job_summaries():
         x = float(s["TunedHyperParameters"]["x"])
-        assert s["FinalHyperParameterTuningJobObjectiveMetric"]["Value"] == pytest.approx(2.0 * x + 7.5)
+        assert s["FinalHyperParameterTuningJobObjectiveMetric"]["Value"] == pytest.approx(
+            2.0 * x + 7.5
+        )
     assert int(SqlStorage(db_url).trials("closure")[0].final_metrics["pid"]) != os.getpid()
 
 
@@ -269,3 +342,30 @@ def test_output_dir_and_log_per_training_job(db_url, tmp_path) -> None:
     for trial in SqlStorage(db_url).trials("outputs"):
         assert Path(trial.output_dir) == tmp_path / "out" / trial.name
         assert (Path(trial.output_dir) / "training-job.log").exists()
+
+
+@pytest.mark.slow
+def test_python_api_tunes_builtin_xgboost_on_real_data(datasets, db_url, tmp_path) -> None:
+    data = datasets["breast_cancer"]
+    tuner = HyperparameterTuner(
+        "xgboost",
+        "validation:logloss",
+        {"eta": ContinuousParameter(0.05, 0.5), "max_depth": IntegerParameter(2, 6)},
+        objective_type="Minimize", max_jobs=4, max_parallel_jobs=2, random_seed=1,
+        static_hyperparameters={"objective": "binary:logistic", "num_round": 20},
+        storage=db_url, output_path=tmp_path / "out",
+    )
+    tuner.fit({"train": data / "train.csv", "validation": f"file://{data / 'validation.csv'}"}, job_name="api-xgb")
+    described = tuner.describe()
+    assert described["TrainingJobStatusCounters"]["Completed"] == 4
+    best = described["BestTrainingJob"]
+    assert best["FinalHyperParameterTuningJobObjectiveMetric"]["Value"] < 0.3  # chance is 0.66
+    assert described["TrainingJobDefinition"]["StaticHyperParameters"] == {"objective": "binary:logistic", "num_round": "20"}
+    from algorithms.xgboost import load
+
+    model = load(tmp_path / "out" / best["TrainingJobName"])
+    import numpy as np
+
+    validation = np.loadtxt(data / "validation.csv", delimiter=",")
+    accuracy = ((model.predict(validation[:, 1:]) > 0.5) == validation[:, 0]).mean()
+    assert accuracy > 0.9

@@ -18,9 +18,15 @@ from tuner.pools import Finished, LocalPool, Report, Started, TrialSpec
 def _spec(tmp_path: Path, number: int, fn, **hp) -> TrialSpec:
     blob = cloudpickle.dumps(fn)
     return TrialSpec(
-        job_name="job", number=number, attempt=1, training_job_name=f"job-{number}",
-        hyperparameters=hp, channels={}, output_dir=str(tmp_path / f"t{number}"),
-        callable_key=hashlib.sha1(blob).hexdigest(), callable_blob=blob,
+        job_name="job",
+        number=number,
+        attempt=1,
+        training_job_name=f"job-{number}",
+        hyperparameters=hp,
+        channels={},
+        output_dir=str(tmp_path / f"t{number}"),
+        callable_key=hashlib.sha1(blob).hexdigest(),
+        callable_blob=blob,
     )
 
 

@@ -618,7 +618,7 @@ CASES: list[tuple[str, Callable[[dict[str, Any]], Any], str, str]] = [
         "range-outside-valid-range",
         setting((rng("Continuous", 0, "MaxValue"), "2")),
         f"{RANGES} ('eta')",
-        "MaxValue 2.0 outside the valid range: a number >= 0 <= 1",
+        "MaxValue 2.0 outside the valid range: a number between 0 and 1",
     ),
     (
         "range-below-valid-range-open-bound",

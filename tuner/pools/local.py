@@ -109,7 +109,9 @@ class LocalPool:
         )
         os.close(to_worker_r)
         os.close(from_worker_w)
-        worker = _Worker(f"local-{os.getpid()}-{next(self._ids)}", proc, Channel(from_worker_r, to_worker_w))
+        worker = _Worker(
+            f"local-{os.getpid()}-{next(self._ids)}", proc, Channel(from_worker_r, to_worker_w)
+        )
         worker.channel.send(("init", [p for p in sys.path if p], os.getcwd()))
         threading.Thread(target=self._read, args=(worker,), name=worker.id, daemon=True).start()
         return worker
@@ -227,10 +229,14 @@ class LocalPool:
             number = worker.current
             if number is not None and self._running.get(number) is worker:
                 if number in self._stop_deadlines:
-                    self._finish(worker, number, TrialStatus.STOPPED, None, False, time.time(), events)
+                    self._finish(
+                        worker, number, TrialStatus.STOPPED, None, False, time.time(), events
+                    )
                 else:
                     reason = f"InternalServerError: worker process died ({describe_exit(code)})"
-                    self._finish(worker, number, TrialStatus.FAILED, reason, True, time.time(), events)
+                    self._finish(
+                        worker, number, TrialStatus.FAILED, reason, True, time.time(), events
+                    )
 
     def _finish(
         self,
@@ -258,7 +264,12 @@ class LocalPool:
             if worker is None:
                 self._stop_deadlines.pop(number, None)
                 continue
-            log.info("trial %s did not stop within %.1fs; killing worker %s", number, self.stop_grace_s, worker.id)
+            log.info(
+                "trial %s did not stop within %.1fs; killing worker %s",
+                number,
+                self.stop_grace_s,
+                worker.id,
+            )
             self._retire(worker, kill=True)
             self._finish(worker, number, TrialStatus.STOPPED, None, False, time.time(), events)
 

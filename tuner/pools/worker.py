@@ -15,6 +15,7 @@ import contextlib
 import math
 import os
 import queue
+import signal
 import sys
 import threading
 import time
@@ -114,7 +115,11 @@ class Worker:
         """Control thread: queue runs, flag stops, note callables, end on exit or EOF."""
         while True:
             message = self.channel.recv()
-            if message is None or message[0] == "exit":
+            if message is None:
+                # The coordinator is gone (killed, crashed): nobody will read our results, so
+                # end now rather than finish the trial as an orphan.
+                os._exit(1)
+            if message[0] == "exit":
                 self.jobs.put(None)
                 return
             kind = message[0]
@@ -164,7 +169,9 @@ class Worker:
                     if job["algorithm"] is not None:
                         from algorithms import get_algorithm
 
-                        get_algorithm(job["algorithm"]).train(job["hyperparameters"], channels, ctx)
+                        get_algorithm(job["algorithm"]).train(
+                            job["hyperparameters"], channels, ctx
+                        )
                     else:
                         self._callable(job["callable_key"])(dict(job["hyperparameters"]), ctx)
                 except (Exception, StopTraining):
@@ -177,7 +184,11 @@ class Worker:
         except InputError as exc:
             status, error = "Failed", f"ClientError: {exc}"
         except Exception as exc:
-            status, error, retryable = "Failed", f"AlgorithmError: {type(exc).__name__}: {exc}", True
+            status, error, retryable = (
+                "Failed",
+                f"AlgorithmError: {type(exc).__name__}: {exc}",
+                True,
+            )
         finally:
             with self.lock:
                 self.current = None
@@ -186,6 +197,9 @@ class Worker:
 
 def main(argv: list[str] | None = None) -> None:
     args = sys.argv[1:] if argv is None else argv
+    # Ctrl-C in the terminal is for the coordinator, which stops trials cleanly (as Stopped);
+    # the workers of its process group must not die of it first.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     Worker(Channel(int(args[0]), int(args[1]))).serve()
 
 

@@ -3,4 +3,11 @@
 from tuner.storage.records import JobRecord, MetricPoint, TrainingJobRecord
 from tuner.storage.sql import DEFAULT_URL, SqlStorage, normalise_url
 
-__all__ = ["DEFAULT_URL", "JobRecord", "MetricPoint", "SqlStorage", "TrainingJobRecord", "normalise_url"]
+__all__ = [
+    "DEFAULT_URL",
+    "JobRecord",
+    "MetricPoint",
+    "SqlStorage",
+    "TrainingJobRecord",
+    "normalise_url",
+]

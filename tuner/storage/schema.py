@@ -61,7 +61,9 @@ training_jobs = Table(
     "training_jobs",
     metadata,
     Column("id", Integer, primary_key=True),
-    Column("tuning_job_id", Integer, ForeignKey("tuning_jobs.id", ondelete="CASCADE"), nullable=False),
+    Column(
+        "tuning_job_id", Integer, ForeignKey("tuning_jobs.id", ondelete="CASCADE"), nullable=False
+    ),
     Column("number", Integer, nullable=False),
     Column("name", String(96), nullable=False),
     Column("hyperparameters_json", Text, nullable=False),
@@ -85,7 +87,12 @@ metrics = Table(
     "metrics",
     metadata,
     Column("id", Integer, primary_key=True),
-    Column("training_job_id", Integer, ForeignKey("training_jobs.id", ondelete="CASCADE"), nullable=False),
+    Column(
+        "training_job_id",
+        Integer,
+        ForeignKey("training_jobs.id", ondelete="CASCADE"),
+        nullable=False,
+    ),
     Column("attempt", Integer, nullable=False),
     Column("epoch", Integer, nullable=False),
     Column("name", String(255), nullable=False),

@@ -113,7 +113,9 @@ class SqlStorage:
     def _job_id(self, conn: Connection, name: str) -> int:
         job_id = self._job_ids.get(name)
         if job_id is None:
-            job_id = conn.execute(select(s.tuning_jobs.c.id).where(s.tuning_jobs.c.name == name)).scalar()
+            job_id = conn.execute(
+                select(s.tuning_jobs.c.id).where(s.tuning_jobs.c.name == name)
+            ).scalar()
             if job_id is None:
                 msg = f"no tuning job named {name!r} in {self.url}"
                 raise JobNotFoundError(msg)
@@ -151,7 +153,9 @@ class SqlStorage:
         """Insert a tuning job; raises JobExistsError if the name is taken (case-insensitive)."""
         with self._conn() as conn:
             clash = conn.execute(
-                select(s.tuning_jobs.c.name).where(func.lower(s.tuning_jobs.c.name) == name.lower())
+                select(s.tuning_jobs.c.name).where(
+                    func.lower(s.tuning_jobs.c.name) == name.lower()
+                )
             ).scalar()
             if clash is not None:
                 msg = f"a tuning job named {clash!r} already exists in {self.url}"
@@ -220,7 +224,11 @@ class SqlStorage:
         if completion is not None:
             values["completion_json"] = json.dumps(completion)
         with self._conn() as conn:
-            conn.execute(update(s.tuning_jobs).where(s.tuning_jobs.c.id == self._job_id(conn, name)).values(**values))
+            conn.execute(
+                update(s.tuning_jobs)
+                .where(s.tuning_jobs.c.id == self._job_id(conn, name))
+                .values(**values)
+            )
 
     # -- training jobs --------------------------------------------------------------------------
     def add_trial(
@@ -262,7 +270,14 @@ class SqlStorage:
             )
 
     def add_report(
-        self, job: str, number: int, *, attempt: int, epoch: int, metrics: Mapping[str, float], at: float
+        self,
+        job: str,
+        number: int,
+        *,
+        attempt: int,
+        epoch: int,
+        metrics: Mapping[str, float],
+        at: float,
     ) -> None:
         """Append one report's metrics (one row per metric)."""
         if not metrics:
@@ -272,7 +287,14 @@ class SqlStorage:
             conn.execute(
                 insert(s.metrics),
                 [
-                    {"training_job_id": trial_id, "attempt": attempt, "epoch": epoch, "name": k, "value": float(v), "at": at}
+                    {
+                        "training_job_id": trial_id,
+                        "attempt": attempt,
+                        "epoch": epoch,
+                        "name": k,
+                        "value": float(v),
+                        "at": at,
+                    }
                     for k, v in metrics.items()
                 ],
             )
@@ -305,7 +327,9 @@ class SqlStorage:
                 )
             )
 
-    def restart_trial(self, job: str, number: int, *, attempt: int, reason: str | None, now: float) -> None:
+    def restart_trial(
+        self, job: str, number: int, *, attempt: int, reason: str | None, now: float
+    ) -> None:
         """Put a trial back to Pending for another attempt (a retry, or a resume after a crash)."""
         with self._conn() as conn:
             conn.execute(
@@ -356,7 +380,9 @@ class SqlStorage:
             for r in rows
         ]
 
-    def curves(self, job: str, metric_names: Sequence[str] | None = None) -> dict[int, list[MetricPoint]]:
+    def curves(
+        self, job: str, metric_names: Sequence[str] | None = None
+    ) -> dict[int, list[MetricPoint]]:
         """Reported metrics of each training job's latest attempt, by training job number."""
         with self._conn() as conn:
             job_id = self._job_id(conn, job)
