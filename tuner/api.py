@@ -38,7 +38,7 @@ from tuner.describe import (
     objective_of,
 )
 from tuner.errors import BestTrainingJobNotAvailableError, TunerError
-from tuner.pools.local import LocalPool
+from tuner.pools.factory import DEFAULT_EXECUTOR, make_pool
 from tuner.spec import CALLABLE_IMAGE_PREFIX, TuningJobSpec, spec_from_request
 from tuner.storage import DEFAULT_URL, SqlStorage
 
@@ -77,6 +77,7 @@ def build_request(
     max_training_job_runtime_in_seconds: int | None,
     environment: Mapping[str, str] | None,
     completion_criteria: Mapping[str, Any] | None,
+    resource_config: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
     """The CreateHyperParameterTuningJob request for the tuner's arguments."""
     ranges: dict[str, list[dict[str, Any]]] = {}
@@ -132,6 +133,8 @@ def build_request(
         definition["StoppingCondition"] = {
             "MaxRuntimeInSeconds": max_training_job_runtime_in_seconds
         }
+    if resource_config:
+        definition["ResourceConfig"] = dict(resource_config)
     if max_retry_attempts:
         definition["RetryStrategy"] = {"MaximumRetryAttempts": max_retry_attempts}
     if environment:
@@ -169,6 +172,12 @@ class HyperparameterTuner:
         environment: Mapping[str, str] | None = None,
         completion_criteria: Mapping[str, Any] | None = None,
         fresh_worker_per_trial: bool = False,
+        executor: str = DEFAULT_EXECUTOR,
+        ray_address: str | None = None,
+        instance_type: str | None = None,
+        num_cpus: float | None = None,
+        num_gpus: float | None = None,
+        allow_cpu_fallback: bool = False,
     ) -> None:
         if isinstance(algorithm, str):
             self._reference, self._train_fn = algorithm, None
@@ -201,6 +210,17 @@ class HyperparameterTuner:
         self.environment = environment
         self.completion_criteria = completion_criteria
         self.fresh_worker_per_trial = fresh_worker_per_trial
+        self.executor = executor
+        self.ray_address = ray_address
+        self.resource_config: dict[str, Any] = {}
+        if instance_type is not None:
+            self.resource_config.update(InstanceType=instance_type, InstanceCount=1)
+        if num_cpus is not None:
+            self.resource_config["NumCpus"] = num_cpus
+        if num_gpus is not None:
+            self.resource_config["NumGpus"] = num_gpus
+        if allow_cpu_fallback:
+            self.resource_config["AllowCpuFallback"] = True
         self.latest_tuning_job: str | None = None
         self._storage: SqlStorage | None = None
         self._thread: threading.Thread | None = None
@@ -239,6 +259,7 @@ class HyperparameterTuner:
             max_training_job_runtime_in_seconds=self.max_training_job_runtime_in_seconds,
             environment=self.environment,
             completion_criteria=self.completion_criteria,
+            resource_config=self.resource_config,
         )
         return spec_from_request(request, base_dir=Path.cwd(), train_fn=self._train_fn)
 
@@ -254,8 +275,11 @@ class HyperparameterTuner:
         """Start the tuning job; with ``wait=False`` it runs in a background thread."""
         spec = self.build_spec(inputs, job_name)
         storage = self._open_storage()
-        pool = LocalPool(
-            spec.max_parallel_jobs, fresh_worker_per_trial=self.fresh_worker_per_trial
+        pool = make_pool(
+            spec,
+            executor=self.executor,
+            ray_address=self.ray_address,
+            fresh_workers=self.fresh_worker_per_trial,
         )
         try:
             coordinator = Coordinator(spec, storage, pool, on_progress=on_progress)

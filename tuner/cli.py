@@ -41,8 +41,8 @@ from tuner.describe import (
     tuning_job_summary,
 )
 from tuner.errors import InvalidSpecError, JobExistsError, JobNotFoundError, TunerError
-from tuner.pools.local import LocalPool
-from tuner.spec import load_request_file, load_spec, spec_from_request
+from tuner.pools.factory import DEFAULT_EXECUTOR, EXECUTORS, make_pool
+from tuner.spec import TuningJobSpec, load_request_file, load_spec, spec_from_request
 from tuner.storage import SqlStorage
 
 out = Console(soft_wrap=True)
@@ -110,8 +110,17 @@ def cmd_run(args: argparse.Namespace) -> int:
         spec = spec_from_request(request, base_dir=Path(args.spec).resolve().parent)
     else:
         spec = load_spec(args.spec)
+    return _run_spec(spec, args)
+
+
+def _run_spec(spec: TuningJobSpec, args: argparse.Namespace) -> int:
     storage = SqlStorage(args.db)
-    pool = LocalPool(spec.max_parallel_jobs, fresh_worker_per_trial=args.fresh_workers)
+    pool = make_pool(
+        spec,
+        executor=args.executor,
+        ray_address=args.ray_address,
+        fresh_workers=args.fresh_workers,
+    )
     try:
         coordinator = Coordinator(spec, storage, pool, output_root=args.output)
         coordinator.start()
@@ -127,13 +136,7 @@ def cmd_resume(args: argparse.Namespace) -> int:
     job = storage.load_job(args.name)
     train_fn = cloudpickle.loads(job.callable_blob) if job.callable_blob else None
     spec = spec_from_request(job.request, base_dir=Path.cwd(), train_fn=train_fn)
-    pool = LocalPool(spec.max_parallel_jobs, fresh_worker_per_trial=args.fresh_workers)
-    try:
-        coordinator = Coordinator(spec, storage, pool, output_root=args.output)
-        coordinator.start()
-        return _run_coordinator(coordinator, args.quiet)
-    finally:
-        pool.shutdown()
+    return _run_spec(spec, args)
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
@@ -314,7 +317,18 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument(
             "--fresh-workers",
             action="store_true",
-            help="a new worker process for every training job",
+            help="a new worker process (or Ray actor) for every training job",
+        )
+        p.add_argument(
+            "--executor",
+            choices=EXECUTORS,
+            default=DEFAULT_EXECUTOR,
+            help="where training jobs run: local worker processes (default) or Ray actors",
+        )
+        p.add_argument(
+            "--ray-address",
+            default=None,
+            help="join this Ray cluster (auto, ray://host:10001); implies --executor ray",
         )
         p.add_argument("--quiet", action="store_true", help="no progress display")
     add("validate", cmd_validate, "check a spec file and print every problem").add_argument("spec")

@@ -32,6 +32,19 @@ RELAXED_REQUIRED = frozenset(
     }
 )
 
+#: Our extension fields, allowed beside AMT's members of a structure: shape -> field -> type.
+#: ``ResourceConfig`` takes explicit CPUs/GPUs per training job (see :mod:`tuner.resources`).
+EXTENSION_MEMBERS: dict[str, dict[str, str]] = {
+    "ResourceConfig": {
+        "NumCpus": "number",
+        "NumGpus": "number",
+        "AllowCpuFallback": "boolean",
+        "num_cpus": "number",
+        "num_gpus": "number",
+        "allow_cpu_fallback": "boolean",
+    },
+}
+
 #: String shapes whose values may be given as numbers or booleans and are coerced to strings.
 COERCED_STRING_SHAPES = frozenset({"ParameterValue", "HyperParameterValue"})
 
@@ -95,8 +108,12 @@ class ShapeChecker:
         for key, item in value.items():
             member = sh.members.get(key)
             sub = f"{path}.{key}" if path else str(key)
+            extension = EXTENSION_MEMBERS.get(sh.name, {}).get(key) if self.relaxed else None
+            if member is None and extension is not None:
+                out[key] = self._extension(item, extension, sub)
+                continue
             if member is None:
-                allowed = ", ".join(sh.members)
+                allowed = ", ".join([*sh.members, *EXTENSION_MEMBERS.get(sh.name, {})])
                 self._problem(sub, f"unknown field; allowed here: {allowed}")
                 continue
             out[key] = self.check(item, member, sub)
@@ -108,6 +125,15 @@ class ShapeChecker:
             sub = f"{path}.{key}" if path else key
             self._problem(sub, "is required")
         return out
+
+    def _extension(self, value: Any, kind: str, path: str) -> Any:
+        if kind == "boolean" and not isinstance(value, bool):
+            self._problem(path, f"must be true or false, got {_plain(value)}")
+        elif kind == "number" and (
+            isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0
+        ):
+            self._problem(path, f"must be a number >= 0, got {_plain(value)}")
+        return value
 
     def _list(self, value: Any, sh: ListShape, path: str) -> Any:
         if not isinstance(value, list):

@@ -58,6 +58,7 @@ from strategies.space import (
 from tuner.errors import InvalidSpecError
 from tuner.objective import Objective, ObjectiveType
 from tuner.request_shape import check_request
+from tuner.resources import Resources, resources_from_config
 
 NAME_PATTERN = re.compile(r"[a-zA-Z0-9](-*[a-zA-Z0-9]){0,31}")
 #: The same pattern without the length, so that a name too long is reported once (structurally).
@@ -110,6 +111,7 @@ class TuningJobSpec:
     trial_max_runtime_s: float
     max_retry_attempts: int
     environment: Mapping[str, str]
+    resources: Resources = field(default_factory=Resources)
     target_objective_value: float | None = None
     max_jobs_not_improving: int | None = None
     complete_on_convergence: bool = False
@@ -573,6 +575,15 @@ def spec_from_request(
     stopping = definition.get("StoppingCondition") or {}
     retry = definition.get("RetryStrategy") or {}
     completion = config.get("TuningJobCompletionCriteria") or {}
+    resource_config = definition.get("ResourceConfig")
+    if resource_config is None:
+        # HyperParameterTuningResourceConfig: the first (most preferred) instance type.
+        tuning_resources = definition.get("HyperParameterTuningResourceConfig") or {}
+        first = (tuning_resources.get("InstanceConfigs") or [tuning_resources])[0]
+        resource_config = (
+            {"InstanceType": first.get("InstanceType")} if first.get("InstanceType") else {}
+        )
+    resources = resources_from_config(resource_config)
 
     if problems.items:
         raise InvalidSpecError(problems.items)
@@ -600,6 +611,7 @@ def spec_from_request(
         ),
         max_retry_attempts=int(retry.get("MaximumRetryAttempts", 0)),
         environment=dict(definition.get("Environment") or {}),
+        resources=resources,
         target_objective_value=completion.get("TargetObjectiveMetricValue"),
         max_jobs_not_improving=(completion.get("BestObjectiveNotImproving") or {}).get(
             "MaxNumberOfTrainingJobsNotImproving"

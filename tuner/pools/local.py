@@ -71,6 +71,8 @@ class LocalPool:
         stop_grace_s: float = 0.5,
         prestart: bool = True,
         python: str = sys.executable,
+        threads_per_worker: int | None = None,
+        gpus: list[int] | None = None,
     ) -> None:
         if n_workers < 1:
             msg = f"n_workers must be >= 1, got {n_workers}"
@@ -79,6 +81,9 @@ class LocalPool:
         self.fresh_worker_per_trial = fresh_worker_per_trial
         self.stop_grace_s = stop_grace_s
         self.python = python
+        self.threads_per_worker = threads_per_worker or max(1, (os.cpu_count() or 1) // n_workers)
+        self.gpus = list(gpus or [])
+        self.device = "cuda:0" if self.gpus else "cpu"
         self._events: queue.Queue[tuple[_Worker, Any]] = queue.Queue()
         self._idle: list[_Worker] = []
         self._running: dict[int, _Worker] = {}
@@ -96,9 +101,12 @@ class LocalPool:
         env["PYTHONUNBUFFERED"] = "1"
         # Share the cores between parallel trials, as Ray does for its actors: without this,
         # each xgboost or torch trial starts one thread per core and they thrash each other.
-        threads = str(max(1, (os.cpu_count() or 1) // self.n_workers))
         for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
-            env.setdefault(var, threads)
+            env.setdefault(var, str(self.threads_per_worker))
+        number = next(self._ids)
+        if self.gpus:
+            # Round-robin: worker k sees one GPU, as cuda:0; fractional requests share it.
+            env["CUDA_VISIBLE_DEVICES"] = str(self.gpus[(number - 1) % len(self.gpus)])
         proc = subprocess.Popen(  # noqa: S603 - our own interpreter and module
             [self.python, "-m", "tuner.pools.worker", str(to_worker_r), str(from_worker_w)],
             pass_fds=(to_worker_r, from_worker_w),
@@ -109,9 +117,8 @@ class LocalPool:
         )
         os.close(to_worker_r)
         os.close(from_worker_w)
-        worker = _Worker(
-            f"local-{os.getpid()}-{next(self._ids)}", proc, Channel(from_worker_r, to_worker_w)
-        )
+        device = f":cuda:0 (GPU {env['CUDA_VISIBLE_DEVICES']})" if self.gpus else ":cpu"
+        worker = _Worker(f"local:pid{proc.pid}{device}", proc, Channel(from_worker_r, to_worker_w))
         worker.channel.send(("init", [p for p in sys.path if p], os.getcwd()))
         threading.Thread(target=self._read, args=(worker,), name=worker.id, daemon=True).start()
         return worker
@@ -166,6 +173,7 @@ class LocalPool:
                     "channels": dict(spec.channels),
                     "output_dir": spec.output_dir,
                     "environment": dict(spec.environment),
+                    "device": self.device,
                 },
             )
         )

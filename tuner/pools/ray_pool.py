@@ -1,0 +1,374 @@
+"""RayPool: each trial runs in a Ray actor that holds the trial's CPUs and GPUs.
+
+The same pool interface as the LocalPool, on a local Ray started on demand (the embedded
+default for one machine) or on a cluster (``address="auto"`` or ``"ray://host:10001"``).
+
+How events travel: an actor runs the trial in a thread and appends its events (started,
+reports, finished) to a buffer; the pool keeps one long-poll ``drain`` call outstanding per
+running actor and waits on all of them with ``ray.wait``, so reports reach the coordinator as
+they happen, in batches, with no polling loop inside the actors. The actor's ``run`` call is
+watched as well: if it fails, the actor died (killed, out of memory, node lost) and the trial
+ends Failed with Ray's reason, retryable.
+
+Warm actors: like AMT's warm pools, an actor that finished a trial waits for the next trial with
+the same resource shape instead of being replaced, so the interpreter, the imports and Ray's
+actor start-up are paid once per slot, not once per trial (``warm=False`` gives a fresh actor
+per trial).
+
+Stopping: ``stop`` sets the trial's stop flag through a concurrent actor call (the trial ends
+at its next report); after ``stop_grace_s`` without a finished event the actor is killed.
+
+GPUs: an actor granted GPUs trains with ``device="cuda:0"``, the first of the devices Ray made
+visible to it (Ray sets ``CUDA_VISIBLE_DEVICES`` to the GPUs it assigned, physical ids recorded
+in the worker name). Fractional GPUs (``num_gpus=0.5``) put two trials on one GPU.
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+import os
+import sys
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import cloudpickle
+
+from strategies.base import TrialStatus
+from tuner.errors import MissingDependencyError
+from tuner.pools.base import Event, Finished, Report, Started, TrialSpec
+from tuner.resources import Resources
+
+log = logging.getLogger(__name__)
+
+#: How long one drain call waits inside the actor for new events before returning empty.
+DRAIN_WAIT_S = 5.0
+#: After the first new event, wait this long for more so events travel in batches.
+DRAIN_BATCH_S = 0.002
+
+
+def _import_ray() -> Any:
+    try:
+        import ray
+    except ImportError as exc:
+        msg = (
+            "the Ray executor needs Ray: pip install 'tuner[ray]' (or pip install 'ray[default]')"
+        )
+        raise MissingDependencyError(msg) from exc
+    return ray
+
+
+class TrialActor:
+    """Runs trials one at a time; ``drain`` and ``stop`` run concurrently with ``run``."""
+
+    def __init__(self) -> None:
+        self._events: list[tuple[Any, ...]] = []
+        self._cond = threading.Condition()
+        self._stop = threading.Event()
+        self._current: int | None = None
+        self._callables: dict[str, Callable[..., Any]] = {}
+        self._worker = "ray"
+
+    def describe(self) -> dict[str, Any]:
+        import ray
+
+        context = ray.get_runtime_context()
+        return {
+            "pid": os.getpid(),
+            "node": context.get_node_id(),
+            "gpu_ids": [str(g) for g in ray.get_gpu_ids()],
+        }
+
+    def _emit(self, event: tuple[Any, ...]) -> None:
+        if event[0] == "started":
+            event = (*event, self._worker)
+        with self._cond:
+            self._events.append(event)
+            self._cond.notify_all()
+
+    def run(self, job: dict[str, Any], blob: bytes | None) -> None:
+        import ray
+
+        from tuner.pools.trial_runner import execute_trial
+
+        if blob is not None and job["callable_key"] not in self._callables:
+            self._callables[job["callable_key"]] = cloudpickle.loads(blob)
+        self._stop.clear()
+        self._current = job["number"]
+        gpu_ids = [str(g) for g in ray.get_gpu_ids()]
+        device = "cuda:0" if gpu_ids else "cpu"
+        node = ray.get_runtime_context().get_node_id()[:8]
+        self._worker = f"ray:{node}:pid{os.getpid()}:{device}" + (
+            f" (GPU {','.join(gpu_ids)})" if gpu_ids else ""
+        )
+        try:
+            execute_trial(job, self._emit, self._stop, self._callables.__getitem__, device=device)
+        finally:
+            self._current = None
+
+    def drain(self, wait_s: float) -> list[tuple[Any, ...]]:
+        deadline = time.monotonic() + wait_s
+        with self._cond:
+            while not self._events:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    return []
+                self._cond.wait(remaining)
+            if self._events[-1][0] != "finished":
+                self._cond.wait(DRAIN_BATCH_S)
+            events, self._events = self._events, []
+        return events
+
+    def stop(self, number: int) -> None:
+        if self._current == number:
+            self._stop.set()
+
+
+@dataclass(eq=False)
+class _Slot:
+    """One actor and, while it runs a trial, the outstanding calls watching it."""
+
+    actor: Any
+    name: str
+    number: int | None = None
+    run_ref: Any = None
+    drain_ref: Any = None
+    known_callables: set[str] = field(default_factory=set)
+
+
+class RayPool:
+    """Runs up to ``n_slots`` trials at once, each in a Ray actor holding ``resources``."""
+
+    def __init__(
+        self,
+        n_slots: int,
+        resources: Resources | None = None,
+        *,
+        address: str | None = None,
+        warm: bool = True,
+        stop_grace_s: float = 0.5,
+        init_kwargs: dict[str, Any] | None = None,
+    ) -> None:
+        if n_slots < 1:
+            msg = f"n_slots must be >= 1, got {n_slots}"
+            raise ValueError(msg)
+        self.ray = _import_ray()
+        self.n_slots = n_slots
+        self.warm = warm
+        self.stop_grace_s = stop_grace_s
+        self._started_ray = False
+        if not self.ray.is_initialized():
+            kwargs: dict[str, Any] = {"include_dashboard": False, "log_to_driver": False}
+            kwargs.update(init_kwargs or {})
+            if address:
+                kwargs["address"] = address
+                kwargs.setdefault(
+                    "runtime_env",
+                    {"env_vars": {"PYTHONPATH": os.pathsep.join(p for p in sys.path if p)}},
+                )
+            self.ray.init(**kwargs)
+            self._started_ray = True
+        try:
+            self.resources = (resources or Resources()).capped(*self.node_capacity())
+        except ValueError:
+            if self._started_ray:
+                self.ray.shutdown()
+            raise
+        self._actor_class = self.ray.remote(TrialActor).options(
+            num_cpus=self.resources.num_cpus,
+            num_gpus=self.resources.num_gpus,
+            max_concurrency=4,
+        )
+        self._idle: list[_Slot] = []
+        self._running: dict[int, _Slot] = {}
+        self._stop_deadlines: dict[int, float] = {}
+        self._ids = itertools.count(1)
+        self._closed = False
+
+    def node_capacity(self) -> tuple[float, float]:
+        """(CPUs, GPUs) of the largest alive node: a trial runs on one node."""
+        cpus, gpus = 0.0, 0.0
+        for node in self.ray.nodes():
+            if node.get("Alive"):
+                res = node.get("Resources", {})
+                cpus = max(cpus, float(res.get("CPU", 0.0)))
+                gpus = max(gpus, float(res.get("GPU", 0.0)))
+        return cpus, gpus
+
+    # -- pool interface ---------------------------------------------------------------------
+    @property
+    def free_slots(self) -> int:
+        return 0 if self._closed else self.n_slots - len(self._running)
+
+    def _new_slot(self) -> _Slot:
+        name = f"ray-actor-{next(self._ids)}"
+        return _Slot(self._actor_class.remote(), name)
+
+    def submit(self, spec: TrialSpec) -> None:
+        if self.free_slots <= 0:
+            msg = "submit() called with no free slot"
+            raise RuntimeError(msg)
+        slot = self._idle.pop() if self._idle else self._new_slot()
+        blob = None
+        if spec.callable_key is not None and spec.callable_key not in slot.known_callables:
+            blob = spec.callable_blob
+            slot.known_callables.add(spec.callable_key)
+        job = {
+            "number": spec.number,
+            "algorithm": spec.algorithm,
+            "callable_key": spec.callable_key,
+            "hyperparameters": dict(spec.hyperparameters),
+            "channels": dict(spec.channels),
+            "output_dir": spec.output_dir,
+            "environment": dict(spec.environment),
+        }
+        slot.number = spec.number
+        slot.run_ref = slot.actor.run.remote(job, blob)
+        slot.drain_ref = slot.actor.drain.remote(DRAIN_WAIT_S)
+        self._running[spec.number] = slot
+
+    def stop(self, number: int) -> None:
+        slot = self._running.get(number)
+        if slot is None or number in self._stop_deadlines:
+            return
+        self._stop_deadlines[number] = time.monotonic() + self.stop_grace_s
+        slot.actor.stop.remote(number)
+
+    def poll(self, timeout_s: float) -> list[Event]:
+        events: list[Event] = []
+        refs = {}
+        for slot in self._running.values():
+            refs[slot.drain_ref] = ("drain", slot)
+            refs[slot.run_ref] = ("run", slot)
+        if refs:
+            wait = timeout_s
+            if self._stop_deadlines:
+                wait = min(wait, max(0.0, min(self._stop_deadlines.values()) - time.monotonic()))
+            ready, _ = self.ray.wait(list(refs), num_returns=1, timeout=wait)
+            if ready:
+                ready, _ = self.ray.wait(list(refs), num_returns=len(refs), timeout=0)
+            # Drains first, so a trial's reports come before a death noticed on its run call.
+            for ref in sorted(ready, key=lambda r: refs[r][0] != "drain"):
+                kind, slot = refs[ref]
+                if slot.number is None or self._running.get(slot.number) is not slot:
+                    continue
+                if kind == "drain":
+                    self._on_drain(slot, ref, events)
+                else:
+                    self._on_run_done(slot, ref, events)
+        elif timeout_s > 0:
+            time.sleep(min(timeout_s, 0.05))
+        self._enforce_stop_deadlines(events)
+        return events
+
+    def _on_drain(self, slot: _Slot, ref: Any, events: list[Event]) -> None:
+        try:
+            batch = self.ray.get(ref)
+        except Exception:  # the actor died: its run call reports why
+            slot.drain_ref = None
+            return
+        finished = False
+        for message in batch:
+            kind = message[0]
+            if kind == "started":
+                events.append(
+                    Started(message[1], message[3] if len(message) > 3 else slot.name, message[2])
+                )
+            elif kind == "report":
+                _, number, epoch, metrics, at = message
+                events.append(Report(number, epoch, metrics, at))
+            elif kind == "finished":
+                _, number, status, error, retryable, at = message
+                self._finish(
+                    slot, TrialStatus(status), error, retryable, at, events, reusable=True
+                )
+                finished = True
+        if not finished and slot.number is not None:
+            slot.drain_ref = slot.actor.drain.remote(DRAIN_WAIT_S)
+
+    def _on_run_done(self, slot: _Slot, ref: Any, events: list[Event]) -> None:
+        try:
+            self.ray.get(ref)
+        except Exception as exc:  # ActorDiedError, OutOfMemoryError, node lost ...
+            number = slot.number
+            assert number is not None
+            self._discard(slot)
+            if number in self._stop_deadlines:
+                self._finish(slot, TrialStatus.STOPPED, None, False, time.time(), events)
+            else:
+                reason = " ".join(str(exc).split())[:600]
+                error = f"InternalServerError: Ray actor died ({type(exc).__name__}): {reason}"
+                self._finish(slot, TrialStatus.FAILED, error, True, time.time(), events)
+            return
+        # The run returned: its finished event is in the buffer; the drain call returns it.
+        if slot.drain_ref is None:
+            slot.drain_ref = slot.actor.drain.remote(0.0)
+
+    def _finish(
+        self,
+        slot: _Slot,
+        status: TrialStatus,
+        error: str | None,
+        retryable: bool,
+        at: float,
+        events: list[Event],
+        *,
+        reusable: bool = False,
+    ) -> None:
+        """Emit the trial's Finished event; a healthy actor goes back to the idle list if warm."""
+        number = slot.number
+        if number is None or self._running.get(number) is not slot:
+            return
+        del self._running[number]
+        self._stop_deadlines.pop(number, None)
+        slot.number = slot.run_ref = slot.drain_ref = None
+        events.append(Finished(number, status, at, error, retryable))
+        if reusable and self.warm and not self._closed:
+            self._idle.append(slot)
+        elif reusable:
+            self._discard(slot)
+
+    def _discard(self, slot: _Slot) -> None:
+        if slot in self._idle:
+            self._idle.remove(slot)
+        try:
+            self.ray.kill(slot.actor, no_restart=True)
+        except Exception:  # already dead
+            log.debug("actor %s already gone", slot.name)
+
+    def _enforce_stop_deadlines(self, events: list[Event]) -> None:
+        now = time.monotonic()
+        for number, deadline in list(self._stop_deadlines.items()):
+            if now < deadline:
+                continue
+            slot = self._running.get(number)
+            if slot is None:
+                self._stop_deadlines.pop(number, None)
+                continue
+            log.info(
+                "trial %s did not stop within %.1fs; killing actor %s",
+                number,
+                self.stop_grace_s,
+                slot.name,
+            )
+            self._discard(slot)
+            self._finish(slot, TrialStatus.STOPPED, None, False, time.time(), events)
+
+    def shutdown(self) -> None:
+        """Kill every actor; stop the local Ray if this pool started it."""
+        self._closed = True
+        for slot in [*self._idle, *self._running.values()]:
+            self._discard(slot)
+        self._idle.clear()
+        self._running.clear()
+        if self._started_ray:
+            self.ray.shutdown()
+
+    def __enter__(self) -> RayPool:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.shutdown()
