@@ -199,17 +199,17 @@ def _neg_log_posterior(
     grad[:dims] = -np.einsum("ab,abj->j", M, D) * ils
     grad[dims] = 0.5 * float(np.sum(W * Kf))
     grad[dims + 1] = 0.5 * noise_extra * float(np.trace(W))
-    # Priors (Gaussian on the log-parameters).
-    mu_ls, sd_ls = prior_ls
-    nlp = nll + 0.5 * float(np.sum(((log_ls - mu_ls) / sd_ls) ** 2))
-    grad[:dims] += (log_ls - mu_ls) / sd_ls**2
-    mu_s, sd_s = _SIGNAL_PRIOR
-    nlp += 0.5 * ((log_s - mu_s) / sd_s) ** 2
-    grad[dims] += (log_s - mu_s) / sd_s**2
-    mu_n, sd_n = _NOISE_PRIOR
-    nlp += 0.5 * ((log_noise - mu_n) / sd_n) ** 2
-    grad[dims + 1] += (log_noise - mu_n) / sd_n**2
-    return nlp, grad
+    prior, prior_grad = _neg_log_prior(theta, prior_ls)
+    return nll + prior, grad + prior_grad
+
+
+def _neg_log_prior(theta: np.ndarray, prior_ls: tuple[float, float]) -> tuple[float, np.ndarray]:
+    """Negative log prior of the log-hyperparameters (Gaussian on each) and its gradient."""
+    dims = len(theta) - 2
+    mu = np.concatenate([np.full(dims, prior_ls[0]), [_SIGNAL_PRIOR[0], _NOISE_PRIOR[0]]])
+    sd = np.concatenate([np.full(dims, prior_ls[1]), [_SIGNAL_PRIOR[1], _NOISE_PRIOR[1]]])
+    z = (theta - mu) / sd
+    return 0.5 * float(z @ z), z / sd
 
 
 def fit_gp(

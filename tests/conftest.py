@@ -22,3 +22,13 @@ def datasets(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     from make_datasets import make_datasets
 
     return make_datasets(tmp_path_factory.mktemp("data"))
+
+
+@pytest.fixture(scope="session")
+def ray_session():
+    """A real local Ray for the whole session (2 CPUs, no dashboard), shut down at the end."""
+    ray = pytest.importorskip("ray")
+    if not ray.is_initialized():
+        ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+    yield ray
+    ray.shutdown()

@@ -5,7 +5,7 @@ Columns: one per tuned hyperparameter (cast to float when it reads as a number, 
 string, as the SDK does), then AMT's ``TrainingJobName``, ``TrainingJobStatus``,
 ``FinalObjectiveValue``, ``TrainingStartTime``, ``TrainingEndTime``,
 ``TrainingElapsedTimeSeconds``, then ours: ``TrialNumber``, ``EpochsReported``,
-``StoppedEarly``, ``FailureReason``, ``BestSoFar`` (best final objective among trials numbered up
+``StoppedEarly``, ``FailureReason``, ``Attempts``, ``BestSoFar`` (best final objective among trials numbered up
 to this one).
 """
 
@@ -69,6 +69,7 @@ class TuningJobAnalytics:
                     "EpochsReported": t.n_reports,
                     "StoppedEarly": t.status == "Stopped",
                     "FailureReason": t.failure_reason,
+                    "Attempts": t.attempt,
                     "BestSoFar": best,
                 }
             )
@@ -85,6 +86,7 @@ class TuningJobAnalytics:
             "EpochsReported",
             "StoppedEarly",
             "FailureReason",
+            "Attempts",
             "BestSoFar",
         ]
         return pd.DataFrame(rows, columns=columns)

@@ -273,6 +273,42 @@ def cmd_stop(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_submit(args: argparse.Namespace) -> int:
+    from tuner import submit
+
+    if args.status or args.logs or args.stop:
+        job_id = args.status or args.logs or args.stop
+        if args.status:
+            out.print(submit.job_status(job_id, address=args.address))
+        elif args.logs:
+            out.print(
+                submit.job_logs(job_id, address=args.address),
+                end="",
+                markup=False,
+                highlight=False,
+            )
+        else:
+            stopped = submit.stop_job(job_id, address=args.address)
+            out.print(f"{job_id}: {'stop requested' if stopped else 'already finished'}")
+        return 0
+    if args.spec is None:
+        err.print("error: give a SPEC to submit, or one of --status/--logs/--stop JOB_ID")
+        return 2
+    job_id = submit.submit_job(
+        args.spec, address=args.address, db=args.db, name=args.name, executor=args.executor
+    )
+    out.print(job_id)
+    if args.follow:
+        status = submit.follow_job(
+            job_id,
+            address=args.address,
+            write=lambda text: err.print(text, end="", markup=False, highlight=False),
+        )
+        err.print(f"Ray job {job_id} {status}")
+        return 0 if status == "SUCCEEDED" else 1
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="tuner", description="Hyperparameter tuning with AMT's job spec."
@@ -343,6 +379,38 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("name")
         if name != "stop":
             p.add_argument("--json", action="store_true", help="AMT's response shape as JSON")
+    p = sub.add_parser(
+        "submit",
+        help="submit a tuning job to a Ray cluster (Ray Jobs API), or inspect one",
+        description="Submit SPEC to a Ray cluster: the coordinator runs there, trials on its nodes.",
+    )
+    p.set_defaults(fn=cmd_submit)
+    p.add_argument(
+        "spec", nargs="?", help="the spec file (its folder and the working directory are shipped)"
+    )
+    p.add_argument(
+        "--address",
+        default=os.environ.get("RAY_ADDRESS", "http://127.0.0.1:8265"),
+        help="the cluster's dashboard address (default $RAY_ADDRESS or http://127.0.0.1:8265)",
+    )
+    p.add_argument(
+        "--db",
+        default=None,
+        help="database URL for the coordinator on the cluster (default: tuner.db in the home folder of the head node)",
+    )
+    p.add_argument("--name", default=None, help="tuning job name instead of the spec's")
+    p.add_argument(
+        "--executor",
+        choices=EXECUTORS,
+        default="ray",
+        help="where the trials run on the cluster (default ray)",
+    )
+    p.add_argument(
+        "--follow", action="store_true", help="stream the coordinator's output until the job ends"
+    )
+    p.add_argument("--status", metavar="JOB_ID", help="print a submitted job's status")
+    p.add_argument("--logs", metavar="JOB_ID", help="print a submitted job's output")
+    p.add_argument("--stop", metavar="JOB_ID", help="stop a submitted job")
     trials = sub.choices["trials"]
     trials.add_argument(
         "--sort-by",

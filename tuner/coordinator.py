@@ -301,7 +301,11 @@ class Coordinator:
                         0,
                     )
                     self.storage.restart_trial(
-                        self.spec.name, r.number, attempt=state.attempt, reason=None, now=now
+                        self.spec.name,
+                        r.number,
+                        attempt=state.attempt,
+                        reason="interrupted: the coordinator stopped while it ran",
+                        now=now,
                     )
                     self._retry_queue.append(r.number)
                 else:

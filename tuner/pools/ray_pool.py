@@ -177,6 +177,16 @@ class RayPool:
             if self._started_ray:
                 self.ray.shutdown()
             raise
+        self.n_slots = min(n_slots, self.cluster_slots())
+        if self.n_slots < n_slots:
+            log.warning(
+                "the cluster fits %d trials of %s CPU / %s GPU at once; running %d in parallel, not %d",
+                self.n_slots,
+                self.resources.num_cpus,
+                self.resources.num_gpus,
+                self.n_slots,
+                n_slots,
+            )
         self._actor_class = self.ray.remote(TrialActor).options(
             num_cpus=self.resources.num_cpus,
             num_gpus=self.resources.num_gpus,
@@ -197,6 +207,22 @@ class RayPool:
                 cpus = max(cpus, float(res.get("CPU", 0.0)))
                 gpus = max(gpus, float(res.get("GPU", 0.0)))
         return cpus, gpus
+
+    def cluster_slots(self) -> int:
+        """How many trials of this pool's shape the cluster can hold at once (at least 1).
+
+        Parallelism beyond that would leave actors waiting for resources that warm actors of
+        finished trials hold, so it is capped instead (AMT caps by account quota the same way).
+        """
+        total = self.ray.cluster_resources()
+        fits = (
+            [int(total.get("CPU", 0.0) // self.resources.num_cpus)]
+            if self.resources.num_cpus
+            else []
+        )
+        if self.resources.num_gpus:
+            fits.append(int(total.get("GPU", 0.0) // self.resources.num_gpus))
+        return max(1, min(fits)) if fits else self.n_slots
 
     # -- pool interface ---------------------------------------------------------------------
     @property

@@ -40,6 +40,7 @@ class TrainingJobRecord:
     failure_reason: str | None = None
     retryable: bool | None = None
     attempt: int = 1
+    retry_reasons: tuple[str, ...] = ()
     n_reports: int = 0
     bracket: int | None = None
     worker: str | None = None

@@ -76,6 +76,8 @@ training_jobs = Table(
     Column("failure_reason", Text),
     Column("retryable", Boolean),
     Column("attempt", Integer, nullable=False, default=1),
+    # JSON list of the failure reasons of earlier attempts (a retried job keeps its name).
+    Column("retry_reasons_json", Text),
     Column("n_reports", Integer, nullable=False, default=0),
     Column("bracket", Integer),
     Column("worker", String(128)),

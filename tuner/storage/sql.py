@@ -330,15 +330,25 @@ class SqlStorage:
     def restart_trial(
         self, job: str, number: int, *, attempt: int, reason: str | None, now: float
     ) -> None:
-        """Put a trial back to Pending for another attempt (a retry, or a resume after a crash)."""
+        """Put a trial back to Pending for another attempt (a retry, or a resume after a crash).
+
+        ``reason`` (why the previous attempt ended) is appended to the trial's retry reasons.
+        """
         with self._conn() as conn:
+            trial_id = self._trial_id(conn, job, number)
+            previous = conn.execute(
+                select(s.training_jobs.c.retry_reasons_json).where(s.training_jobs.c.id == trial_id)
+            ).scalar()
+            reasons = json.loads(previous) if previous else []
+            reasons.append((reason or "interrupted")[:1024])
             conn.execute(
                 update(s.training_jobs)
-                .where(s.training_jobs.c.id == self._trial_id(conn, job, number))
+                .where(s.training_jobs.c.id == trial_id)
                 .values(
                     status="Pending",
                     attempt=attempt,
-                    failure_reason=reason[:1024] if reason else None,
+                    retry_reasons_json=json.dumps(reasons),
+                    failure_reason=None,
                     retryable=None,
                     final_value=None,
                     final_metrics_json=None,
@@ -372,6 +382,7 @@ class SqlStorage:
                 failure_reason=r.failure_reason,
                 retryable=r.retryable,
                 attempt=r.attempt,
+                retry_reasons=tuple(json.loads(r.retry_reasons_json or "[]")),
                 n_reports=r.n_reports,
                 bracket=r.bracket,
                 worker=r.worker,

@@ -1,4 +1,6 @@
-"""The pool contract on the real LocalPool: worker subprocesses, pipes, signals."""
+"""The pool contract, run on both real pools: LocalPool (worker subprocesses) and RayPool (actors
+on a real local Ray). Every test takes the ``make_pool`` fixture, parametrised over both.
+"""
 
 from __future__ import annotations
 
@@ -13,6 +15,18 @@ import pytest
 
 from strategies import TrialStatus
 from tuner.pools import Finished, LocalPool, Report, Started, TrialSpec
+
+
+@pytest.fixture(params=["local", pytest.param("ray", marks=pytest.mark.ray)])
+def make_pool(request):
+    """A factory ``make_pool(n, fresh=False)`` of the pool under test."""
+    if request.param == "local":
+        return lambda n, fresh=False: LocalPool(n, fresh_worker_per_trial=fresh)
+    ray_session = request.getfixturevalue("ray_session")
+    from tuner.pools.ray_pool import RayPool
+
+    assert ray_session.is_initialized()
+    return lambda n, fresh=False: RayPool(n, warm=not fresh)
 
 
 def _spec(tmp_path: Path, number: int, fn, **hp) -> TrialSpec:
@@ -71,8 +85,8 @@ def pid_of_worker(hp, ctx):
     ctx.report(1, pid=float(os.getpid()))
 
 
-def test_reports_stream_in_order_then_finish(tmp_path: Path) -> None:
-    with LocalPool(2) as pool:
+def test_reports_stream_in_order_then_finish(tmp_path: Path, make_pool) -> None:
+    with make_pool(2) as pool:
         pool.submit(_spec(tmp_path, 1, counting, epochs=5))
         events = _drain(pool, 1)
     kinds = [type(e) for e in events]
@@ -82,8 +96,8 @@ def test_reports_stream_in_order_then_finish(tmp_path: Path) -> None:
     assert "done training" in (tmp_path / "t1" / "training-job.log").read_text()
 
 
-def test_failure_becomes_an_event_with_the_error(tmp_path: Path) -> None:
-    with LocalPool(1) as pool:
+def test_failure_becomes_an_event_with_the_error(tmp_path: Path, make_pool) -> None:
+    with make_pool(1) as pool:
         pool.submit(_spec(tmp_path, 1, failing))
         finished = _drain(pool, 1)[-1]
     assert finished.status is TrialStatus.FAILED
@@ -91,8 +105,8 @@ def test_failure_becomes_an_event_with_the_error(tmp_path: Path) -> None:
     assert "Traceback" in (tmp_path / "t1" / "training-job.log").read_text()
 
 
-def test_free_slots_and_parallelism(tmp_path: Path) -> None:
-    with LocalPool(2) as pool:
+def test_free_slots_and_parallelism(tmp_path: Path, make_pool) -> None:
+    with make_pool(2) as pool:
         assert pool.free_slots == 2
         pool.submit(_spec(tmp_path, 1, counting, epochs=1))
         pool.submit(_spec(tmp_path, 2, counting, epochs=1))
@@ -104,8 +118,8 @@ def test_free_slots_and_parallelism(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize("fn", [reporting_slowly, sleeping])
-def test_stop_ends_a_trial_within_a_second(tmp_path: Path, fn) -> None:
-    with LocalPool(1) as pool:
+def test_stop_ends_a_trial_within_a_second(tmp_path: Path, fn, make_pool) -> None:
+    with make_pool(1) as pool:
         pool.submit(_spec(tmp_path, 1, fn))
         while not any(isinstance(e, Report) for e in pool.poll(1.0)):
             pass
@@ -118,7 +132,7 @@ def test_stop_ends_a_trial_within_a_second(tmp_path: Path, fn) -> None:
     assert took < 1.0
 
 
-def test_workers_are_reused_unless_fresh(tmp_path: Path) -> None:
+def test_workers_are_reused_unless_fresh(tmp_path: Path, make_pool) -> None:
     def pids(pool: LocalPool) -> set[float]:
         seen = set()
         for n in (1, 2, 3):
@@ -126,14 +140,14 @@ def test_workers_are_reused_unless_fresh(tmp_path: Path) -> None:
             seen |= {e.metrics["pid"] for e in _drain(pool, 1) if isinstance(e, Report)}
         return seen
 
-    with LocalPool(1) as pool:
+    with make_pool(1) as pool:
         assert len(pids(pool)) == 1
-    with LocalPool(1, fresh_worker_per_trial=True) as pool:
+    with make_pool(1, fresh=True) as pool:
         assert len(pids(pool)) == 3
 
 
-def test_a_killed_worker_fails_its_trial_and_is_replaced(tmp_path: Path) -> None:
-    with LocalPool(1) as pool:
+def test_a_killed_worker_fails_its_trial_and_is_replaced(tmp_path: Path, make_pool) -> None:
+    with make_pool(1) as pool:
         pool.submit(_spec(tmp_path, 1, sleeping_with_pid))
         pid = None
         while pid is None:
@@ -143,6 +157,7 @@ def test_a_killed_worker_fails_its_trial_and_is_replaced(tmp_path: Path) -> None
         os.kill(pid, signal.SIGKILL)
         finished = _drain(pool, 1)[-1]
         assert finished.status is TrialStatus.FAILED
-        assert "killed by SIGKILL" in finished.error and finished.retryable
+        assert finished.retryable
+        assert "killed by SIGKILL" in finished.error or "actor died" in finished.error
         pool.submit(_spec(tmp_path, 2, counting, epochs=2))
         assert _drain(pool, 1)[-1].status is TrialStatus.COMPLETED

@@ -1,0 +1,169 @@
+"""The ``TPE`` strategy: Optuna's Tree-structured Parzen Estimator, rebuilt from our history.
+
+For users who prefer TPE (Bergstra, Bardenet, Bengio & Kégl, *Algorithms for Hyper-Parameter
+Optimization*, NeurIPS 2011; multivariate form of Falkner, Klein & Hutter, *BOHB*, ICML 2018, as
+implemented by Optuna and described in Watanabe, *Tree-Structured Parzen Estimator:
+Understanding Its Algorithm Components and Their Roles for Better Empirical Performance*, 2023),
+and as a reference in the benchmark. It delegates to ``optuna.samplers.TPESampler`` through the
+ask-and-tell interface: every call builds a fresh in-memory study from the history, asks one
+trial and throws the study away, so the strategy stays a pure function of (space, seed, history)
+like the others and resumes from the database alone.
+
+Mapping of our history onto Optuna's trials: ``Completed`` and ``Stopped`` trials with a finite
+value become ``COMPLETE`` (a stopped trial's value is its last report, as in
+:mod:`strategies.bayesian`); ``Failed`` ones (or finished ones without a finite value) become
+``FAIL``, which TPE ignores; ``Pending``/``InProgress`` become ``RUNNING`` and, with
+``constant_liar=True``, are treated as bad so parallel suggestions spread out. Ranges map to
+Optuna's distributions on the same scale (Logarithmic as ``log=True``); ReverseLogarithmic,
+which Optuna lacks, is searched as a linear range over ``-log(1 - x)`` and mapped back.
+
+Optuna is an optional dependency (the ``bench``/``test`` extras); it is imported only when the
+strategy is built.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import warnings
+from collections.abc import Sequence
+from typing import Any
+
+from strategies.base import Trial, TrialStatus, rng_for
+from strategies.space import (
+    CategoricalParameter,
+    Config,
+    ContinuousParameter,
+    IntegerParameter,
+    ScalingType,
+    SearchSpace,
+)
+
+_INSTALL_HINT = "the TPE strategy needs Optuna: pip install 'optuna>=3.5'"
+
+
+def _import_optuna() -> Any:
+    try:
+        import optuna
+    except ImportError as exc:  # pragma: no cover - exercised only without optuna installed
+        raise ImportError(_INSTALL_HINT) from exc
+    return optuna
+
+
+class TPEStrategy:
+    """Optuna's multivariate TPE sampler, replayed from the history on every suggestion.
+
+    Args:
+        space: The search space.
+        seed: Job seed; the sampler for trial ``n`` is seeded from ``rng_for(seed, n)``.
+        n_startup_trials: Random trials before TPE takes over (Optuna's default, 10).
+        multivariate: Model the ranges jointly (Optuna's ``multivariate=True``).
+        constant_liar: Treat pending trials as bad ones, to keep parallel suggestions apart.
+
+    Raises:
+        ImportError: When Optuna is not installed.
+    """
+
+    def __init__(
+        self,
+        space: SearchSpace,
+        *,
+        seed: int,
+        n_startup_trials: int = 10,
+        multivariate: bool = True,
+        constant_liar: bool = True,
+    ) -> None:
+        self._optuna = _import_optuna()
+        self.space = space
+        self.seed = seed
+        self.n_startup_trials = n_startup_trials
+        self.multivariate = multivariate
+        self.constant_liar = constant_liar
+        self._distributions = {name: self._distribution(r) for name, r in space.ranges.items()}
+
+    def ask(self, history: Sequence[Trial]) -> Config | None:
+        optuna = self._optuna
+        sampler_seed = int(rng_for(self.seed, len(history) + 1).integers(2**31))
+        with warnings.catch_warnings():
+            # multivariate and constant_liar are flagged experimental in some Optuna versions.
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            sampler = optuna.samplers.TPESampler(
+                seed=sampler_seed,
+                n_startup_trials=self.n_startup_trials,
+                multivariate=self.multivariate,
+                constant_liar=self.constant_liar,
+            )
+        storage = optuna.storages.InMemoryStorage()
+        # Creating a study logs one INFO line; one per suggestion would flood the user's log.
+        storage_logger = logging.getLogger("optuna.storages._in_memory")
+        level = storage_logger.level
+        storage_logger.setLevel(logging.WARNING)
+        try:
+            storage.create_new_study([optuna.study.StudyDirection.MINIMIZE], study_name="tpe")
+        finally:
+            storage_logger.setLevel(level)
+        study = optuna.study.Study(study_name="tpe", storage=storage, sampler=sampler)
+        for trial in history:
+            frozen = self._frozen(trial)
+            if frozen is not None:
+                study.add_trial(frozen)
+        asked = study.ask(self._distributions)
+        return {name: self._to_ours(name, asked.params[name]) for name in self.space.ranges}
+
+    # -- mapping --------------------------------------------------------------------------------
+    def _distribution(self, r: object) -> Any:
+        d = self._optuna.distributions
+        if isinstance(r, CategoricalParameter):
+            return d.CategoricalDistribution(list(r.values))
+        if isinstance(r, IntegerParameter):
+            log = r.scale is ScalingType.LOGARITHMIC
+            return d.IntDistribution(int(r.min_value), int(r.max_value), log=log)
+        assert isinstance(r, ContinuousParameter)
+        if r.scale is ScalingType.REVERSE_LOGARITHMIC:
+            return d.FloatDistribution(-math.log1p(-r.min_value), -math.log1p(-r.max_value))
+        log = r.scale is ScalingType.LOGARITHMIC
+        return d.FloatDistribution(r.min_value, r.max_value, log=log)
+
+    def _to_optuna(self, name: str, value: object) -> object:
+        r = self.space.ranges[name]
+        if isinstance(r, CategoricalParameter):
+            return r.cast(value)
+        v = min(r.max_value, max(r.min_value, r.cast(value)))
+        if isinstance(r, IntegerParameter):
+            return int(v)
+        if r.scale is ScalingType.REVERSE_LOGARITHMIC:
+            dist = self._distributions[name]
+            return min(dist.high, max(dist.low, -math.log1p(-v)))
+        return float(v)
+
+    def _to_ours(self, name: str, value: object) -> Any:
+        r = self.space.ranges[name]
+        if isinstance(r, ContinuousParameter) and r.scale is ScalingType.REVERSE_LOGARITHMIC:
+            v = -math.expm1(-float(value))  # type: ignore[arg-type]
+            return min(r.max_value, max(r.min_value, v))
+        return r.cast(value)
+
+    def _frozen(self, trial: Trial) -> Any:
+        """The Optuna trial for one of ours; None when its configuration is outside the space."""
+        optuna = self._optuna
+        state = optuna.trial.TrialState
+        try:
+            params = {name: self._to_optuna(name, trial.config[name]) for name in self.space.ranges}
+        except (KeyError, TypeError, ValueError):
+            return None
+        value = trial.value
+        if trial.status in (TrialStatus.PENDING, TrialStatus.IN_PROGRESS):
+            kwargs: dict[str, Any] = {"state": state.RUNNING}
+        elif value is not None and math.isfinite(value) and trial.status in (
+            TrialStatus.COMPLETED,
+            TrialStatus.STOPPED,
+        ):
+            kwargs = {"state": state.COMPLETE, "value": float(value)}
+        else:
+            kwargs = {"state": state.FAIL}
+        try:
+            return optuna.trial.create_trial(
+                params=params, distributions=self._distributions, **kwargs
+            )
+        except ValueError:
+            return None
