@@ -65,6 +65,9 @@ class TrialActor:
     """Runs trials one at a time; ``drain`` and ``stop`` run concurrently with ``run``."""
 
     def __init__(self) -> None:
+        # Import the trial runner now, while the actor boots, not when the first trial starts.
+        import tuner.pools.trial_runner  # noqa: F401
+
         self._events: list[tuple[Any, ...]] = []
         self._cond = threading.Condition()
         self._stop = threading.Event()
@@ -149,6 +152,7 @@ class RayPool:
         *,
         address: str | None = None,
         warm: bool = True,
+        prestart: bool = True,
         stop_grace_s: float = 0.5,
         init_kwargs: dict[str, Any] | None = None,
     ) -> None:
@@ -197,6 +201,9 @@ class RayPool:
         self._stop_deadlines: dict[int, float] = {}
         self._ids = itertools.count(1)
         self._closed = False
+        if warm and prestart:
+            # Start the actors now (asynchronously): they boot while the job is being set up.
+            self._idle.extend(self._new_slot() for _ in range(self.n_slots))
 
     def node_capacity(self) -> tuple[float, float]:
         """(CPUs, GPUs) of the largest alive node: a trial runs on one node."""
