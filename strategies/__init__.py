@@ -5,7 +5,9 @@ history), tested without pools or databases.
 """
 
 from strategies.base import EarlyStopper, Strategy, Trial, TrialStatus, rng_for
+from strategies.bayesian import BayesianStrategy
 from strategies.grid import GridStrategy
+from strategies.hyperband import HyperbandSchedule, HyperbandStrategy, infer_max_resource
 from strategies.median_rule import MedianStoppingRule
 from strategies.random_search import RandomStrategy
 from strategies.space import (
@@ -20,13 +22,17 @@ from strategies.space import (
     SpaceError,
     format_value,
 )
+from strategies.tpe import TPEStrategy
 
 __all__ = [
+    "BayesianStrategy",
     "CategoricalParameter",
     "Config",
     "ContinuousParameter",
     "EarlyStopper",
     "GridStrategy",
+    "HyperbandSchedule",
+    "HyperbandStrategy",
     "IntegerParameter",
     "MedianStoppingRule",
     "ParamValue",
@@ -36,8 +42,10 @@ __all__ = [
     "SearchSpace",
     "SpaceError",
     "Strategy",
+    "TPEStrategy",
     "Trial",
     "TrialStatus",
     "format_value",
+    "infer_max_resource",
     "rng_for",
 ]

@@ -86,7 +86,7 @@ class LogExpectedImprovement:
         mean, var = self.gp.predict(X)
         sigma = np.sqrt(var)
         value, _ = log_h((self.best - mean) / sigma)
-        return value + np.log(sigma)
+        return np.asarray(value + np.log(sigma), dtype=float)
 
     def value_and_grad(self, X: np.ndarray, columns: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Log EI at each row of ``X`` and its gradient with respect to ``columns``."""
@@ -215,9 +215,7 @@ def maximise(
     weights = np.exp(values[rest] - values[order[0]])
     n_roulette = min(n_starts - len(chosen), int(np.count_nonzero(weights > 0)))
     if n_roulette > 0:
-        chosen.extend(
-            rng.choice(rest, size=n_roulette, replace=False, p=weights / weights.sum())
-        )
+        chosen.extend(rng.choice(rest, size=n_roulette, replace=False, p=weights / weights.sum()))
     starts, start_values = X[chosen], values[chosen]
     for _ in range(max_rounds):
         starts, start_values = _continuous_step(acq, encoding, starts, start_values, 200)

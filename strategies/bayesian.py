@@ -4,9 +4,9 @@ Each suggestion refits a Gaussian process (:mod:`strategies.gp`) to the finished
 maximises log expected improvement (:mod:`strategies.acquisition`) over the search space
 (:mod:`strategies.encoding`), following Snoek, Larochelle & Adams, *Practical Bayesian
 Optimization of Machine Learning Algorithms*, NeurIPS 2012, with the refinements that recent
-work found to matter (length-scale priors, log EI, a pessimistic prior mean). The strategy keeps no state:
-a suggestion is a pure function of (space, seed, history), so a job resumes after a crash, and
-the same seed and history always give the same suggestion.
+work found to matter (length-scale priors, log EI, a pessimistic prior mean). The strategy
+keeps no state: a suggestion is a pure function of (space, seed, history), so a job resumes
+after a crash, and the same seed and history always give the same suggestion.
 
 How the history is used:
 
@@ -58,7 +58,7 @@ from strategies.acquisition import LogExpectedImprovement, maximise
 from strategies.base import Trial, TrialStatus, rng_for
 from strategies.encoding import MixedEncoding
 from strategies.gp import GaussianProcess, fit_gp
-from strategies.space import Config, SearchSpace
+from strategies.space import CategoricalParameter, Config, SearchSpace
 
 #: Statuses of trials that are still to report a value.
 _PENDING = (TrialStatus.PENDING, TrialStatus.IN_PROGRESS)
@@ -96,7 +96,8 @@ def warp(values: np.ndarray) -> np.ndarray:
     logarithmically onto the space just above the fence. Minimisation only cares about the
     good end, which is left untouched, and the order is preserved.
     """
-    y = np.asarray(values, dtype=float)
+    # Clipped so that the arithmetic below cannot overflow; 1e100 is far beyond any loss.
+    y = np.clip(np.asarray(values, dtype=float), -1e100, 1e100)
     if len(y) > 4:
         q1, q3 = np.percentile(y, [25, 75])
         iqr = q3 - q1
@@ -104,8 +105,8 @@ def warp(values: np.ndarray) -> np.ndarray:
             fence = q3 + 1.5 * iqr
             over = y > fence
             y = np.where(over, fence + iqr * np.log1p(np.maximum(y - fence, 0.0) / iqr), y)
-    std = y.std()
-    return (y - y.max()) / (std if std > 0 else 1.0)
+    std = float(y.std())
+    return np.asarray((y - y.max()) / (std if std > 0 else 1.0), dtype=float)
 
 
 class BayesianStrategy:
@@ -154,6 +155,7 @@ class BayesianStrategy:
         rng = rng_for(self.seed, number)
         if self.encoding.dims == 0:
             return {}
+        history = [t for t in history if self._fits(t.config)]
         taken = self._keys([t.config for t in history if t.status in _PENDING])
         finished = self._keys([t.config for t in history if t.status not in _PENDING])
         X, y = self._observations(history)
@@ -236,6 +238,22 @@ class BayesianStrategy:
             if self._key(config) not in avoid:
                 return config
         return self.space.sample(rng)
+
+    def _fits(self, config: Config) -> bool:
+        """Whether ``config`` can be encoded: every range present, categories known.
+
+        Trials that do not fit (a warm start from a job with other ranges) are ignored; numeric
+        values outside a range are clipped to it by the encoding.
+        """
+        try:
+            return all(
+                r.is_valid(config[name])
+                if isinstance(r, CategoricalParameter)
+                else math.isfinite(float(config[name]))
+                for name, r in self.space.ranges.items()
+            )
+        except (KeyError, TypeError, ValueError):
+            return False
 
     def _keys(self, configs: Sequence[Config]) -> set[tuple[float, ...]]:
         """Comparable keys of configurations: their features, rounded against float noise."""

@@ -45,17 +45,17 @@ MAX_EXHAUSTIVE_CHOICES = 16
 
 def _forward(scale: ScalingType, v: np.ndarray) -> np.ndarray:
     if scale is ScalingType.LOGARITHMIC:
-        return np.log(v)
+        return np.asarray(np.log(v), dtype=float)
     if scale is ScalingType.REVERSE_LOGARITHMIC:
-        return -np.log1p(-v)
+        return np.asarray(-np.log1p(-v), dtype=float)
     return v
 
 
 def _inverse(scale: ScalingType, g: np.ndarray) -> np.ndarray:
     if scale is ScalingType.LOGARITHMIC:
-        return np.exp(g)
+        return np.asarray(np.exp(g), dtype=float)
     if scale is ScalingType.REVERSE_LOGARITHMIC:
-        return -np.expm1(-g)
+        return np.asarray(-np.expm1(-g), dtype=float)
     return g
 
 
@@ -132,8 +132,8 @@ class MixedEncoding:
         X = np.array(X, dtype=float)
         numeric = ~self.is_categorical
         X[..., numeric] = np.clip(X[..., numeric], 0.0, 1.0)
-        for j in np.flatnonzero(self.is_categorical):
-            X[..., j] = np.clip(np.round(X[..., j]), 0, self.n_choices[j] - 1)
+        for c in np.flatnonzero(self.is_categorical):
+            X[..., c] = np.clip(np.round(X[..., c]), 0, self.n_choices[c] - 1)
         for j, (scale, lo, hi, kmin, kmax) in self._int_cells.items():
             k = np.clip(np.round(_inverse(scale, lo + X[..., j] * (hi - lo))), kmin, kmax)
             X[..., j] = (_forward(scale, k) - lo) / (hi - lo)

@@ -26,7 +26,7 @@ Model (Rasmussen & Williams, *Gaussian Processes for Machine Learning*, 2006, ch
     ``d = 6``): theirs is tuned for dozens to hundreds of dimensions, and on the 2- to
     6-dimensional benchmark problems it made the model too smooth to find narrow basins
     (Hartmann6: median regret after 50 trials 0.05 against 0.005);
-  - signal variance: ``LogNormal(0, 1)`` (the values are standardised, so about 1);
+  - signal variance: ``LogNormal(0, 1)`` (the values are in standard deviations);
   - noise variance: ``MIN_NOISE_VAR + LogNormal(-8, 2)``, i.e. nearly noise-free unless the data
     insist, because most tuning objectives are deterministic for a fixed seed, but never below
     ``MIN_NOISE_VAR`` so that the Cholesky factorisation stays stable.
@@ -80,19 +80,19 @@ def feature_distances(A: np.ndarray, B: np.ndarray, is_categorical: np.ndarray) 
     D = diff * diff
     if is_categorical.any():
         D[..., is_categorical] = (D[..., is_categorical] > 0.0).astype(float)
-    return D
+    return np.asarray(D, dtype=float)
 
 
 def matern52(r2: np.ndarray) -> np.ndarray:
     """Matérn 5/2 correlation as a function of the squared scaled distance."""
     r = _SQRT5 * np.sqrt(r2)
-    return (1.0 + r + r * r / 3.0) * np.exp(-r)
+    return np.asarray((1.0 + r + r * r / 3.0) * np.exp(-r), dtype=float)
 
 
 def matern52_dr2(r2: np.ndarray) -> np.ndarray:
     """Derivative of :func:`matern52` with respect to ``r2`` (finite at 0)."""
     r = _SQRT5 * np.sqrt(r2)
-    return (-5.0 / 6.0) * (1.0 + r) * np.exp(-r)
+    return np.asarray((-5.0 / 6.0) * (1.0 + r) * np.exp(-r), dtype=float)
 
 
 def _cholesky(K: np.ndarray) -> np.ndarray | None:
@@ -101,7 +101,7 @@ def _cholesky(K: np.ndarray) -> np.ndarray | None:
         try:
             if jitter:
                 K = K + jitter * np.eye(len(K))
-            return cholesky(K, lower=True, check_finite=False)
+            return np.asarray(cholesky(K, lower=True, check_finite=False))
         except np.linalg.LinAlgError:
             continue
     return None

@@ -148,15 +148,22 @@ class TPEStrategy:
         optuna = self._optuna
         state = optuna.trial.TrialState
         try:
-            params = {name: self._to_optuna(name, trial.config[name]) for name in self.space.ranges}
+            params = {
+                name: self._to_optuna(name, trial.config[name]) for name in self.space.ranges
+            }
         except (KeyError, TypeError, ValueError):
             return None
         value = trial.value
         if trial.status in (TrialStatus.PENDING, TrialStatus.IN_PROGRESS):
             kwargs: dict[str, Any] = {"state": state.RUNNING}
-        elif value is not None and math.isfinite(value) and trial.status in (
-            TrialStatus.COMPLETED,
-            TrialStatus.STOPPED,
+        elif (
+            value is not None
+            and math.isfinite(value)
+            and trial.status
+            in (
+                TrialStatus.COMPLETED,
+                TrialStatus.STOPPED,
+            )
         ):
             kwargs = {"state": state.COMPLETE, "value": float(value)}
         else:

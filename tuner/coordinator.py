@@ -54,6 +54,7 @@ import cloudpickle
 
 from strategies import (
     GridStrategy,
+    HyperbandStrategy,
     MedianStoppingRule,
     RandomStrategy,
     SearchSpace,
@@ -76,16 +77,39 @@ IMPROVEMENT_THRESHOLD = 0.01
 STOP_REQUEST_CHECK_S = 1.0
 
 
+def _bayesian(space: SearchSpace, seed: int) -> Strategy:
+    from strategies.bayesian import BayesianStrategy
+
+    return BayesianStrategy(space, seed=seed)
+
+
 def make_strategy(spec: TuningJobSpec, seed: int) -> Strategy:
+    """The strategy a spec names. Hyperband is also the job's early stopper (its rungs)."""
     if spec.strategy == "Grid":
         return GridStrategy(spec.space)
     if spec.strategy == "Random":
         return RandomStrategy(spec.space, seed=seed)
+    if spec.strategy == "Hyperband" and spec.hyperband is not None:
+        hb = spec.hyperband
+        return HyperbandStrategy(
+            spec.space,
+            seed=seed,
+            min_resource=hb.min_resource,
+            max_resource=hb.max_resource,
+            reduction_factor=hb.reduction_factor,
+            model_based=hb.model_based,
+            model_factory=_bayesian if hb.model_based else None,
+        )
+    if spec.strategy == "Bayesian":
+        return _bayesian(spec.space, seed)
     msg = f"strategy {spec.strategy!r} is not available"
     raise ValueError(msg)
 
 
-def make_stopper(spec: TuningJobSpec) -> EarlyStopper | None:
+def make_stopper(spec: TuningJobSpec, strategy: Strategy) -> EarlyStopper | None:
+    """The median rule for early stopping Auto; Hyperband stops trials at its own rungs."""
+    if isinstance(strategy, HyperbandStrategy):
+        return strategy
     return MedianStoppingRule() if spec.early_stopping else None
 
 
@@ -215,7 +239,7 @@ class Coordinator:
         self.on_progress = on_progress
         self.clock = clock
         self.objective = spec.objective
-        self.stopper = make_stopper(spec)
+        self.stopper: EarlyStopper | None = None
         self._trials: dict[int, _TrialState] = {}
         self._history: list[Trial] = []
         self._retry_queue: deque[int] = deque()
@@ -273,8 +297,10 @@ class Coordinator:
                 )
                 raise JobExistsError(msg)
             self.seed = job.seed
-            self._load(now)
         self.strategy = make_strategy(spec, self.seed)
+        self.stopper = make_stopper(spec, self.strategy)
+        if job is not None:
+            self._load(now)
 
     def _load(self, now: float) -> None:
         """Rebuild the in-memory mirror from storage; requeue trials that were interrupted."""
@@ -318,6 +344,10 @@ class Coordinator:
                 self._note_result(state)
 
     # -- helpers -------------------------------------------------------------------------------
+    def _bracket_of(self, number: int) -> int | None:
+        strategy = self.strategy
+        return strategy.bracket_of(number) if isinstance(strategy, HyperbandStrategy) else None
+
     def _snapshot(self, state: _TrialState) -> Trial:
         orient = self.objective.orient
         return Trial(
@@ -326,6 +356,7 @@ class Coordinator:
             status=state.status,
             value=orient(state.last_value) if state.last_value is not None else None,
             curve=tuple((e, orient(v)) for e, v in state.curve),
+            bracket=self._bracket_of(state.number),
         )
 
     def _refresh(self, state: _TrialState) -> Trial:
@@ -414,6 +445,7 @@ class Coordinator:
                 hyperparameters=state.tuned,
                 now=self.clock(),
                 output_dir=str(self.output_root / state.name),
+                bracket=self._bracket_of(number),
             )
             self._trials[number] = state
             self._history.append(self._snapshot(state))
@@ -457,8 +489,17 @@ class Coordinator:
             and state.stop_reason is None
             and self.stopper.should_stop(snapshot, self._history)
         ):
-            state.stop_reason = "early stopping: worse than the median of previous training jobs"
+            state.stop_reason = self._stop_reason(len(state.curve))
             self.pool.stop(state.number)
+
+    def _stop_reason(self, resource: int) -> str:
+        stopper = self.stopper
+        if isinstance(stopper, HyperbandStrategy):
+            schedule = stopper.schedule
+            if resource >= schedule.max_resource:
+                return f"Hyperband: MaxResource ({schedule.max_resource}) reached"
+            return f"Hyperband: not in the top 1/{schedule.eta} of its bracket at rung {resource}"
+        return "early stopping: worse than the median of previous training jobs"
 
     def _on_finished(self, state: _TrialState, event: Finished) -> None:
         self._running.discard(state.number)

@@ -35,6 +35,8 @@ RELAXED_REQUIRED = frozenset(
 #: Our extension fields, allowed beside AMT's members of a structure: shape -> field -> type.
 #: ``ResourceConfig`` takes explicit CPUs/GPUs per training job (see :mod:`tuner.resources`).
 EXTENSION_MEMBERS: dict[str, dict[str, str]] = {
+    # Hyperband's reduction factor and model-based (BOHB-like) sampling (strategies.hyperband).
+    "HyperbandStrategyConfig": {"ReductionFactor": "number", "ModelBased": "boolean"},
     "ResourceConfig": {
         "NumCpus": "number",
         "NumGpus": "number",

@@ -46,6 +46,7 @@ from typing import Any
 import yaml
 
 from algorithms import HyperparameterSpec, get_algorithm, resolve_algorithm_name
+from strategies.hyperband import EPOCH_HYPERPARAMETERS, infer_max_resource
 from strategies.space import (
     CategoricalParameter,
     ContinuousParameter,
@@ -70,7 +71,7 @@ RANGES = f"{CONFIG}.ParameterRanges"
 #: AMT's strategies (HyperParameterTuningJobConfig.Strategy).
 _STRATEGIES = ("Bayesian", "Random", "Hyperband", "Grid")
 #: Strategies this version can run; the others are refused with a clear message.
-IMPLEMENTED_STRATEGIES = ("Random", "Grid")
+IMPLEMENTED_STRATEGIES = ("Random", "Grid", "Hyperband")
 #: AMT: at most 30 tuned hyperparameters, 100 static + tuned (incl. _tuning_objective_metric).
 MAX_TUNED = 30
 MAX_HYPERPARAMETERS = 100
@@ -84,6 +85,16 @@ _RANGE_KINDS: dict[str, type] = {
     "ContinuousParameterRanges": ContinuousParameter,
     "CategoricalParameterRanges": CategoricalParameter,
 }
+
+
+@dataclass(frozen=True)
+class HyperbandConfig:
+    """Resolved HyperbandStrategyConfig: MinResource, MaxResource (maybe inferred) and ours."""
+
+    min_resource: int
+    max_resource: int
+    reduction_factor: int = 3
+    model_based: bool = False
 
 
 @dataclass(frozen=True)
@@ -112,6 +123,7 @@ class TuningJobSpec:
     max_retry_attempts: int
     environment: Mapping[str, str]
     resources: Resources = field(default_factory=Resources)
+    hyperband: HyperbandConfig | None = None
     target_objective_value: float | None = None
     max_jobs_not_improving: int | None = None
     complete_on_convergence: bool = False
@@ -230,6 +242,43 @@ def _parse_ranges(
     if "AutoParameters" in ranges_request:
         problems.add(f"{path}.AutoParameters", "Autotune is not supported by this engine yet")
     return ranges
+
+
+def _parse_hyperband(
+    config: Mapping[str, Any], definition: Mapping[str, Any], problems: _Problems
+) -> HyperbandConfig | None:
+    """MinResource (default 1), MaxResource (given or inferred from an epochs hyperparameter)."""
+    path = f"{CONFIG}.StrategyConfig.HyperbandStrategyConfig"
+    raw = (config.get("StrategyConfig") or {}).get("HyperbandStrategyConfig") or {}
+    min_resource = raw.get("MinResource", 1)
+    max_resource = raw.get("MaxResource")
+    if max_resource is None:
+        max_resource = infer_max_resource(dict(definition.get("StaticHyperParameters") or {}))
+        if max_resource is None:
+            problems.add(
+                f"{path}.MaxResource",
+                "is required: give it, or a static hyperparameter "
+                + "/".join(EPOCH_HYPERPARAMETERS)
+                + " (a whole number >= 1) to infer it from",
+            )
+            return None
+    elif max_resource > 20_000:
+        problems.add(f"{path}.MaxResource", f"must be at most 20000, got {max_resource}")
+    if not isinstance(min_resource, int) or not isinstance(max_resource, int):
+        return None  # reported structurally
+    if min_resource > max_resource:
+        problems.add(
+            f"{path}.MinResource",
+            f"must be <= MaxResource ({max_resource}), got {min_resource}",
+        )
+        return None
+    eta = raw.get("ReductionFactor", 3)
+    if not float(eta).is_integer() or eta < 2:
+        problems.add(f"{path}.ReductionFactor", f"must be a whole number >= 2, got {eta}")
+        return None
+    return HyperbandConfig(
+        min_resource, max_resource, int(eta), bool(raw.get("ModelBased", False))
+    )
 
 
 def _local_path(uri: str, base_dir: Path) -> Path | None:
@@ -380,7 +429,11 @@ def spec_from_request(
 
     # -- strategy and limits ----------------------------------------------------------------
     strategy = config.get("Strategy")
-    if isinstance(strategy, str) and strategy in ("Bayesian", "Hyperband"):
+    if (
+        isinstance(strategy, str)
+        and strategy not in IMPLEMENTED_STRATEGIES
+        and strategy in _STRATEGIES
+    ):
         problems.add(
             f"{CONFIG}.Strategy",
             f"{strategy!r} is not available in this version yet; use one of "
@@ -394,6 +447,8 @@ def spec_from_request(
             f"{CONFIG}.TrainingJobEarlyStoppingType",
             "must be Off with Strategy Hyperband (Hyperband has its own early stopping)",
         )
+
+    hyperband = _parse_hyperband(config, definition, problems) if strategy == "Hyperband" else None
 
     ranges = _parse_ranges(config.get("ParameterRanges"), problems)
     space = SearchSpace(ranges)
@@ -612,6 +667,7 @@ def spec_from_request(
         max_retry_attempts=int(retry.get("MaximumRetryAttempts", 0)),
         environment=dict(definition.get("Environment") or {}),
         resources=resources,
+        hyperband=hyperband,
         target_objective_value=completion.get("TargetObjectiveMetricValue"),
         max_jobs_not_improving=(completion.get("BestObjectiveNotImproving") or {}).get(
             "MaxNumberOfTrainingJobsNotImproving"

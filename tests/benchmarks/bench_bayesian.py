@@ -461,12 +461,13 @@ def run(args: argparse.Namespace) -> tuple[Table, dict[str, Any]]:
     strategies = list(getattr(args, "strategies", None) or STRATEGIES)
     parallels = list(getattr(args, "parallel", None) or [1, 4])
     workers = int(getattr(args, "workers", None) or os.cpu_count() or 1)
+    # Strategies interleaved, so a busy spell on the machine slows all of them alike.
     tasks = [
         (name, s, seed, p, n_trials)
         for name in problems
+        for seed in range(n_seeds)
         for p in parallels
         for s in strategies
-        for seed in range(n_seeds)
         if not (s == "Random" and p != 1)  # Random's trial n is the same draw at any parallelism
     ]
     if workers > 1:
@@ -476,7 +477,11 @@ def run(args: argparse.Namespace) -> tuple[Table, dict[str, Any]]:
         runs = [run_one(t) for t in tasks]
     # Random does not look at the history: its parallel runs are its sequential runs.
     runs += [
-        {**r, "parallel": p} for r in runs if r["strategy"] == "Random" for p in parallels if p != 1
+        {**r, "parallel": p}
+        for r in runs
+        if r["strategy"] == "Random"
+        for p in parallels
+        if p != 1
     ]
     summary = summarise(runs, n_trials)
     verdict = verdicts(summary, problems, parallels, n_trials)

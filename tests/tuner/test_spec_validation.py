@@ -356,10 +356,10 @@ CASES: list[tuple[str, Callable[[dict[str, Any]], Any], str, str]] = [
         "not available in this version",
     ),
     (
-        "strategy-hyperband-not-available",
+        "hyperband-without-max-resource",
         setting((cfg("Strategy"), "Hyperband")),
-        f"{CONFIG}.Strategy",
-        "'Hyperband' is not available in this version yet; use one of Random, Grid",
+        f"{CONFIG}.StrategyConfig.HyperbandStrategyConfig.MaxResource",
+        "is required: give it, or a static hyperparameter epochs/numepochs/n-epochs/n_epochs/num_epochs",
     ),
     (
         "strategy-missing",

@@ -337,7 +337,9 @@ class SqlStorage:
         with self._conn() as conn:
             trial_id = self._trial_id(conn, job, number)
             previous = conn.execute(
-                select(s.training_jobs.c.retry_reasons_json).where(s.training_jobs.c.id == trial_id)
+                select(s.training_jobs.c.retry_reasons_json).where(
+                    s.training_jobs.c.id == trial_id
+                )
             ).scalar()
             reasons = json.loads(previous) if previous else []
             reasons.append((reason or "interrupted")[:1024])
