@@ -1,8 +1,9 @@
 """Loading a SageMaker data channel into numpy, the way the built-in algorithms read it.
 
 A channel is a file or a folder of files. SageMaker's built-in algorithms read CSV with the label
-in the first column and no header row (``text/csv``), libsvm (``text/libsvm``) and Parquet
-(``application/x-parquet``); gzip-compressed files are read as they are. Every algorithm needs
+in the first column and no header row (``text/csv``), libsvm (``text/libsvm``), Parquet
+(``application/x-parquet``) and RecordIO-wrapped protobuf (``application/x-recordio-protobuf``,
+see :mod:`algorithms.recordio`); gzip-compressed files are read as they are. Every algorithm needs
 the same few things from a channel, ``(X, y)`` as numpy (or a scipy CSR matrix for libsvm), so the
 reading lives here once, with errors that name the file and line a user has to fix.
 
@@ -25,9 +26,11 @@ import pandas as pd
 import scipy.sparse
 
 from algorithms.base import InputError
+from algorithms.recordio import MAGIC_BYTES as _RECORDIO_MAGIC
+from algorithms.recordio import read_recordio_protobuf
 
-Format = Literal["csv", "libsvm", "parquet"]
-#: A channel's features: dense for CSV and Parquet, CSR for libsvm.
+Format = Literal["csv", "libsvm", "parquet", "recordio-protobuf"]
+#: A channel's features: dense for CSV and Parquet, CSR for libsvm and sparse RecordIO.
 Features: TypeAlias = np.ndarray | scipy.sparse.csr_matrix
 
 _CONTENT_TYPES: dict[str, Format] = {
@@ -40,6 +43,8 @@ _CONTENT_TYPES: dict[str, Format] = {
     "application/x-parquet": "parquet",
     "application/parquet": "parquet",
     "parquet": "parquet",
+    "application/x-recordio-protobuf": "recordio-protobuf",
+    "recordio-protobuf": "recordio-protobuf",
 }
 _EXTENSIONS: dict[str, Format] = {
     ".csv": "csv",
@@ -47,6 +52,9 @@ _EXTENSIONS: dict[str, Format] = {
     ".svm": "libsvm",
     ".parquet": "parquet",
     ".pq": "parquet",
+    ".pbr": "recordio-protobuf",  # the SageMaker Python SDK's name for its shards
+    ".recordio": "recordio-protobuf",
+    ".protobuf": "recordio-protobuf",
 }
 _GZIP_MAGIC = b"\x1f\x8b"
 _PARQUET_MAGIC = b"PAR1"
@@ -63,15 +71,18 @@ def load_channel(path: Path | str, content_type: str | None = None) -> tuple[Fea
     Args:
         path: a file, or a folder; a folder's regular files that are not hidden (``.name``) are
             read in sorted order and their rows concatenated. Empty files are skipped.
-        content_type: ``text/csv``, ``text/libsvm`` or ``application/x-parquet`` (parameters
-            such as ``;label_size=1`` are ignored). ``None`` infers the format of each file from
-            its extension (``.csv``, ``.libsvm``/``.svm``, ``.parquet``, each optionally ``.gz``)
-            or else from its first non-empty line (``idx:val`` tokens mean libsvm, commas CSV).
+        content_type: ``text/csv``, ``text/libsvm``, ``application/x-parquet`` or
+            ``application/x-recordio-protobuf`` (parameters such as ``;label_size=1`` are
+            ignored). ``None`` infers the format of each file from its extension (``.csv``,
+            ``.libsvm``/``.svm``, ``.parquet``, ``.pbr``/``.recordio``, each optionally ``.gz``)
+            or else from its content (the Parquet or RecordIO magic number, else the first
+            non-empty line: ``idx:val`` tokens mean libsvm, commas CSV).
 
     Returns:
         ``(X, y)``: ``X`` is a float64 array, or a ``scipy.sparse.csr_matrix`` for libsvm whose
-        feature indices are kept as written (index ``i`` is column ``i``); ``y`` is a float64
-        vector of labels, the first column of every row.
+        feature indices are kept as written (index ``i`` is column ``i``) and for sparse
+        RecordIO; ``y`` is a float64 vector of labels, the first column of every row (for
+        RecordIO the record's label, NaN where a record has none).
 
     Raises:
         ValueError: the channel is missing or empty, the content type is unknown, the files mix
@@ -162,8 +173,8 @@ def _format_of_content_type(content_type: str) -> Format:
     fmt = _CONTENT_TYPES.get(key)
     if fmt is None:
         msg = (
-            f"content type {content_type!r} is not supported; use text/csv, text/libsvm or "
-            "application/x-parquet"
+            f"content type {content_type!r} is not supported; use text/csv, text/libsvm, "
+            "application/x-parquet or application/x-recordio-protobuf"
         )
         raise InputError(msg)
     return fmt
@@ -193,6 +204,9 @@ def _infer_format(file: Path) -> Format | None:
         head = handle.read(4)
     if head == _PARQUET_MAGIC:
         return "parquet"
+    with _open_binary(file) as handle:
+        if handle.read(4) == _RECORDIO_MAGIC:
+            return "recordio-protobuf"
     with _open_text(file) as text:
         for line in text:
             stripped = line.strip()
@@ -387,7 +401,23 @@ def _read_parquet(file: Path) -> tuple[np.ndarray, np.ndarray] | None:
     return np.ascontiguousarray(values[:, 1:]), values[:, 0].copy()
 
 
-_READERS = {"csv": _read_csv, "libsvm": _read_libsvm, "parquet": _read_parquet}
+# -- RecordIO-protobuf ---------------------------------------------------------------------------
+
+
+def _read_recordio(file: Path) -> tuple[Features, np.ndarray] | None:
+    X, y = read_recordio_protobuf(file)
+    if X.shape[0] == 0:
+        return None
+    labels = np.full(X.shape[0], np.nan) if y is None else y
+    return X, labels
+
+
+_READERS = {
+    "csv": _read_csv,
+    "libsvm": _read_libsvm,
+    "parquet": _read_parquet,
+    "recordio-protobuf": _read_recordio,
+}
 
 
 # -- concatenation -------------------------------------------------------------------------------
@@ -401,9 +431,11 @@ def _concatenate(parts: list[tuple[Path, Features, np.ndarray]]) -> tuple[Featur
         width = max(X.shape[1] for _, X, _ in parts)
         blocks = [_widen(X, width) for _, X, _ in parts]
         return scipy.sparse.vstack(blocks, format="csr"), y
-    if any(scipy.sparse.issparse(X) for _, X, _ in parts):  # pragma: no cover - formats agree
-        msg = "cannot concatenate sparse and dense files in one channel"
-        raise InputError(msg)
+    if any(scipy.sparse.issparse(X) for _, X, _ in parts):
+        # Only RecordIO files can be dense in one file and sparse in the next.
+        width = max(X.shape[1] for _, X, _ in parts)
+        blocks = [_widen(scipy.sparse.csr_matrix(X), width) for _, X, _ in parts]
+        return scipy.sparse.vstack(blocks, format="csr"), y
     first_file, first, _ = parts[0]
     for file, X, _ in parts[1:]:
         if X.shape[1] != first.shape[1]:

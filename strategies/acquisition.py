@@ -28,8 +28,6 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from scipy.optimize import minimize
-from scipy.special import erfc, erfcx
 
 from strategies.encoding import MixedEncoding
 from strategies.gp import GaussianProcess
@@ -46,6 +44,8 @@ def log_h(z: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     ``m = Phi / phi = sqrt(pi / 2) * erfcx(-z / sqrt(2))``, and an asymptotic series for
     ``1 + z * m`` when ``z < -30`` where the subtraction would cancel (Ament et al. 2023, eq. 9).
     """
+    from scipy.special import erfc, erfcx  # imported on first use: SciPy is slow to load
+
     z = np.asarray(z, dtype=float)
     out = np.empty_like(z)
     grad = np.empty_like(z)
@@ -123,6 +123,8 @@ def _continuous_step(
     max_iter: int,
 ) -> tuple[np.ndarray, np.ndarray]:
     """L-BFGS-B on the continuous features of every start at once; keeps only improvements."""
+    from scipy.optimize import minimize
+
     cols = encoding.continuous
     if cols.size == 0:
         return X, values

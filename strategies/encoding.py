@@ -28,7 +28,6 @@ import math
 from collections.abc import Mapping, Sequence
 
 import numpy as np
-from scipy.stats import qmc
 
 from strategies.space import (
     CategoricalParameter,
@@ -187,6 +186,8 @@ class MixedEncoding:
 
     def sobol(self, n: int, seed: int) -> np.ndarray:
         """The first ``n`` points of a scrambled Sobol sequence, as feasible features."""
+        from scipy.stats import qmc  # imported on first use: scipy.stats takes a second to load
+
         m = max(1, math.ceil(math.log2(max(n, 2))))
         engine = qmc.Sobol(self.dims, scramble=True, seed=seed)
         return self.uniform(engine.random_base2(m)[:n])

@@ -31,6 +31,9 @@ Model (Rasmussen & Williams, *Gaussian Processes for Machine Learning*, 2006, ch
     insist, because most tuning objectives are deterministic for a fixed seed, but never below
     ``MIN_NOISE_VAR`` so that the Cholesky factorisation stays stable.
 
+SciPy is imported on first use, not with the module: loading it takes about a second, which
+``import strategies`` (and so every ``tuner`` command) should not pay.
+
 The fit starts from a fixed default and from a short-length-scale alternative and keeps the
 better optimum: no state is carried between suggestions (strategies are stateless), so there is
 no previous fit to warm-start from, and two deterministic starts make the MAP estimate robust
@@ -43,8 +46,6 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.linalg import cho_solve, cholesky, solve_triangular
-from scipy.optimize import minimize
 
 #: Lower bound on the noise variance (in standardised units), for numerical stability.
 MIN_NOISE_VAR = 1e-6
@@ -97,6 +98,8 @@ def matern52_dr2(r2: np.ndarray) -> np.ndarray:
 
 def _cholesky(K: np.ndarray) -> np.ndarray | None:
     """Lower Cholesky factor, adding jitter if needed; None when K is hopeless."""
+    from scipy.linalg import cholesky
+
     for jitter in (0.0, 1e-8, 1e-6, 1e-4):
         try:
             if jitter:
@@ -131,6 +134,8 @@ class GaussianProcess:
         if L is None:  # pragma: no cover - the jitter ladder makes this practically unreachable
             msg = "kernel matrix is not positive definite"
             raise np.linalg.LinAlgError(msg)
+        from scipy.linalg import cho_solve
+
         self._L = L
         self._alpha = cho_solve((L, True), y, check_finite=False)
 
@@ -141,6 +146,8 @@ class GaussianProcess:
 
     def predict(self, Xq: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Posterior mean and latent-function variance at ``Xq``, each shape ``(len(Xq),)``."""
+        from scipy.linalg import solve_triangular
+
         Kq = self.kernel(Xq, self.X)
         mean = Kq @ self._alpha
         V = solve_triangular(self._L, Kq.T, lower=True, check_finite=False)
@@ -155,6 +162,8 @@ class GaussianProcess:
         Returns:
             ``(mean, var, dmean, dvar)`` with gradients of shape ``(len(Xq), len(columns))``.
         """
+        from scipy.linalg import cho_solve
+
         D = feature_distances(Xq, self.X, self.is_categorical)
         r2 = D @ self._ils
         Kq = self.params.signal_var * matern52(r2)
@@ -187,6 +196,8 @@ def _neg_log_posterior(
     theta: np.ndarray, D: np.ndarray, y: np.ndarray, prior_ls: tuple[float, float]
 ) -> tuple[float, np.ndarray]:
     """Negative log posterior of the log-hyperparameters and its gradient."""
+    from scipy.linalg import cho_solve
+
     dims = D.shape[-1]
     log_ls, log_s, log_noise = theta[:dims], theta[dims], theta[dims + 1]
     ils = np.exp(-2.0 * log_ls)
@@ -235,6 +246,8 @@ def fit_gp(
     Returns:
         The GP conditioned on ``(X, y)`` with the MAP hyperparameters.
     """
+    from scipy.optimize import minimize
+
     dims = X.shape[1]
     D = feature_distances(X, X, is_categorical)
     prior_ls = lengthscale_prior(dims)

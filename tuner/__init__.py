@@ -17,6 +17,8 @@ _EXPORTS = {
     "IntegerParameter": "strategies.space",
     "CategoricalParameter": "strategies.space",
     "ScalingType": "strategies.space",
+    "StrategyConfig": "tuner.strategy_config",
+    "HyperbandStrategyConfig": "tuner.strategy_config",
     "TuningJobAnalytics": "tuner.analytics",
     "analytics": "tuner.analytics",
     "TuningJobSpec": "tuner.spec",

@@ -41,6 +41,7 @@ from tuner.errors import BestTrainingJobNotAvailableError, TunerError
 from tuner.pools.factory import DEFAULT_EXECUTOR, make_pool
 from tuner.spec import CALLABLE_IMAGE_PREFIX, TuningJobSpec, spec_from_request
 from tuner.storage import DEFAULT_URL, SqlStorage
+from tuner.strategy_config import StrategyConfig
 
 _RANGE_KEYS = {
     "Continuous": "ContinuousParameterRanges",
@@ -78,6 +79,7 @@ def build_request(
     environment: Mapping[str, str] | None,
     completion_criteria: Mapping[str, Any] | None,
     resource_config: Mapping[str, Any] | None = None,
+    strategy_config: StrategyConfig | Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
     """The CreateHyperParameterTuningJob request for the tuner's arguments."""
     ranges: dict[str, list[dict[str, Any]]] = {}
@@ -107,6 +109,12 @@ def build_request(
     }
     if random_seed is not None:
         config["RandomSeed"] = random_seed
+    if strategy_config is not None:
+        config["StrategyConfig"] = (
+            strategy_config.to_request()
+            if isinstance(strategy_config, StrategyConfig)
+            else dict(strategy_config)
+        )
     if completion_criteria:
         config["TuningJobCompletionCriteria"] = dict(completion_criteria)
     algorithm_spec: dict[str, Any] = {
@@ -163,6 +171,7 @@ class HyperparameterTuner:
         base_tuning_job_name: str | None = None,
         early_stopping_type: str = "Off",
         random_seed: int | None = None,
+        strategy_config: StrategyConfig | None = None,
         *,
         static_hyperparameters: Mapping[str, Any] | None = None,
         storage: str = DEFAULT_URL,
@@ -202,6 +211,7 @@ class HyperparameterTuner:
         self.base_tuning_job_name = base_tuning_job_name
         self.early_stopping_type = early_stopping_type
         self.random_seed = random_seed
+        self.strategy_config = strategy_config
         self.static_hyperparameters = dict(static_hyperparameters or {})
         self.storage_url = storage
         self.output_path = output_path
@@ -260,6 +270,7 @@ class HyperparameterTuner:
             environment=self.environment,
             completion_criteria=self.completion_criteria,
             resource_config=self.resource_config,
+            strategy_config=self.strategy_config,
         )
         return spec_from_request(request, base_dir=Path.cwd(), train_fn=self._train_fn)
 

@@ -386,7 +386,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.set_defaults(fn=cmd_submit)
     p.add_argument(
-        "spec", nargs="?", help="the spec file (its folder and the working directory are shipped)"
+        "spec",
+        nargs="?",
+        help="the spec file; it must be inside the working directory, which is shipped to the cluster",
     )
     p.add_argument(
         "--address",

@@ -73,6 +73,8 @@ log = logging.getLogger(__name__)
 
 #: Relative improvement that counts for BestObjectiveNotImproving and convergence (AMT: 1%).
 IMPROVEMENT_THRESHOLD = 0.01
+#: Stop reason of a trial that ran Hyperband's whole budget (recorded as Completed).
+MAX_RESOURCE_REASON = "Hyperband: MaxResource"
 #: How often the coordinator looks for a stop request recorded by another process.
 STOP_REQUEST_CHECK_S = 1.0
 
@@ -497,7 +499,7 @@ class Coordinator:
         if isinstance(stopper, HyperbandStrategy):
             schedule = stopper.schedule
             if resource >= schedule.max_resource:
-                return f"Hyperband: MaxResource ({schedule.max_resource}) reached"
+                return f"{MAX_RESOURCE_REASON} ({schedule.max_resource}) reached"
             return f"Hyperband: not in the top 1/{schedule.eta} of its bracket at rung {resource}"
         return "early stopping: worse than the median of previous training jobs"
 
@@ -523,6 +525,13 @@ class Coordinator:
             self._retry_queue.append(state.number)
             self._refresh(state)
             return
+        status = event.status
+        if status is TrialStatus.STOPPED and (state.stop_reason or "").startswith(
+            MAX_RESOURCE_REASON
+        ):
+            # It ran its whole budget: AMT stops it there, but it is complete, not cut short.
+            status, state.stop_reason = TrialStatus.COMPLETED, None
+            event = dataclasses.replace(event, status=status)
         state.status = event.status
         final_value = state.last_value if event.status is not TrialStatus.FAILED else None
         reason = {TrialStatus.FAILED: event.error, TrialStatus.STOPPED: state.stop_reason}.get(

@@ -25,10 +25,10 @@ its local data channels) are checked against what would ship: when only ``.gitig
 data out (a common case: ``data/`` is git-ignored), the directory is shipped without applying
 ``.gitignore``; when ``.rayignore`` or :data:`EXCLUDES` keeps it out, the submission is refused
 with the paths named. Data channels given as absolute paths outside the working directory are
-not shipped: they must exist at the same path on the cluster (a shared file system). Ray caps
-the uploaded package (512 MiB zipped in Ray 2.5x, 100 MiB in older releases); a larger
-directory is refused by Ray, with the size and the largest entries named in the error. Submit
-from a small folder holding the spec and its data, or list big files in ``.rayignore``.
+not shipped: they must exist at the same path on the cluster (a shared file system). The
+cluster's Ray caps the zipped package (512 MiB in Ray 2.60, less in older releases); a larger
+directory is refused by Ray, and the error names the size and the largest files. Submit from
+a small folder holding the spec and its data, or list big files in ``.rayignore``.
 
 Where the results are. The coordinator writes to the database given with ``--db`` *as seen
 from the head node*. Without ``--db`` that is ``sqlite:///$HOME/tuner.db`` with ``$HOME``
@@ -43,7 +43,8 @@ expanded on the head node, so the results live in a SQLite file there. To get th
 
 Model artifacts go where the spec's ``OutputDataConfig.S3OutputPath`` points when it is a local
 path, else to ``tuner-output`` inside the job's copy of the working directory on the head node,
-which Ray deletes in time: point ``S3OutputPath`` at a shared folder to keep them.
+which Ray may delete once the job has ended: point ``S3OutputPath`` at a shared folder to keep
+them.
 
 What the cluster needs. This package and its dependencies installed in the Python that ``python``
 means on the cluster's nodes (the image of the cluster, or ``pip install`` on each node), and
@@ -133,8 +134,9 @@ def _client(address: str) -> Any:
 def _auth_headers() -> dict[str, str]:
     """Ray's cluster token as an HTTP header, when there is one here.
 
-    Clusters started by Ray >= 2.5x require a token when one exists where they were started
-    (``RAY_AUTH_TOKEN``, the file ``RAY_AUTH_TOKEN_PATH`` or ``~/.ray/auth_token``). Ray's client
+    Recent Ray releases (2.60 here) start a cluster with token authentication when a token
+    exists where it starts (``RAY_AUTH_TOKEN``, the file ``RAY_AUTH_TOKEN_PATH`` or
+    ``~/.ray/auth_token``; ``ray.init`` creates the latter). Ray's job client
     sends it only when ``RAY_AUTH_MODE=token`` is set in this process, while ``ray.init`` of an
     existing cluster sends it whenever a token exists: this does the latter, unless
     ``RAY_AUTH_MODE=disabled``. A cluster without token authentication ignores the header.

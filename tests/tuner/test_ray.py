@@ -15,7 +15,11 @@ from tuner.storage import SqlStorage
 
 def quadratic(hp, ctx):
     for epoch in range(1, 4):
-        ctx.report(epoch, loss=(hp["x"] - 0.5) ** 2 + 1.0 / epoch, device_is_cpu=float(ctx.device == "cpu"))
+        ctx.report(
+            epoch,
+            loss=(hp["x"] - 0.5) ** 2 + 1.0 / epoch,
+            device_is_cpu=float(ctx.device == "cpu"),
+        )
 
 
 def killed_on_first_attempt(hp, ctx):
@@ -31,8 +35,15 @@ def killed_on_first_attempt(hp, ctx):
 @pytest.mark.ray
 def test_ray_job_with_two_parallel_trials(ray_session, db_url, tmp_path) -> None:
     tuner = HyperparameterTuner(
-        quadratic, "loss", {"x": ContinuousParameter(-1, 1)}, objective_type="Minimize",
-        max_jobs=6, max_parallel_jobs=2, random_seed=0, storage=db_url, output_path=tmp_path,
+        quadratic,
+        "loss",
+        {"x": ContinuousParameter(-1, 1)},
+        objective_type="Minimize",
+        max_jobs=6,
+        max_parallel_jobs=2,
+        random_seed=0,
+        storage=db_url,
+        output_path=tmp_path,
         executor="ray",
     )
     tuner.fit(job_name="on-ray")
@@ -47,10 +58,19 @@ def test_ray_job_with_two_parallel_trials(ray_session, db_url, tmp_path) -> None
 
 
 @pytest.mark.ray
-def test_killed_actor_fails_the_attempt_and_the_retry_completes(ray_session, db_url, tmp_path) -> None:
+def test_killed_actor_fails_the_attempt_and_the_retry_completes(
+    ray_session, db_url, tmp_path
+) -> None:
     tuner = HyperparameterTuner(
-        killed_on_first_attempt, "loss", {"x": ContinuousParameter(-1, 1)}, objective_type="Minimize",
-        max_jobs=1, max_parallel_jobs=1, storage=db_url, output_path=tmp_path, executor="ray",
+        killed_on_first_attempt,
+        "loss",
+        {"x": ContinuousParameter(-1, 1)},
+        objective_type="Minimize",
+        max_jobs=1,
+        max_parallel_jobs=1,
+        storage=db_url,
+        output_path=tmp_path,
+        executor="ray",
         max_retry_attempts=1,
     )
     tuner.fit(job_name="kill-actor", wait=False)
@@ -74,14 +94,29 @@ def test_killed_actor_fails_the_attempt_and_the_retry_completes(ray_session, db_
 
 @pytest.mark.ray
 def test_ray_refuses_gpu_without_gpus_unless_fallback(ray_session, db_url, tmp_path) -> None:
-    common = dict(objective_type="Minimize", max_jobs=2, max_parallel_jobs=2, storage=db_url, output_path=tmp_path, executor="ray")
+    common = dict(
+        objective_type="Minimize",
+        max_jobs=2,
+        max_parallel_jobs=2,
+        storage=db_url,
+        output_path=tmp_path,
+        executor="ray",
+    )
     if ray_session.cluster_resources().get("GPU"):
         pytest.skip("this machine has a GPU")
-    tuner = HyperparameterTuner(quadratic, "loss", {"x": ContinuousParameter(-1, 1)}, num_gpus=0.5, **common)
+    tuner = HyperparameterTuner(
+        quadratic, "loss", {"x": ContinuousParameter(-1, 1)}, num_gpus=0.5, **common
+    )
     with pytest.raises(InvalidSpecError, match="no GPU is available.*AllowCpuFallback"):
         tuner.fit(job_name="gpu-refused")
-    fallback = HyperparameterTuner(quadratic, "loss", {"x": ContinuousParameter(-1, 1)},
-                                   instance_type="ml.g5.xlarge", allow_cpu_fallback=True, **common)
+    fallback = HyperparameterTuner(
+        quadratic,
+        "loss",
+        {"x": ContinuousParameter(-1, 1)},
+        instance_type="ml.g5.xlarge",
+        allow_cpu_fallback=True,
+        **common,
+    )
     fallback.fit(job_name="gpu-fallback")
     assert fallback.describe()["TrainingJobStatusCounters"]["Completed"] == 2
 
@@ -91,8 +126,15 @@ def test_local_executor_refuses_gpu_without_gpus(db_url, tmp_path) -> None:
 
     if local_gpu_count():
         pytest.skip("this machine has a GPU")
-    tuner = HyperparameterTuner(quadratic, "loss", {"x": ContinuousParameter(-1, 1)}, objective_type="Minimize",
-                                max_jobs=1, storage=db_url, instance_type="ml.p3.2xlarge")
+    tuner = HyperparameterTuner(
+        quadratic,
+        "loss",
+        {"x": ContinuousParameter(-1, 1)},
+        objective_type="Minimize",
+        max_jobs=1,
+        storage=db_url,
+        instance_type="ml.p3.2xlarge",
+    )
     with pytest.raises(InvalidSpecError, match=r"ResourceConfig: .*ml.p3.2xlarge has 1 GPU"):
         tuner.fit(job_name="no-gpu")
     with pytest.raises(LookupError):
@@ -101,8 +143,14 @@ def test_local_executor_refuses_gpu_without_gpus(db_url, tmp_path) -> None:
 
 @pytest.mark.parametrize(
     ("instance_type", "shape"),
-    [("ml.m5.xlarge", (4, 0)), ("ml.p3.2xlarge", (8, 1)), ("ml.g5.xlarge", (4, 1)), ("ml.p3.16xlarge", (64, 8)),
-     ("ml.m6i.4xlarge", (16, 0)), ("ml.c7i.large", (2, 0))],
+    [
+        ("ml.m5.xlarge", (4, 0)),
+        ("ml.p3.2xlarge", (8, 1)),
+        ("ml.g5.xlarge", (4, 1)),
+        ("ml.p3.16xlarge", (64, 8)),
+        ("ml.m6i.4xlarge", (16, 0)),
+        ("ml.c7i.large", (2, 0)),
+    ],
 )
 def test_instance_type_table(instance_type, shape) -> None:
     assert instance_shape(instance_type) == shape
@@ -128,14 +176,23 @@ def test_capping_to_the_cluster() -> None:
     assert gpu.capped(16.0, 2.0).num_gpus == 2.0
     with pytest.raises(ValueError, match="no GPU"):
         gpu.capped(16.0, 0.0)
-    assert resources_from_config({"InstanceType": "ml.p3.8xlarge", "AllowCpuFallback": True}).capped(16.0, 0.0).num_gpus == 0.0
+    assert (
+        resources_from_config({"InstanceType": "ml.p3.8xlarge", "AllowCpuFallback": True})
+        .capped(16.0, 0.0)
+        .num_gpus
+        == 0.0
+    )
 
 
 def test_spec_accepts_resource_extension_fields_and_rejects_bad_ones(tmp_path) -> None:
-    tuner = HyperparameterTuner(quadratic, "loss", {"x": ContinuousParameter(-1, 1)}, max_jobs=1, num_cpus=2, num_gpus=0.25)
+    tuner = HyperparameterTuner(
+        quadratic, "loss", {"x": ContinuousParameter(-1, 1)}, max_jobs=1, num_cpus=2, num_gpus=0.25
+    )
     spec = tuner.build_spec(job_name="res")
     assert (spec.resources.num_cpus, spec.resources.num_gpus) == (2.0, 0.25)
-    bad = HyperparameterTuner(quadratic, "loss", {"x": ContinuousParameter(-1, 1)}, max_jobs=1, num_gpus=-1)
+    bad = HyperparameterTuner(
+        quadratic, "loss", {"x": ContinuousParameter(-1, 1)}, max_jobs=1, num_gpus=-1
+    )
     with pytest.raises(InvalidSpecError, match=r"ResourceConfig.NumGpus: must be a number >= 0"):
         bad.build_spec(job_name="res")
 
@@ -149,11 +206,22 @@ def test_two_fractional_gpu_trials_share_the_gpu(ray_session, db_url, tmp_path) 
     def on_gpu(hp, ctx):
         x = torch.ones(1024, 1024, device=ctx.device)
         for epoch in range(1, 4):
-            ctx.report(epoch, loss=float((x * hp["x"]).sum()), memory=float(torch.cuda.memory_allocated()))
+            ctx.report(
+                epoch, loss=float((x * hp["x"]).sum()), memory=float(torch.cuda.memory_allocated())
+            )
             time.sleep(1.0)
 
-    tuner = HyperparameterTuner(on_gpu, "loss", {"x": ContinuousParameter(0, 1)}, max_jobs=2, max_parallel_jobs=2,
-                                num_gpus=0.5, storage=db_url, output_path=tmp_path, executor="ray")
+    tuner = HyperparameterTuner(
+        on_gpu,
+        "loss",
+        {"x": ContinuousParameter(0, 1)},
+        max_jobs=2,
+        max_parallel_jobs=2,
+        num_gpus=0.5,
+        storage=db_url,
+        output_path=tmp_path,
+        executor="ray",
+    )
     tuner.fit(job_name="gpu-share")
     trials = SqlStorage(db_url).trials("gpu-share")
     assert all("cuda:0" in t.worker and t.final_metrics["memory"] > 0 for t in trials)

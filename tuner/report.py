@@ -1,0 +1,405 @@
+"""The report on one or more tuning jobs: its data, its terminal rendering, its one-line readings.
+
+:func:`build_report` turns an :class:`~tuner.analytics.AnalyticsSnapshot` into plain JSON data
+(timestamps as ISO 8601 strings, no NaN), and everything else renders that data: the terminal
+tables (:func:`render_terminal`), ``--json`` (the data itself) and the HTML page
+(:mod:`tuner.report_html`), so the three always agree. Keys:
+
+``TuningJobNames``, ``Jobs`` (status, strategy and times of each), ``Objective``,
+``TrainingJobStatusCounters`` and ``ObjectiveStatusCounters`` (summed over the jobs),
+``NTrialsWithObjective``, ``BestTrainingJob`` (AMT's ``OverallBestTrainingJob`` when several
+jobs are analysed; None when no training job has an objective value), ``TopTrainingJobs``,
+``Effects`` (one per tuned hyperparameter, strongest first, with its importance and reading),
+``Importance``, ``Summary`` (the readings in one line), ``Notes`` and ``Thresholds``.
+
+Readings. A strong or moderate effect reads "lower eta is better" / "booster=gbtree is best"
+("tends to be" when moderate), where better follows the objective's direction (lower for
+Minimize, higher for Maximize). A weak monotone effect on a parameter that fANOVA still finds
+important (a conclusive importance of at least 25%) reads "x matters, but not monotonically: the
+best trials have x near 1.02", the median among the best 20% of trials. Anything else "has
+little effect"; below :data:`~tuner.analytics.MIN_TRIALS` trials nothing is concluded.
+"""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+from rich.text import Text
+
+from tuner.analytics import (
+    ALPHA,
+    MIN_MODEL_R2,
+    MIN_TRIALS,
+    MODERATE_ETA_SQUARED,
+    MODERATE_RHO,
+    STRONG_ETA_SQUARED,
+    STRONG_RHO,
+    AnalyticsSnapshot,
+    EffectStrength,
+    ImportanceMethod,
+    ParameterEffect,
+    ParameterImportance,
+    TuningJobAnalytics,
+)
+from tuner.describe import TERMINAL_JOB_STATUSES, amt_status, timestamp, to_json
+
+#: A conclusive importance share above which a weak monotone effect reads as non-monotone.
+IMPORTANT_SHARE = 0.25
+#: Training jobs listed in the top table.
+TOP_N = 10
+
+_FINDING_ORDER = {"effect": 0, "nonmonotone": 1, "little": 2, "constant": 3, "inconclusive": 4}
+
+
+def _fmt(value: float | None, digits: int = 4) -> str:
+    return "-" if value is None else f"{value:.{digits}g}"
+
+
+def _iso(seconds: float | None) -> str | None:
+    stamp = timestamp(seconds)
+    return None if stamp is None else stamp.isoformat()
+
+
+# ----------------------------------------------------------------------------------------------
+# Readings
+# ----------------------------------------------------------------------------------------------
+def finding(effect: ParameterEffect, importance: ParameterImportance | None) -> str:
+    """The kind of reading: effect, nonmonotone, little, constant or inconclusive."""
+    if effect.strength is EffectStrength.INCONCLUSIVE:
+        return "inconclusive"
+    if effect.strength is EffectStrength.CONSTANT:
+        return "constant"
+    if effect.strength in (EffectStrength.STRONG, EffectStrength.MODERATE) and effect.better:
+        return "effect"
+    if (
+        effect.statistic == "spearman_rho"
+        and importance is not None
+        and importance.conclusive
+        and importance.scores.get(effect.parameter, 0.0) >= IMPORTANT_SHARE
+        and effect.median_of_best is not None
+    ):
+        return "nonmonotone"
+    return "little"
+
+
+def reading(effect: ParameterEffect, importance: ParameterImportance | None = None) -> str:
+    """One line saying what a hyperparameter does to the objective, e.g. "lower eta is better"."""
+    name = effect.parameter
+    kind = finding(effect, importance)
+    if kind == "inconclusive":
+        return f"too few trials to conclude about {name} ({effect.n_trials})"
+    if kind == "constant":
+        return f"{name} did not vary"
+    if kind == "nonmonotone":
+        return (
+            f"{name} matters, but not monotonically: the best trials have {name} near "
+            f"{_fmt(effect.median_of_best, 3)}"
+        )
+    if kind == "little":
+        return f"{name} has little effect"
+    verb = "is" if effect.strength is EffectStrength.STRONG else "tends to be"
+    if effect.statistic == "eta_squared":
+        return f"{name}={effect.better} {verb} best"
+    return f"{effect.better} {name} {verb} better"
+
+
+def _names(names: Sequence[str]) -> str:
+    return names[0] if len(names) == 1 else f"{', '.join(names[:-1])} and {names[-1]}"
+
+
+def summary_line(
+    effects: Sequence[ParameterEffect],
+    importance: ParameterImportance | None,
+    n_trials: int,
+) -> str:
+    """All readings in one line: findings first, then what has little effect."""
+    if n_trials < MIN_TRIALS:
+        return (
+            f"too few trials to conclude: {n_trials} with an objective value, "
+            f"at least {MIN_TRIALS} needed"
+        )
+    if not effects:
+        return "no tuned hyperparameters"
+    parts = [
+        reading(e, importance)
+        for e in effects
+        if finding(e, importance) in ("effect", "nonmonotone")
+    ]
+    little = [e.parameter for e in effects if finding(e, importance) == "little"]
+    constant = [e.parameter for e in effects if finding(e, importance) == "constant"]
+    if little:
+        parts.append(f"{_names(little)} {'has' if len(little) == 1 else 'have'} little effect")
+    if constant:
+        parts.append(f"{_names(constant)} did not vary")
+    return "; ".join(parts)
+
+
+def _sort_key(effect: ParameterEffect, importance: ParameterImportance | None) -> tuple[Any, ...]:
+    score = importance.scores.get(effect.parameter, 0.0) if importance else 0.0
+    return (_FINDING_ORDER[finding(effect, importance)], -effect.size, -score)
+
+
+# ----------------------------------------------------------------------------------------------
+# The report's data
+# ----------------------------------------------------------------------------------------------
+def thresholds() -> dict[str, Any]:
+    """The documented thresholds, as the report states them."""
+    return {
+        "MinTrials": MIN_TRIALS,
+        "Alpha": ALPHA,
+        "StrongRho": STRONG_RHO,
+        "ModerateRho": MODERATE_RHO,
+        "StrongEtaSquared": STRONG_ETA_SQUARED,
+        "ModerateEtaSquared": MODERATE_ETA_SQUARED,
+        "MinModelR2": MIN_MODEL_R2,
+        "ImportantShare": IMPORTANT_SHARE,
+    }
+
+
+def build_report(
+    snapshot: AnalyticsSnapshot,
+    *,
+    top_n: int = TOP_N,
+    seed: int = 0,
+    importance_method: ImportanceMethod | str = ImportanceMethod.AUTO,
+) -> dict[str, Any]:
+    """The report's data as plain JSON values (see the module docstring for the keys)."""
+    objective = snapshot.objective
+    parameters = snapshot.parameters
+    status_counters, objective_counters = snapshot.counters()
+    scored = snapshot.scored()
+    effects = snapshot.correlations(seed=seed)
+    importance = snapshot.importance(seed=seed, method=importance_method) if parameters else None
+    effects = sorted(effects, key=lambda e: _sort_key(e, importance))
+
+    best = snapshot.best()
+    best_json = None
+    if best is not None:
+        job, t = best
+        best_json = {
+            "TrainingJobName": t.name,
+            "TuningJobName": job,
+            "TrialNumber": t.number,
+            "TrainingJobStatus": amt_status(t),
+            "FinalObjectiveValue": t.final_value,
+            "TunedHyperParameters": dict(t.hyperparameters),
+        }
+    ranked = sorted(scored, key=lambda jt: objective.orient(jt[1].final_value or 0.0))
+    top = [
+        {
+            "Rank": i,
+            "TrainingJobName": t.name,
+            "TuningJobName": job,
+            "TrialNumber": t.number,
+            "TrainingJobStatus": amt_status(t),
+            "FinalObjectiveValue": t.final_value,
+            "EpochsReported": t.n_reports,
+            "TunedHyperParameters": {
+                p.name: t.hyperparameters[p.name]
+                for p in parameters
+                if p.name in t.hyperparameters
+            },
+        }
+        for i, (job, t) in enumerate(ranked[:top_n], start=1)
+    ]
+    effects_json = []
+    for e in effects:
+        entry = e.to_dict()
+        entry["Importance"] = importance.scores.get(e.parameter) if importance else None
+        entry["Finding"] = finding(e, importance)
+        entry["Reading"] = reading(e, importance)
+        effects_json.append(entry)
+    notes = []
+    if len(scored) < MIN_TRIALS:
+        notes.append(
+            f"too few trials to conclude: {len(scored)} with an objective value, "
+            f"at least {MIN_TRIALS} needed; the numbers below are descriptive only"
+        )
+    if importance is not None and importance.note and importance.note not in notes:
+        notes.append(f"importance: {importance.note}")
+    running = [j.name for j in snapshot.jobs if j.status not in TERMINAL_JOB_STATUSES]
+    if running:
+        notes.append(f"still running: {_names(running)}; the report is a snapshot")
+    return {
+        "TuningJobNames": [j.name for j in snapshot.jobs],
+        "Jobs": [
+            {
+                "HyperParameterTuningJobName": j.name,
+                "HyperParameterTuningJobStatus": j.status,
+                "Strategy": j.request["HyperParameterTuningJobConfig"].get("Strategy"),
+                "CreationTime": _iso(j.created_at),
+                "HyperParameterTuningEndTime": _iso(j.ended_at),
+                "TrainingJobs": sum(1 for name, _ in snapshot.trials if name == j.name),
+            }
+            for j in snapshot.jobs
+        ],
+        "Objective": {"MetricName": objective.metric, "Type": objective.type.value},
+        "TrainingJobStatusCounters": status_counters,
+        "ObjectiveStatusCounters": objective_counters,
+        "NTrialsWithObjective": len(scored),
+        "BestTrainingJob": best_json,
+        "TopTrainingJobs": top,
+        "Effects": effects_json,
+        "Importance": importance.to_dict() if importance else None,
+        "Summary": summary_line(effects, importance, len(scored)),
+        "Notes": notes,
+        "Thresholds": thresholds(),
+    }
+
+
+# ----------------------------------------------------------------------------------------------
+# Terminal
+# ----------------------------------------------------------------------------------------------
+def _effect_cell(e: Mapping[str, Any]) -> str:
+    if e["Statistic"] == "spearman_rho":
+        text = f"rho {_fmt(e['Value'], 2)}"
+        if e["CI95"]:
+            text += f" [{e['CI95'][0]:.2f}, {e['CI95'][1]:.2f}]"
+        return text
+    text = f"eta^2 {_fmt(e['Value'], 2)}"
+    means = e["MeanObjectiveByValue"]
+    counts = e["TrialsByValue"]
+    if means:
+        text += "\n" + "\n".join(f"{v}: {_fmt(m)} ({counts.get(v, 0)})" for v, m in means.items())
+    return text
+
+
+def render_terminal(report: Mapping[str, Any], console: Console) -> None:
+    """Rich tables of the report's data (uses nothing but the JSON data)."""
+    names = report["TuningJobNames"]
+    objective = report["Objective"]
+    head = Table(
+        show_header=False, title=f"tuning job{'s' if len(names) > 1 else ''} " + " + ".join(names)
+    )
+    for job in report["Jobs"]:
+        label = "Status" if len(names) == 1 else f"Status of {job['HyperParameterTuningJobName']}"
+        head.add_row(label, f"{job['HyperParameterTuningJobStatus']} ({job['Strategy']})")
+    head.add_row("Objective", f"{objective['Type']} {objective['MetricName']}")
+    head.add_row(
+        "Training jobs",
+        ", ".join(f"{k} {v}" for k, v in report["TrainingJobStatusCounters"].items()),
+    )
+    head.add_row(
+        "Objective status",
+        ", ".join(f"{k} {v}" for k, v in report["ObjectiveStatusCounters"].items()),
+    )
+    console.print(head)
+
+    best = report["BestTrainingJob"]
+    if best is None:
+        console.print("no training job has an objective value yet")
+    else:
+        title = "overall best training job" if len(names) > 1 else "best training job"
+        table = Table(show_header=False, title=title)
+        table.add_row("TrainingJobName", best["TrainingJobName"])
+        if len(names) > 1:
+            table.add_row("TuningJobName", best["TuningJobName"])
+        table.add_row(objective["MetricName"], _fmt(best["FinalObjectiveValue"], 6))
+        table.add_row("TrainingJobStatus", best["TrainingJobStatus"])
+        for k, v in best["TunedHyperParameters"].items():
+            table.add_row(f"  {k}", str(v))
+        console.print(table)
+
+    top = report["TopTrainingJobs"]
+    if top:
+        tuned = list(top[0]["TunedHyperParameters"])
+        table = Table(
+            "#",
+            "TrainingJobName",
+            objective["MetricName"],
+            "Status",
+            "Epochs",
+            *tuned,
+            title=f"top {len(top)} training jobs",
+        )
+        for row in top:
+            table.add_row(
+                str(row["Rank"]),
+                row["TrainingJobName"],
+                _fmt(row["FinalObjectiveValue"], 6),
+                row["TrainingJobStatus"],
+                str(row["EpochsReported"]),
+                *(str(row["TunedHyperParameters"].get(n, "")) for n in tuned),
+            )
+        console.print(table)
+
+    importance = report["Importance"]
+    if report["Effects"]:
+        caption = None
+        if importance:
+            caption = (
+                f"importance: {importance['Description']}; {importance['NTrials']} trials, "
+                f"seed {importance['Seed']}, out-of-bag R^2 {_fmt(importance['ModelR2'], 2)}"
+            )
+        table = Table(
+            "Parameter",
+            "Scale",
+            "n",
+            "Effect",
+            "p",
+            "Importance",
+            "Strength",
+            "Reading",
+            title="hyperparameters and the objective, strongest first",
+            caption=caption,
+        )
+        for e in report["Effects"]:
+            share = e["Importance"]
+            table.add_row(
+                e["Parameter"],
+                e["Scale"] or "Categorical",
+                str(e["NTrials"]),
+                _effect_cell(e),
+                _fmt(e["PValue"], 2),
+                "-" if share is None else f"{share:.0%}",
+                e["Strength"],
+                e["Reading"],
+            )
+        console.print(table)
+    console.print(Text.assemble(("Reading: ", "bold"), report["Summary"]))
+    for note in report["Notes"]:
+        console.print(Text(f"Note: {note}", style="yellow"))
+    t = report["Thresholds"]
+    console.print(
+        Text(
+            f"strong: |rho| >= {t['StrongRho']} or eta^2 >= {t['StrongEtaSquared']}, moderate: "
+            f"|rho| >= {t['ModerateRho']} or eta^2 >= {t['ModerateEtaSquared']}, both with "
+            f"p < {t['Alpha']}; nothing is concluded below {t['MinTrials']} trials",
+            style="dim",
+        )
+    )
+
+
+# ----------------------------------------------------------------------------------------------
+# Command line (registered by tuner.cli)
+# ----------------------------------------------------------------------------------------------
+def cmd_report(args: argparse.Namespace) -> int:
+    """``tuner report NAME [NAME ...] [--db URL] [--json] [--html FILE] [--csv FILE]``.
+
+    Several names are analysed together (a warm-start parent and its children). Tables or JSON
+    go to stdout, messages about written files to stderr.
+    """
+    names = [args.name] if isinstance(args.name, str) else list(args.name)
+    analytics = TuningJobAnalytics(names[0], args.db, include=names[1:])
+    snapshot = analytics.snapshot()
+    report = build_report(snapshot)
+    out = Console(soft_wrap=bool(args.json))
+    err = Console(stderr=True)
+    if args.json:
+        out.print_json(to_json(report))
+    else:
+        render_terminal(report, out)
+    if args.csv:
+        snapshot.dataframe().to_csv(args.csv, index=False)
+        err.print(f"wrote the training jobs to {args.csv}", markup=False, highlight=False)
+    if args.html:
+        from tuner.report_html import write_html_report
+
+        path = write_html_report(Path(args.html), report, snapshot, analytics.learning_curves())
+        err.print(f"wrote the HTML report to {path}", markup=False, highlight=False)
+    return 0
