@@ -44,7 +44,7 @@ class InputError(ValueError):
 
 
 class HyperparameterError(InputError):
-    """One or more hyperparameters are missing, unknown or out of range; ``problems`` lists them."""
+    """Hyperparameters missing, unknown or out of range; ``problems`` lists each of them."""
 
     def __init__(self, problems: list[str]) -> None:
         self.problems = problems
@@ -106,7 +106,7 @@ class HyperparameterSpec:
         return " ".join(parts)
 
     def parse(self, name: str, raw: object) -> Any:
-        """The typed value of ``raw``; raises ``ValueError`` naming ``name`` and what is allowed."""
+        """The typed value of ``raw``; a ``ValueError`` names ``name`` and what is allowed."""
         text = str(raw).strip()
         bad = ValueError(f"hyperparameter {name!r}: got {raw!r}, must be {self.allowed()}")
         try:

@@ -19,7 +19,8 @@ module writes and reads both, as MXNet does.)
     message Float64Tensor { repeated double values = 1 [packed]; keys = 2; shape = 3 (as above) }
     message Int32Tensor   { repeated int32  values = 1 [packed]; keys = 2; shape = 3 (as above) }
     message Bytes         { repeated bytes value = 1; optional string content_type = 2; }
-    message Value  { oneof value { Float32Tensor float32_tensor = 2; Float64Tensor float64_tensor = 3;
+    message Value  { oneof value { Float32Tensor float32_tensor = 2;
+                                   Float64Tensor float64_tensor = 3;
                                    Int32Tensor int32_tensor = 7; Bytes bytes = 9; } }
     message Record { map<string, Value> features = 1; map<string, Value> label = 2;
                      optional string uid = 3; optional string metadata = 4;
@@ -81,30 +82,15 @@ def write_recordio_protobuf(
     Values are stored as float32. Parent folders are created.
     """
     path = Path(path)
-    sparse = scipy.sparse.issparse(X)
-    matrix = scipy.sparse.csr_matrix(X) if sparse else np.asarray(X)
-    if matrix.ndim != 2:
-        msg = f"X must be 2-D, got shape {matrix.shape}"
+    if len(X.shape) != 2:
+        msg = f"X must be 2-D, got shape {X.shape}"
         raise InputError(msg)
     labels = None if y is None else np.asarray(y, dtype=np.float32).reshape(-1)
-    if labels is not None and labels.shape[0] != matrix.shape[0]:
-        msg = f"X has {matrix.shape[0]} rows but y has {labels.shape[0]} labels"
+    if labels is not None and labels.shape[0] != X.shape[0]:
+        msg = f"X has {X.shape[0]} rows but y has {labels.shape[0]} labels"
         raise InputError(msg)
-    n_rows, n_columns = matrix.shape
     chunks: list[bytes] = []
-    if sparse:
-        matrix.sort_indices()
-        data = matrix.data.astype(np.float32)
-        indices = matrix.indices.astype(np.uint64)
-        shape = _packed_varints(np.array([n_columns], dtype=np.uint64))
-    else:
-        dense = np.asarray(matrix, dtype=np.float32)
-    for row in range(n_rows):
-        if sparse:
-            start, end = matrix.indptr[row], matrix.indptr[row + 1]
-            tensor = _tensor(data[start:end], indices[start:end], shape)
-        else:
-            tensor = _tensor(dense[row], None, None)
+    for row, tensor in enumerate(_feature_tensors(X)):
         record = _map_entry(_RECORD_FEATURES, tensor)
         if labels is not None:
             record += _map_entry(_RECORD_LABEL, _tensor(labels[row : row + 1], None, None))
@@ -235,6 +221,21 @@ def _packed_varints(values: np.ndarray) -> bytes:
     return encoded[column[None, :] < n_bytes[:, None]].tobytes()
 
 
+def _feature_tensors(X: np.ndarray | scipy.sparse.spmatrix) -> Iterator[bytes]:
+    """One Float32Tensor Value per row: sparse (keys, shape) for a sparse ``X``, else dense."""
+    if not scipy.sparse.issparse(X):
+        for row in np.asarray(X, dtype=np.float32):
+            yield _tensor(row, None, None)
+        return
+    csr = scipy.sparse.csr_matrix(X)
+    csr.sort_indices()
+    data = np.asarray(csr.data, dtype=np.float32)
+    indices = np.asarray(csr.indices, dtype=np.uint64)
+    shape = _packed_varints(np.array([csr.shape[1]], dtype=np.uint64))
+    for start, end in zip(csr.indptr[:-1], csr.indptr[1:], strict=True):
+        yield _tensor(data[start:end], indices[start:end], shape)
+
+
 def _field(number: int, wire_type: int, body: bytes) -> bytes:
     tag = _varint(number << 3 | wire_type)
     if wire_type == _LEN:
@@ -291,8 +292,18 @@ def _read_varint(buf: bytes, pos: int) -> tuple[int, int]:
             raise _ParseError(msg)
 
 
-def _fields(buf: bytes) -> Iterator[tuple[int, int, int | bytes]]:
-    """``(field number, wire type, value)`` of each field: ints for varints, bytes otherwise."""
+@dataclass(frozen=True)
+class _Field:
+    """One protobuf field: a varint in ``integer``, any other field's bytes in ``payload``."""
+
+    number: int
+    wire_type: int
+    integer: int = 0
+    payload: bytes = b""
+
+
+def _fields(buf: bytes) -> Iterator[_Field]:
+    """The fields of the message ``buf``, in order."""
     pos = 0
     while pos < len(buf):
         tag, pos = _read_varint(buf, pos)
@@ -302,7 +313,7 @@ def _fields(buf: bytes) -> Iterator[tuple[int, int, int | bytes]]:
             raise _ParseError(msg)
         if wire_type == _VARINT:
             value, pos = _read_varint(buf, pos)
-            yield number, wire_type, value
+            yield _Field(number, wire_type, integer=value)
             continue
         if wire_type == _LEN:
             size, pos = _read_varint(buf, pos)
@@ -316,7 +327,7 @@ def _fields(buf: bytes) -> Iterator[tuple[int, int, int | bytes]]:
         if pos + size > len(buf):
             msg = f"field {number} runs past the end of its message"
             raise _ParseError(msg)
-        yield number, wire_type, buf[pos : pos + size]
+        yield _Field(number, wire_type, payload=bytes(buf[pos : pos + size]))
         pos += size
 
 
@@ -351,31 +362,34 @@ def _parse_tensor(kind: int, buf: bytes) -> tuple[np.ndarray, np.ndarray, np.nda
     values: list[np.ndarray] = []
     keys: list[np.ndarray] = []
     shape: list[np.ndarray] = []
-    for number, wire_type, value in _fields(buf):
-        if number == _TENSOR_VALUES:
-            if wire_type == _LEN or wire_type == unpacked_wire:
-                values.append(_tensor_values(kind, dtype, wire_type, value))
+    for field in _fields(buf):
+        if field.number == _TENSOR_VALUES:
+            if field.wire_type in (_LEN, unpacked_wire):
+                values.append(_tensor_values(dtype, field))
                 continue
-        elif number in (_TENSOR_KEYS, _TENSOR_SHAPE):
-            target = keys if number == _TENSOR_KEYS else shape
-            if wire_type == _LEN:
-                target.append(_unpack_varints(value))  # type: ignore[arg-type]
+        elif field.number in (_TENSOR_KEYS, _TENSOR_SHAPE):
+            target = keys if field.number == _TENSOR_KEYS else shape
+            if field.wire_type == _LEN:
+                target.append(_unpack_varints(field.payload))
                 continue
-            if wire_type == _VARINT:
-                target.append(np.array([value], dtype=np.uint64))
+            if field.wire_type == _VARINT:
+                target.append(np.array([field.integer], dtype=np.uint64))
                 continue
         else:
             continue  # an unknown field
-        msg = f"tensor field {number} has wire type {wire_type}"
+        msg = f"tensor field {field.number} has wire type {field.wire_type}"
         raise _ParseError(msg)
     return _joined(values, np.float64), _joined(keys, np.uint64), _joined(shape, np.uint64)
 
 
-def _tensor_values(kind: int, dtype: str | None, wire_type: int, value: int | bytes) -> np.ndarray:
+def _tensor_values(dtype: str | None, field: _Field) -> np.ndarray:
     if dtype is None:  # int32: varints, negatives sign-extended to 64 bits
-        raw = _unpack_varints(value) if wire_type == _LEN else np.array([value], np.uint64)  # type: ignore[arg-type]
+        if field.wire_type == _LEN:
+            raw = _unpack_varints(field.payload)
+        else:
+            raw = np.array([field.integer], dtype=np.uint64)
         return raw.view(np.int64).astype(np.int32).astype(np.float64)
-    assert isinstance(value, bytes)
+    value = field.payload
     if len(value) % np.dtype(dtype).itemsize:
         msg = f"packed values of {len(value)} bytes are not whole {np.dtype(dtype).name}s"
         raise _ParseError(msg)
@@ -390,27 +404,27 @@ def _joined(chunks: list[np.ndarray], dtype: type) -> np.ndarray:
 
 def _parse_value(buf: bytes) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     found = None
-    for number, wire_type, value in _fields(buf):
-        if number in _ELEMENT and wire_type == _LEN:
-            found = (number, value)
-        elif number == _VALUE_BYTES:
+    for field in _fields(buf):
+        if field.number in _ELEMENT and field.wire_type == _LEN:
+            found = field
+        elif field.number == _VALUE_BYTES:
             msg = "Bytes values are not supported; features and labels must be numeric tensors"
             raise _ParseError(msg)
     if found is None:
         msg = "a Value without a float32, float64 or int32 tensor"
         raise _ParseError(msg)
-    return _parse_tensor(found[0], found[1])  # type: ignore[arg-type]
+    return _parse_tensor(found.number, found.payload)
 
 
 def _parse_map(entries: list[bytes], what: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     by_key: dict[str, bytes] = {}
     for entry in entries:
         key, value = "", b""
-        for number, wire_type, item in _fields(entry):
-            if number == _ENTRY_KEY and wire_type == _LEN:
-                key = bytes(item).decode("utf-8", errors="replace")  # type: ignore[arg-type]
-            elif number == _ENTRY_VALUE and wire_type == _LEN:
-                value = bytes(item)  # type: ignore[arg-type]
+        for field in _fields(entry):
+            if field.number == _ENTRY_KEY and field.wire_type == _LEN:
+                key = field.payload.decode("utf-8", errors="replace")
+            elif field.number == _ENTRY_VALUE and field.wire_type == _LEN:
+                value = field.payload
         by_key[key] = value
     if _FEATURE_KEY in by_key:
         return _parse_value(by_key[_FEATURE_KEY])
@@ -423,11 +437,11 @@ def _parse_map(entries: list[bytes], what: str) -> tuple[np.ndarray, np.ndarray,
 def _parse_record(payload: bytes) -> _Row:
     features: list[bytes] = []
     labels: list[bytes] = []
-    for number, wire_type, value in _fields(payload):
-        if wire_type == _LEN and number == _RECORD_FEATURES:
-            features.append(value)  # type: ignore[arg-type]
-        elif wire_type == _LEN and number == _RECORD_LABEL:
-            labels.append(value)  # type: ignore[arg-type]
+    for field in _fields(payload):
+        if field.wire_type == _LEN and field.number == _RECORD_FEATURES:
+            features.append(field.payload)
+        elif field.wire_type == _LEN and field.number == _RECORD_LABEL:
+            labels.append(field.payload)
     if not features:
         msg = "no features"
         raise _ParseError(msg)

@@ -12,7 +12,8 @@ rest (reduction factor, rungs, brackets) is ours, fixed here:
 * **Brackets** ``s = 0 .. s_max`` with ``s_max = floor(log_eta(MaxResource / MinResource))``.
   Bracket ``s`` has rungs at ``MinResource * eta**(s_max - s + k)`` for ``k = 0, 1, ...`` below
   ``MaxResource``: bracket ``s_max`` is the most aggressive (first rung at MinResource), bracket
-  0 the most patient (no rung: its trials run to MaxResource), as in Hyperband's notation. Each trial's bracket is drawn (seeded by the job seed and trial number)
+  0 the most patient (no rung: its trials run to MaxResource), as in Hyperband's notation.
+  Each trial's bracket is drawn (seeded by the job seed and trial number)
   with Hyperband's proportions: bracket ``s`` runs ``ceil((s_max + 1) / (s + 1) * eta**s)``
   configurations per Hyperband round, i.e. more short trials in the aggressive brackets.
 * **Rung decision** (ASHA stopping rule, as Ray Tune's ASHAScheduler applies it): when a trial

@@ -34,7 +34,7 @@ _COUNTED = (TrialStatus.COMPLETED, TrialStatus.STOPPED)
 
 
 class MedianStoppingRule:
-    """Stops a trial whose latest value is worse than the median of finished trials' running means."""
+    """Stops a trial whose latest value is worse than the median of finished running means."""
 
     def __init__(self, *, min_trials: int = 3, min_epochs: int = 1) -> None:
         if min_trials < 1:

@@ -1,4 +1,4 @@
-"""Random search, AMT's ``Random`` strategy: each trial is an independent draw on each range's scale.
+"""Random search, AMT's ``Random`` strategy: each trial an independent draw on each scale.
 
 Trial ``n`` draws from ``rng_for(seed, n)``, so the same seed gives the same configurations
 whatever the parallelism and whatever order trials finish in (AMT promises "up to 100%

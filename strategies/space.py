@@ -13,8 +13,8 @@ Scaling (AMT's ``ScalingType``):
   for values that crowd towards 1 (momentum, beta_2). AMT does not publish the transform;
   ``log(1 - x)`` is the usual one.
 * ``Auto``: AMT does not publish its rule. Ours, decided once from the range alone: Logarithmic
-  when ``min > 0`` and ``max / min >= 100`` (the range spans two orders of magnitude or more, where a
-  linear search wastes most samples on the top decade), Linear otherwise. It never picks
+  when ``min > 0`` and ``max / min >= 100`` (the range spans two orders of magnitude or more,
+  where a linear search wastes most samples on the top decade), Linear otherwise. It never picks
   ReverseLogarithmic.
 
 Integers are sampled and encoded over ``[min - 0.5, max + 0.5]`` on their scale and rounded, so
@@ -29,11 +29,10 @@ import math
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Union
 
 import numpy as np
 
-ParamValue = Union[int, float, str]
+ParamValue = int | float | str
 Config = dict[str, ParamValue]
 
 #: Auto picks Logarithmic when max / min reaches this ratio (and min > 0).
@@ -145,7 +144,7 @@ class _NumericParameter:
         return self.min_value <= v <= self.max_value
 
     def as_tuning_range(self, name: str) -> dict[str, str]:
-        """The request form, e.g. ``{"Name": "eta", "MinValue": "0.1", ...}`` (values as strings)."""
+        """The request form, ``{"Name": "eta", "MinValue": "0.1", ...}`` (values as strings)."""
         return {
             "Name": name,
             "MinValue": format_value(self.min_value),
@@ -171,7 +170,7 @@ class _NumericParameter:
 
 
 class ContinuousParameter(_NumericParameter):
-    """A float range, as in the SageMaker SDK: ``ContinuousParameter(0.01, 0.3, "Logarithmic")``."""
+    """A float range, as in the SageMaker SDK: ``ContinuousParameter(0.01, 0.3, "Auto")``."""
 
     kind = "Continuous"
 
@@ -232,7 +231,7 @@ class IntegerParameter(_NumericParameter):
 
 
 class CategoricalParameter:
-    """A set of values: ``CategoricalParameter(["gbtree", "dart"])``. Values become strings, as in AMT."""
+    """A set of values, ``CategoricalParameter(["gbtree", "dart"])``; values become strings."""
 
     kind = "Categorical"
 
@@ -282,7 +281,7 @@ class CategoricalParameter:
         return f"CategoricalParameter({self.values!r})"
 
 
-Parameter = Union[ContinuousParameter, IntegerParameter, CategoricalParameter]
+Parameter = ContinuousParameter | IntegerParameter | CategoricalParameter
 
 
 @dataclass(frozen=True)
@@ -332,7 +331,7 @@ class SearchSpace:
         return out
 
     def cast(self, tuned: Mapping[str, object]) -> Config:
-        """Typed values from AMT's strings: int for Integer, float for Continuous, str otherwise."""
+        """Typed values from AMT's strings: int for Integer, float for Continuous, else str."""
         return {
             name: self.ranges[name].cast(v) for name, v in tuned.items() if name in self.ranges
         }
@@ -363,7 +362,7 @@ class SearchSpace:
         names = list(self.ranges)
         values = [self.ranges[n].values for n in names]  # type: ignore[union-attr]
         for combo in itertools.product(*values):
-            yield dict(zip(names, combo))
+            yield dict(zip(names, combo, strict=True))
 
     def grid_point(self, index: int) -> Config:
         """The ``index``-th grid combination (0-based) without enumerating the ones before it."""

@@ -47,8 +47,11 @@ Everything random (bootstrap, forests) is seeded, so a report is stable for a fi
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import math
+import sys
+import types
 import warnings
 import zlib
 from collections.abc import Mapping, Sequence
@@ -163,6 +166,7 @@ class TunedParameter:
     def to_scale(self, values: np.ndarray) -> np.ndarray:
         """Values on the parameter's own scale; out-of-domain values become NaN."""
         v = np.asarray(values, dtype=float)
+        out: np.ndarray
         with np.errstate(divide="ignore", invalid="ignore"):
             if self.scale is ScalingType.LOGARITHMIC:
                 out = np.log10(v)
@@ -176,11 +180,12 @@ class TunedParameter:
     def from_scale(self, values: np.ndarray) -> np.ndarray:
         """Inverse of :meth:`to_scale`."""
         g = np.asarray(values, dtype=float)
+        out: np.ndarray = g
         if self.scale is ScalingType.LOGARITHMIC:
-            return np.power(10.0, g)
-        if self.scale is ScalingType.REVERSE_LOGARITHMIC:
-            return 1.0 - np.power(10.0, -g)
-        return g
+            out = np.power(10.0, g)
+        elif self.scale is ScalingType.REVERSE_LOGARITHMIC:
+            out = 1.0 - np.power(10.0, -g)
+        return out
 
 
 def _parse_range(kind: str, item: Mapping[str, Any]) -> Parameter:
@@ -213,11 +218,14 @@ def _merge_ranges(first: Parameter, other: Parameter) -> Parameter:
         values += [v for v in getattr(other, "values", []) if v not in values]
         return CategoricalParameter(values) if values else first
     lo, hi = min(first.min_value, other.min_value), max(first.max_value, other.max_value)
-    cls = IntegerParameter if isinstance(first, IntegerParameter) else ContinuousParameter
-    try:
-        return cls(lo, hi, first.scale)
-    except SpaceError:
-        return cls(lo, hi, ScalingType.LINEAR)
+    for scale in (first.scale, ScalingType.LINEAR):
+        try:
+            if isinstance(first, IntegerParameter):
+                return IntegerParameter(int(lo), int(hi), scale)
+            return ContinuousParameter(lo, hi, scale)
+        except SpaceError:
+            continue
+    return first
 
 
 def tuned_parameters(jobs: Sequence[JobRecord]) -> list[TunedParameter]:
@@ -248,6 +256,11 @@ class ParameterEffect:
     is where the objective improves: ``"lower"``/``"higher"`` for a numeric parameter, the
     value with the best mean for a categorical one (None when undecided). It is filled whatever
     the strength; only strong and moderate effects should be read as findings.
+
+    ``median_of_best`` is the parameter's median among the best 20% of trials (at least 3),
+    and ``best_position`` where that median sits among all tried values: 0 below all of
+    them, 1 above all, about 0.5 in the middle (an optimum inside the range, which a rank
+    correlation cannot see).
     """
 
     parameter: str
@@ -261,6 +274,7 @@ class ParameterEffect:
     better: str | None = None
     ci95: tuple[float, float] | None = None
     median_of_best: float | None = None
+    best_position: float | None = None
     mean_by_value: Mapping[str, float] = field(default_factory=dict)
     count_by_value: Mapping[str, int] = field(default_factory=dict)
 
@@ -285,6 +299,7 @@ class ParameterEffect:
             "Strength": self.strength.value,
             "Better": self.better,
             "MedianOfBest": _finite_or_none(self.median_of_best),
+            "BestPosition": _finite_or_none(self.best_position),
             "MeanObjectiveByValue": {k: _finite_or_none(v) for k, v in self.mean_by_value.items()},
             "TrialsByValue": dict(self.count_by_value),
         }
@@ -348,12 +363,15 @@ def _bootstrap_rho(
 
 def _median_of_best(
     parameter: TunedParameter, x_scaled: np.ndarray, oriented: np.ndarray
-) -> float | None:
+) -> tuple[float | None, float | None]:
+    """(median of the best trials' values, its position among all values in [0, 1])."""
     k = max(3, int(math.ceil(BEST_FRACTION * len(x_scaled))))
     if len(x_scaled) < k:
-        return None
+        return None, None
     best = np.argsort(oriented, kind="stable")[:k]
-    return float(parameter.from_scale(np.array([np.median(x_scaled[best])]))[0])
+    median = float(np.median(x_scaled[best]))
+    position = float(np.mean(x_scaled < median) + 0.5 * np.mean(x_scaled == median))
+    return float(parameter.from_scale(np.array([median]))[0]), position
 
 
 def _numeric_strength(n: int, rho: float | None, p: float | None) -> EffectStrength:
@@ -385,16 +403,20 @@ def numeric_effect(
     keep = np.isfinite(x) & np.isfinite(y)
     x, y = x[keep], y[keep]
     n = len(x)
-    base = {
-        "parameter": parameter.name,
-        "kind": parameter.kind,
-        "scale": parameter.scale.value if parameter.scale else None,
-        "n_trials": n,
-        "statistic": "spearman_rho",
-    }
+    effect = ParameterEffect(
+        parameter.name,
+        parameter.kind,
+        parameter.scale.value if parameter.scale else None,
+        n,
+        "spearman_rho",
+        value=None,
+        p_value=None,
+        strength=EffectStrength.INCONCLUSIVE,
+    )
     if n > 0 and np.ptp(x) == 0:
-        strength = EffectStrength.INCONCLUSIVE if n < MIN_TRIALS else EffectStrength.CONSTANT
-        return ParameterEffect(**base, value=None, p_value=None, strength=strength)
+        if n < MIN_TRIALS:
+            return effect
+        return dataclasses.replace(effect, strength=EffectStrength.CONSTANT)
     rho: float | None = None
     p: float | None = None
     ci: tuple[float, float] | None = None
@@ -411,14 +433,16 @@ def numeric_effect(
     if rho is not None and rho != 0:
         # A positive rho with a loss (or a negative one with a score) means lower is better.
         better = "lower" if objective.orient(rho) > 0 else "higher"
-    return ParameterEffect(
-        **base,
+    median, position = _median_of_best(parameter, x, oriented)
+    return dataclasses.replace(
+        effect,
         value=rho,
         p_value=p,
         strength=_numeric_strength(n, rho, p),
         better=better,
         ci95=ci,
-        median_of_best=_median_of_best(parameter, x, oriented) if n else None,
+        median_of_best=median,
+        best_position=position,
     )
 
 
@@ -442,18 +466,22 @@ def categorical_effect(
     n = sum(len(g) for g in groups.values())
     means = {v: float(np.mean(g)) for v, g in groups.items()}
     count = {v: len(g) for v, g in groups.items()}
-    base = {
-        "parameter": parameter.name,
-        "kind": parameter.kind,
-        "scale": None,
-        "n_trials": n,
-        "statistic": "eta_squared",
-        "mean_by_value": means,
-        "count_by_value": count,
-    }
+    effect = ParameterEffect(
+        parameter.name,
+        parameter.kind,
+        None,
+        n,
+        "eta_squared",
+        value=None,
+        p_value=None,
+        strength=EffectStrength.INCONCLUSIVE,
+        mean_by_value=means,
+        count_by_value=count,
+    )
     if len(groups) < 2:
-        strength = EffectStrength.INCONCLUSIVE if n < MIN_TRIALS else EffectStrength.CONSTANT
-        return ParameterEffect(**base, value=None, p_value=None, strength=strength)
+        if n < MIN_TRIALS:
+            return effect
+        return dataclasses.replace(effect, strength=EffectStrength.CONSTANT)
     y = np.concatenate([np.asarray(g) for g in groups.values()])
     total = float(((y - y.mean()) ** 2).sum())
     eta2: float | None = None
@@ -480,7 +508,7 @@ def categorical_effect(
         strength = EffectStrength.MODERATE
     else:
         strength = EffectStrength.WEAK
-    return ParameterEffect(**base, value=eta2, p_value=p, strength=strength, better=better)
+    return dataclasses.replace(effect, value=eta2, p_value=p, strength=strength, better=better)
 
 
 def _design_matrix(
@@ -940,3 +968,23 @@ def analytics(
 ) -> TuningJobAnalytics:
     """Shortcut for :class:`TuningJobAnalytics`."""
     return TuningJobAnalytics(job_name, storage, include=include)
+
+
+class _CallableModule(types.ModuleType):
+    """Makes ``tuner.analytics(name)`` work after ``import tuner.analytics``.
+
+    Importing this submodule sets the package attribute ``tuner.analytics`` to the module,
+    which hides the lazily exported function of the same name; calling the module calls it.
+    """
+
+    def __call__(
+        self,
+        job_name: str,
+        storage: str | SqlStorage = DEFAULT_URL,
+        *,
+        include: Sequence[str] = (),
+    ) -> TuningJobAnalytics:
+        return analytics(job_name, storage, include=include)
+
+
+sys.modules[__name__].__class__ = _CallableModule

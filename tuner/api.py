@@ -198,7 +198,8 @@ class HyperparameterTuner:
                 algorithm,
             )
         else:
-            msg = f"algorithm must be a built-in algorithm name or a callable, got {type(algorithm).__name__}"
+            kind = type(algorithm).__name__
+            msg = f"algorithm must be a built-in algorithm name or a callable, got {kind}"
             raise TypeError(msg)
         self.objective_metric_name = objective_metric_name
         self.hyperparameter_ranges = dict(hyperparameter_ranges)
@@ -367,7 +368,7 @@ class HyperparameterTuner:
         return best.name
 
     def training_job_summaries(self, **kwargs: Any) -> list[dict[str, Any]]:
-        """ListTrainingJobsForHyperParameterTuningJob's summaries (``sort_by``, ``status_equals`` ...)."""
+        """ListTrainingJobsForHyperParameterTuningJob's summaries (sort_by, status_equals ...)."""
         name = self._require_job()
         storage = self._open_storage()
         return list_training_jobs(storage.load_job(name), storage.trials(name), **kwargs)

@@ -342,13 +342,13 @@ def build_parser() -> argparse.ArgumentParser:
             p.add_argument(
                 "--name",
                 default=None,
-                help="run under this tuning job name instead of the spec's HyperParameterTuningJobName",
+                help="run under this name instead of the spec's HyperParameterTuningJobName",
             )
         p.add_argument(
             "--output",
             type=Path,
             default=None,
-            help="folder for model artifacts (default: OutputDataConfig.S3OutputPath or ./tuner-output)",
+            help="folder for model artifacts (default: a local S3OutputPath or ./tuner-output)",
         )
         p.add_argument(
             "--fresh-workers",
@@ -382,13 +382,13 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser(
         "submit",
         help="submit a tuning job to a Ray cluster (Ray Jobs API), or inspect one",
-        description="Submit SPEC to a Ray cluster: the coordinator runs there, trials on its nodes.",
+        description="Submit SPEC to a Ray cluster: coordinator there, its trials on the nodes",
     )
     p.set_defaults(fn=cmd_submit)
     p.add_argument(
         "spec",
         nargs="?",
-        help="the spec file; it must be inside the working directory, which is shipped to the cluster",
+        help="the spec file, inside the working directory (which is shipped to the cluster)",
     )
     p.add_argument(
         "--address",
@@ -398,7 +398,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--db",
         default=None,
-        help="database URL for the coordinator on the cluster (default: tuner.db in the home folder of the head node)",
+        help="database URL for the coordinator on the cluster (default: ~/tuner.db on the head)",
     )
     p.add_argument("--name", default=None, help="tuning job name instead of the spec's")
     p.add_argument(
@@ -434,7 +434,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return int(args.fn(args))
     except InvalidSpecError as exc:
         err.print(
-            f"[red]error:[/red] invalid tuning job spec ({len(exc.problems)} problem{'s' if len(exc.problems) != 1 else ''}):",
+            f"[red]error:[/red] invalid tuning job spec ({len(exc.problems)} problem"
+            f"{'s' if len(exc.problems) != 1 else ''}):",
             highlight=False,
         )
         for problem in exc.problems:

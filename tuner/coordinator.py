@@ -602,9 +602,13 @@ class Coordinator:
             and time.monotonic() - self._started_monotonic >= spec.max_runtime_s
         ):
             return "MaxRuntimeInSeconds reached"
-        if spec.target_objective_value is not None and self._best is not None:
-            if self.objective.reaches(self._best, spec.target_objective_value):
-                return "TargetObjectiveMetricValue reached"
+        target = spec.target_objective_value
+        if (
+            target is not None
+            and self._best is not None
+            and self.objective.reaches(self._best, target)
+        ):
+            return "TargetObjectiveMetricValue reached"
         if (
             spec.max_jobs_not_improving is not None
             and self._not_improving >= spec.max_jobs_not_improving

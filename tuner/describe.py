@@ -3,7 +3,8 @@
 This is the one place where internal trials become AMT training jobs: statuses (our
 ``Pending`` shows as ``InProgress``), ObjectiveStatus, counters, ARNs, the best training job.
 Shapes follow botocore's ``DescribeHyperParameterTuningJobResponse``,
-``ListTrainingJobsForHyperParameterTuningJobResponse`` and ``ListHyperParameterTuningJobsResponse``;
+``ListTrainingJobsForHyperParameterTuningJobResponse`` and
+``ListHyperParameterTuningJobsResponse``;
 tests check them against the model. Times are timezone-aware ``datetime`` objects, as boto3
 returns them; :func:`to_json` renders them as ISO 8601 strings.
 """
@@ -33,7 +34,7 @@ def training_job_arn(name: str) -> str:
 
 
 def training_job_name(tuning_job: str, number: int) -> str:
-    """AMT's ``<tuning-job>-<NNN>-<8 hex>``; the suffix is a hash, so it is stable across resumes."""
+    """AMT's ``<tuning-job>-<NNN>-<8 hex>``; the suffix is a hash, stable across resumes."""
     digest = hashlib.sha1(f"{tuning_job}/{number}".encode()).hexdigest()[:8]
     return f"{tuning_job}-{number:03d}-{digest}"
 
@@ -84,7 +85,7 @@ def counters(trials: Iterable[TrainingJobRecord]) -> tuple[dict[str, int], dict[
 def best_trial(
     trials: Iterable[TrainingJobRecord], objective: Objective
 ) -> TrainingJobRecord | None:
-    """The job with the best final objective among those whose objective Succeeded (first wins ties)."""
+    """The best final objective among jobs whose objective Succeeded (the first wins ties)."""
     best: TrainingJobRecord | None = None
     for t in trials:
         if objective_status(t) != "Succeeded" or t.final_value is None:

@@ -16,7 +16,7 @@ class ObjectiveType(StrEnum):
 
 @dataclass(frozen=True, slots=True)
 class Objective:
-    """The metric to optimise and its direction. Strategies see values oriented for minimisation."""
+    """The metric to optimise and its direction; strategies see values as losses."""
 
     metric: str
     type: ObjectiveType
@@ -32,5 +32,5 @@ class Objective:
         return than is None or self.orient(value) < self.orient(than)
 
     def reaches(self, value: float, target: float) -> bool:
-        """True if ``value`` is at least as good as ``target`` (>= for Maximize, <= for Minimize)."""
+        """True if ``value`` is at least as good as ``target`` (>= Maximize, <= Minimize)."""
         return self.orient(value) <= self.orient(target)

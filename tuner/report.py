@@ -14,10 +14,12 @@ jobs are analysed; None when no training job has an objective value), ``TopTrain
 
 Readings. A strong or moderate effect reads "lower eta is better" / "booster=gbtree is best"
 ("tends to be" when moderate), where better follows the objective's direction (lower for
-Minimize, higher for Maximize). A weak monotone effect on a parameter that fANOVA still finds
-important (a conclusive importance of at least 25%) reads "x matters, but not monotonically: the
-best trials have x near 1.02", the median among the best 20% of trials. Anything else "has
-little effect"; below :data:`~tuner.analytics.MIN_TRIALS` trials nothing is concluded.
+Minimize, higher for Maximize). A numeric parameter that the importance model finds important
+(a conclusive share of at least :data:`IMPORTANT_SHARE`) while its rank correlation is weak, or
+only moderate with the best trials inside the range (:data:`INTERIOR`), has an optimum in the
+middle: it reads "x matters, but not monotonically: the best trials have x near 1.02" (the
+median among the best 20% of trials). Anything else "has little effect"; below
+:data:`~tuner.analytics.MIN_TRIALS` trials with an objective value nothing is concluded.
 """
 
 from __future__ import annotations
@@ -28,7 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from rich.console import Console
-from rich.table import Table
+from rich.table import Column, Table
 from rich.text import Text
 
 from tuner.analytics import (
@@ -44,12 +46,16 @@ from tuner.analytics import (
     ImportanceMethod,
     ParameterEffect,
     ParameterImportance,
+    TunedParameter,
     TuningJobAnalytics,
 )
 from tuner.describe import TERMINAL_JOB_STATUSES, amt_status, timestamp, to_json
 
 #: A conclusive importance share above which a weak monotone effect reads as non-monotone.
 IMPORTANT_SHARE = 0.25
+#: Positions (0 = lowest value tried, 1 = highest) between which the best trials' median
+#: counts as inside the range.
+INTERIOR = (0.2, 0.8)
 #: Training jobs listed in the top table.
 TOP_N = 10
 
@@ -58,6 +64,20 @@ _FINDING_ORDER = {"effect": 0, "nonmonotone": 1, "little": 2, "constant": 3, "in
 
 def _fmt(value: float | None, digits: int = 4) -> str:
     return "-" if value is None else f"{value:.{digits}g}"
+
+
+def _tuned(values: Mapping[str, str], parameters: Sequence[TunedParameter]) -> dict[str, str]:
+    """The tuned hyperparameters in declaration order (as AMT's strings)."""
+    return {p.name: values[p.name] for p in parameters if p.name in values}
+
+
+def _short(value: Any) -> str:
+    """A hyperparameter for a table: numbers to 6 significant digits, the rest as is."""
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return str(value)
+    return str(value) if number.is_integer() and "." not in str(value) else f"{number:.6g}"
 
 
 def _iso(seconds: float | None) -> str | None:
@@ -74,16 +94,23 @@ def finding(effect: ParameterEffect, importance: ParameterImportance | None) -> 
         return "inconclusive"
     if effect.strength is EffectStrength.CONSTANT:
         return "constant"
-    if effect.strength in (EffectStrength.STRONG, EffectStrength.MODERATE) and effect.better:
-        return "effect"
-    if (
-        effect.statistic == "spearman_rho"
-        and importance is not None
+    important = (
+        importance is not None
         and importance.conclusive
         and importance.scores.get(effect.parameter, 0.0) >= IMPORTANT_SHARE
-        and effect.median_of_best is not None
-    ):
-        return "nonmonotone"
+    )
+    if effect.statistic == "spearman_rho" and important and effect.median_of_best is not None:
+        # A weak rank correlation on an important parameter, or a moderate one whose best
+        # trials sit inside the range, is an optimum in the middle rather than a trend.
+        inside = effect.best_position is not None and (
+            INTERIOR[0] <= effect.best_position <= INTERIOR[1]
+        )
+        if effect.strength is EffectStrength.WEAK or (
+            effect.strength is EffectStrength.MODERATE and inside
+        ):
+            return "nonmonotone"
+    if effect.strength in (EffectStrength.STRONG, EffectStrength.MODERATE) and effect.better:
+        return "effect"
     return "little"
 
 
@@ -158,6 +185,7 @@ def thresholds() -> dict[str, Any]:
         "ModerateEtaSquared": MODERATE_ETA_SQUARED,
         "MinModelR2": MIN_MODEL_R2,
         "ImportantShare": IMPORTANT_SHARE,
+        "Interior": list(INTERIOR),
     }
 
 
@@ -187,9 +215,9 @@ def build_report(
             "TrialNumber": t.number,
             "TrainingJobStatus": amt_status(t),
             "FinalObjectiveValue": t.final_value,
-            "TunedHyperParameters": dict(t.hyperparameters),
+            "TunedHyperParameters": _tuned(t.hyperparameters, parameters),
         }
-    ranked = sorted(scored, key=lambda jt: objective.orient(jt[1].final_value or 0.0))
+    ranked = sorted(scored, key=lambda jt: objective.orient(float(jt[1].final_value or 0.0)))
     top = [
         {
             "Rank": i,
@@ -199,11 +227,7 @@ def build_report(
             "TrainingJobStatus": amt_status(t),
             "FinalObjectiveValue": t.final_value,
             "EpochsReported": t.n_reports,
-            "TunedHyperParameters": {
-                p.name: t.hyperparameters[p.name]
-                for p in parameters
-                if p.name in t.hyperparameters
-            },
+            "TunedHyperParameters": _tuned(t.hyperparameters, parameters),
         }
         for i, (job, t) in enumerate(ranked[:top_n], start=1)
     ]
@@ -218,9 +242,9 @@ def build_report(
     if len(scored) < MIN_TRIALS:
         notes.append(
             f"too few trials to conclude: {len(scored)} with an objective value, "
-            f"at least {MIN_TRIALS} needed; the numbers below are descriptive only"
+            f"at least {MIN_TRIALS} needed; the numbers are descriptive only"
         )
-    if importance is not None and importance.note and importance.note not in notes:
+    elif importance is not None and importance.note:
         notes.append(f"importance: {importance.note}")
     running = [j.name for j in snapshot.jobs if j.status not in TERMINAL_JOB_STATUSES]
     if running:
@@ -255,6 +279,9 @@ def build_report(
 # ----------------------------------------------------------------------------------------------
 # Terminal
 # ----------------------------------------------------------------------------------------------
+_SCALES = {"Linear": "linear", "Logarithmic": "log", "ReverseLogarithmic": "reverse-log"}
+
+
 def _effect_cell(e: Mapping[str, Any]) -> str:
     if e["Statistic"] == "spearman_rho":
         text = f"rho {_fmt(e['Value'], 2)}"
@@ -267,6 +294,39 @@ def _effect_cell(e: Mapping[str, Any]) -> str:
     if means:
         text += "\n" + "\n".join(f"{v}: {_fmt(m)} ({counts.get(v, 0)})" for v, m in means.items())
     return text
+
+
+def _top_table(top: Sequence[Mapping[str, Any]], metric: str, console: Console) -> Table:
+    """One column per hyperparameter when that fits the console, else one cell per job."""
+    tuned = list(top[0]["TunedHyperParameters"])
+    for compact in (False, True):
+        table = Table("#", title=f"top {len(top)} training jobs")
+        # Names are what users copy: never cut them, let the other columns give way.
+        width = max(len(row["TrainingJobName"]) for row in top)
+        table.add_column("TrainingJobName", no_wrap=True, min_width=width)
+        table.add_column(metric, no_wrap=True)
+        table.add_column("Status")
+        if not compact:
+            table.add_column("Epochs")
+        for header in ["Hyperparameters"] if compact else tuned:
+            table.add_column(header, overflow="fold")
+        for row in top:
+            values = [(n, _short(row["TunedHyperParameters"].get(n, ""))) for n in tuned]
+            cells = [
+                str(row["Rank"]),
+                row["TrainingJobName"],
+                _fmt(row["FinalObjectiveValue"], 6),
+                row["TrainingJobStatus"],
+            ]
+            if compact:
+                cells.append("\n".join(f"{n}={v}" for n, v in values))
+            else:
+                cells += [str(row["EpochsReported"]), *(v for _, v in values)]
+            table.add_row(*cells)
+        wide = console.options.update_width(10_000)
+        if console.measure(table, options=wide).maximum <= console.width:
+            break
+    return table
 
 
 def render_terminal(report: Mapping[str, Any], console: Console) -> None:
@@ -296,37 +356,20 @@ def render_terminal(report: Mapping[str, Any], console: Console) -> None:
     else:
         title = "overall best training job" if len(names) > 1 else "best training job"
         table = Table(show_header=False, title=title)
+        table.add_column(no_wrap=True)
+        table.add_column(no_wrap=True, min_width=len(best["TrainingJobName"]))
         table.add_row("TrainingJobName", best["TrainingJobName"])
         if len(names) > 1:
             table.add_row("TuningJobName", best["TuningJobName"])
         table.add_row(objective["MetricName"], _fmt(best["FinalObjectiveValue"], 6))
         table.add_row("TrainingJobStatus", best["TrainingJobStatus"])
         for k, v in best["TunedHyperParameters"].items():
-            table.add_row(f"  {k}", str(v))
+            table.add_row(f"  {k}", _short(v))
         console.print(table)
 
     top = report["TopTrainingJobs"]
     if top:
-        tuned = list(top[0]["TunedHyperParameters"])
-        table = Table(
-            "#",
-            "TrainingJobName",
-            objective["MetricName"],
-            "Status",
-            "Epochs",
-            *tuned,
-            title=f"top {len(top)} training jobs",
-        )
-        for row in top:
-            table.add_row(
-                str(row["Rank"]),
-                row["TrainingJobName"],
-                _fmt(row["FinalObjectiveValue"], 6),
-                row["TrainingJobStatus"],
-                str(row["EpochsReported"]),
-                *(str(row["TunedHyperParameters"].get(n, "")) for n in tuned),
-            )
-        console.print(table)
+        console.print(_top_table(top, objective["MetricName"], console))
 
     importance = report["Importance"]
     if report["Effects"]:
@@ -337,22 +380,22 @@ def render_terminal(report: Mapping[str, Any], console: Console) -> None:
                 f"seed {importance['Seed']}, out-of-bag R^2 {_fmt(importance['ModelR2'], 2)}"
             )
         table = Table(
-            "Parameter",
-            "Scale",
-            "n",
-            "Effect",
-            "p",
-            "Importance",
-            "Strength",
-            "Reading",
+            Column("Parameter", overflow="fold"),
+            Column("n", no_wrap=True),
+            Column("Effect", overflow="fold"),
+            Column("p", no_wrap=True),
+            Column("Importance", no_wrap=True),
+            Column("Strength", no_wrap=True),
+            Column("Reading", overflow="fold"),
             title="hyperparameters and the objective, strongest first",
             caption=caption,
         )
         for e in report["Effects"]:
             share = e["Importance"]
             table.add_row(
-                e["Parameter"],
-                e["Scale"] or "Categorical",
+                Text.assemble(
+                    e["Parameter"], "\n", (_SCALES.get(e["Scale"], "categorical"), "dim")
+                ),
                 str(e["NTrials"]),
                 _effect_cell(e),
                 _fmt(e["PValue"], 2),
@@ -389,6 +432,8 @@ def cmd_report(args: argparse.Namespace) -> int:
     snapshot = analytics.snapshot()
     report = build_report(snapshot)
     out = Console(soft_wrap=bool(args.json))
+    if not out.is_terminal:
+        out.width = max(out.width, 160)  # a pipe or a file has no width to respect
     err = Console(stderr=True)
     if args.json:
         out.print_json(to_json(report))

@@ -121,7 +121,8 @@ class Resources:
                 )
                 msg = (
                     f"the training job asks for a GPU ({what}) but no GPU is available; "
-                    "set ResourceConfig.AllowCpuFallback (allow_cpu_fallback=True) to train on the CPU"
+                    "set ResourceConfig.AllowCpuFallback (allow_cpu_fallback=True) "
+                    "to train on the CPU"
                 )
                 raise ValueError(msg)
             gpus = 0.0

@@ -130,7 +130,7 @@ class TuningJobSpec:
     train_fn: Callable[..., Any] | None = field(default=None, compare=False, repr=False)
 
     def hyperparameters_for(self, tuned: Mapping[str, str]) -> dict[str, str]:
-        """What a training job receives: statics, then its tuned values, then AMT's objective key."""
+        """What a training job receives: statics, its tuned values, AMT's objective key."""
         out = dict(self.static_hyperparameters)
         out.update(tuned)
         if self.train_fn is None:
@@ -545,13 +545,15 @@ def spec_from_request(
     if both:
         problems.add(
             f"{DEFINITION}.StaticHyperParameters",
-            f"{', '.join(both)} also tuned in ParameterRanges; a hyperparameter is static or tuned, not both",
+            f"{', '.join(both)} also tuned in ParameterRanges; "
+            "a hyperparameter is static or tuned, not both",
         )
     total = len(static) + len(ranges) + 1  # AMT counts its _tuning_objective_metric too
     if total > MAX_HYPERPARAMETERS:
         problems.add(
             f"{DEFINITION}.StaticHyperParameters",
-            f"static plus tuned hyperparameters must be at most {MAX_HYPERPARAMETERS - 1}, got {total - 1}",
+            f"static plus tuned hyperparameters must be at most {MAX_HYPERPARAMETERS - 1}, "
+            f"got {total - 1}",
         )
 
     if algorithm is not None:
@@ -615,9 +617,9 @@ def spec_from_request(
         algorithm is not None
         and definition.get("InputDataConfig") is not None
         and "train" not in channels
+        and not any("InputDataConfig" in p for p in problems.items)
     ):
-        if not any("InputDataConfig" in p for p in problems.items):
-            problems.add(f"{DEFINITION}.InputDataConfig", "a 'train' channel is required")
+        problems.add(f"{DEFINITION}.InputDataConfig", "a 'train' channel is required")
     if algorithm is not None and definition.get("InputDataConfig") is None:
         problems.add(
             f"{DEFINITION}.InputDataConfig",

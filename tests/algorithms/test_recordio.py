@@ -128,7 +128,9 @@ def test_corrupted_magic_number_is_a_clear_error(tmp_path: Path) -> None:
     broken[52] ^= 0xFF  # first byte of the second record's magic number
     path = tmp_path / "broken.pbr"
     path.write_bytes(bytes(broken))
-    with pytest.raises(InputError, match=r"expected the RecordIO magic number 0xced7230a at byte 52"):
+    with pytest.raises(
+        InputError, match=r"expected the RecordIO magic number 0xced7230a at byte 52"
+    ):
         read_recordio_protobuf(path)
 
 

@@ -1,4 +1,4 @@
-"""Worker pools: where trials run. ``LocalPool`` (subprocesses) here; Ray lives in its own module."""
+"""Worker pools: where trials run. ``LocalPool`` here; ``RayPool`` in its own module."""
 
 from tuner.pools.base import Event, Finished, Report, Started, TrialSpec, WorkerPool
 from tuner.pools.local import LocalPool

@@ -17,6 +17,7 @@ segfault) ends its trial as Failed with the reason, retryable.
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import logging
 import os
@@ -27,6 +28,7 @@ import sys
 import threading
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from strategies.base import TrialStatus
@@ -113,13 +115,13 @@ class LocalPool:
             stdin=subprocess.DEVNULL,
             stdout=subprocess.DEVNULL,
             env=env,
-            cwd=os.getcwd(),
+            cwd=str(Path.cwd()),
         )
         os.close(to_worker_r)
         os.close(from_worker_w)
         device = f":cuda:0 (GPU {env['CUDA_VISIBLE_DEVICES']})" if self.gpus else ":cpu"
         worker = _Worker(f"local:pid{proc.pid}{device}", proc, Channel(from_worker_r, to_worker_w))
-        worker.channel.send(("init", [p for p in sys.path if p], os.getcwd()))
+        worker.channel.send(("init", [p for p in sys.path if p], str(Path.cwd())))
         threading.Thread(target=self._read, args=(worker,), name=worker.id, daemon=True).start()
         return worker
 
@@ -183,10 +185,8 @@ class LocalPool:
         if worker is None or number in self._stop_deadlines:
             return
         self._stop_deadlines[number] = time.monotonic() + self.stop_grace_s
-        try:
+        with contextlib.suppress(OSError):
             worker.channel.send(("stop", number))
-        except OSError:
-            pass
 
     def poll(self, timeout_s: float) -> list[Event]:
         events: list[Event] = []

@@ -184,7 +184,7 @@ class RayPool:
         self.n_slots = min(n_slots, self.cluster_slots())
         if self.n_slots < n_slots:
             log.warning(
-                "the cluster fits %d trials of %s CPU / %s GPU at once; running %d in parallel, not %d",
+                "the cluster fits %d trials of %s CPU / %s GPU at once; running %d, not %d",
                 self.n_slots,
                 self.resources.num_cpus,
                 self.resources.num_gpus,

@@ -6,6 +6,7 @@ code prints can go to the trial's log file without corrupting the protocol.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import pickle
 import struct
@@ -41,7 +42,5 @@ class Channel:
 
     def close(self) -> None:
         for f in (self._writer, self._reader):
-            try:
+            with contextlib.suppress(OSError):
                 f.close()
-            except OSError:
-                pass

@@ -1,0 +1,603 @@
+"""The static HTML report: one self-contained file that opens offline.
+
+plotly.js is bundled inline once (``plotly.offline.get_plotlyjs()``), and each chart is a
+``<div>`` plus a ``Plotly.newPlot`` call with the figure's JSON, so the page loads nothing from
+the network. Charts: the objective by training job with the best-so-far line, each
+hyperparameter against the objective on its own scale (log axes for Logarithmic, a
+``-log10(1 - x)`` axis for ReverseLogarithmic, boxes for categorical values), a
+parallel-coordinates plot, the importance bars and the learning curves, with training jobs that
+were stopped early drawn as X markers.
+
+Every user-provided string (job names, categorical values, metric names, failure reasons) is
+escaped: with :func:`html.escape` in the page, and with ``\\u003c``-style escapes inside the
+JSON that sits in ``<script>`` elements, so a value such as ``</script>`` cannot end one.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+import math
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from strategies.space import ScalingType
+from tuner.analytics import AnalyticsSnapshot, TunedParameter
+from tuner.errors import MissingDependencyError
+
+#: Learning-curve charts drawn: the objective metric first, then the other metrics.
+MAX_CURVE_METRICS = 4
+_CONFIG = {"displaylogo": False, "responsive": True}
+_COLORS = {"Completed": "#1f77b4", "Stopped": "#d62728", "Failed": "#7f7f7f"}
+_CSS = """
+body { font-family: system-ui, -apple-system, "Segoe UI", sans-serif; margin: 2em auto;
+       max-width: 1200px; color: #222; padding: 0 1em; }
+h1 { font-size: 1.6em; } h2 { font-size: 1.25em; margin-top: 2em; }
+table { border-collapse: collapse; margin: 0.5em 0; font-size: 0.9em; }
+th, td { border: 1px solid #ddd; padding: 0.25em 0.6em; text-align: left; vertical-align: top; }
+th { background: #f4f4f4; }
+.reading { font-size: 1.1em; padding: 0.6em 1em; background: #eef6ee;
+           border-left: 4px solid #4a4; }
+.note { color: #8a6d3b; } .dim { color: #777; font-size: 0.85em; }
+.grid { display: grid; grid-template-columns: repeat(auto-fill, minmax(360px, 1fr)); gap: 1em; }
+.chart { min-height: 340px; } .wide { min-height: 460px; }
+"""
+
+
+def _e(value: Any) -> str:
+    return html.escape("" if value is None else str(value))
+
+
+def _fmt(value: float | None, digits: int = 4) -> str:
+    return "-" if value is None else f"{value:.{digits}g}"
+
+
+def _script_json(data: Any) -> str:
+    """JSON that is safe inside a <script> element (no '<', '>' or '&' left unescaped)."""
+    text = json.dumps(data, separators=(",", ":"), allow_nan=False)
+    return text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
+
+
+Figure = dict[str, Any]  # plotly's figure shape: {"data": [traces], "layout": {...}}
+
+
+class _Charts:
+    """Collects figures as ``<div>`` + ``Plotly.newPlot`` snippets with unique ids."""
+
+    def __init__(self) -> None:
+        self.count = 0
+
+    def div(self, figure: Figure, *, css_class: str = "chart") -> str:
+        self.count += 1
+        div_id = f"chart-{self.count}"
+        return (
+            f'<div id="{div_id}" class="{css_class}"></div>\n'
+            f"<script>(function () {{ var f = {_script_json(figure)}; "
+            f'Plotly.newPlot("{div_id}", f.data, f.layout, {json.dumps(_CONFIG)}); }})();</script>'
+        )
+
+
+def _nums(values: Any) -> list[float | None]:
+    """Plain floats for JSON; NaN and infinities become null (a gap in plotly)."""
+    return [
+        float(v) if v is not None and math.isfinite(float(v)) else None
+        for v in np.asarray(values, dtype=float)
+    ]
+
+
+def _axis(title: str, **kwargs: Any) -> dict[str, Any]:
+    return {
+        "title": {"text": html.escape(title)},
+        "gridcolor": "#eee",
+        "zeroline": False,
+        **kwargs,
+    }
+
+
+def _layout(title: str, **kwargs: Any) -> dict[str, Any]:
+    # Figures are plain dicts (building graph_objects is ten times slower on big jobs); the
+    # tests check every figure against plotly's schema with plotly.graph_objects.Figure.
+    return {
+        "title": {"text": html.escape(title), "font": {"size": 14}},
+        "margin": {"l": 60, "r": 20, "t": 50, "b": 50},
+        "paper_bgcolor": "white",
+        "plot_bgcolor": "white",
+        "hovermode": "closest",
+        **kwargs,
+    }
+
+
+def _scored(frame: pd.DataFrame) -> pd.DataFrame:
+    values = pd.to_numeric(frame["FinalObjectiveValue"], errors="coerce")
+    return frame[np.isfinite(values.to_numpy(dtype=float))]
+
+
+def _hover(frame: pd.DataFrame) -> list[str]:
+    return [
+        html.escape(f"{name} ({status})")
+        for name, status in zip(frame["TrainingJobName"], frame["TrainingJobStatus"], strict=True)
+    ]
+
+
+def _marker(statuses: Any) -> dict[str, Any]:
+    stopped = [s == "Stopped" for s in statuses]
+    return {
+        "symbol": ["x" if s else "circle" for s in stopped],
+        "color": [_COLORS["Stopped"] if s else _COLORS["Completed"] for s in stopped],
+        "size": [9 if s else 7 for s in stopped],
+    }
+
+
+def objective_chart(frame: pd.DataFrame, metric: str, objective_type: str) -> Figure:
+    """Objective by training job (in running order) and the best-so-far line."""
+    order = np.arange(1, len(frame) + 1)
+    values = pd.to_numeric(frame["FinalObjectiveValue"], errors="coerce").to_numpy(dtype=float)
+    scored = np.isfinite(values)
+    best = pd.to_numeric(frame["BestSoFar"], errors="coerce").to_numpy(dtype=float)
+    has_best = np.isfinite(best)
+    return {
+        "data": [
+            {
+                "type": "scatter",
+                "x": order[scored].tolist(),
+                "y": _nums(values[scored]),
+                "mode": "markers",
+                "name": "training job (X: stopped early)",
+                "marker": _marker(frame["TrainingJobStatus"][scored]),
+                "hovertext": _hover(frame[scored]),
+            },
+            {
+                "type": "scatter",
+                "x": order[has_best].tolist(),
+                "y": _nums(best[has_best]),
+                "mode": "lines",
+                "line": {"shape": "hv", "color": "#2ca02c", "width": 2},
+                "name": "best so far",
+            },
+        ],
+        "layout": _layout(
+            f"{objective_type} {metric}: each training job and the best so far",
+            xaxis=_axis("training job (in order of creation)"),
+            yaxis=_axis(metric),
+            legend={"orientation": "h", "y": -0.2},
+        ),
+    }
+
+
+def _reverse_log_ticks(scaled: np.ndarray) -> tuple[list[float], list[str]]:
+    lo, hi = np.nanmin(scaled), np.nanmax(scaled)
+    ks = [k for k in range(int(math.floor(lo)), int(math.ceil(hi)) + 1) if lo - 0.5 <= k]
+    return [float(k) for k in ks], [f"{1 - 10.0**-k:.6g}" for k in ks]
+
+
+def _category(value: Any) -> str | None:
+    # The DataFrame reads numeric-looking categorical values as floats, as the SDK does.
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return None
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value)
+
+
+def _categories(parameter: TunedParameter, values: Sequence[str | None]) -> list[str]:
+    order = list(getattr(parameter.range, "values", []))
+    return order + sorted({v for v in values if v is not None and v not in order})
+
+
+def parameter_chart(
+    parameter: TunedParameter, frame: pd.DataFrame, metric: str, reading: str
+) -> Figure:
+    """One hyperparameter against the objective, on the parameter's own scale."""
+    scored = _scored(frame)
+    y = scored["FinalObjectiveValue"].to_numpy(dtype=float)
+    title = f"{parameter.name}: {reading}"
+    hover = _hover(scored)
+    if parameter.is_categorical:
+        values = [_category(v) for v in scored[parameter.name]]
+        traces = []
+        for category in _categories(parameter, values):
+            mask = np.array([v == category for v in values], dtype=bool)
+            if not mask.any():
+                continue
+            traces.append(
+                {
+                    "type": "box",
+                    "y": _nums(y[mask]),
+                    "name": html.escape(category),
+                    "boxpoints": "all",
+                    "jitter": 0.4,
+                    "pointpos": 0,
+                    "hovertext": [h for h, m in zip(hover, mask, strict=True) if m],
+                    "showlegend": False,
+                }
+            )
+        layout = _layout(title, xaxis=_axis(parameter.name, type="category"), yaxis=_axis(metric))
+        return {"data": traces, "layout": layout}
+    x = pd.to_numeric(scored[parameter.name], errors="coerce").to_numpy(dtype=float)
+    xaxis = _axis(parameter.name)
+    if parameter.scale is ScalingType.LOGARITHMIC:
+        xaxis = _axis(f"{parameter.name} (log scale)", type="log")
+    elif parameter.scale is ScalingType.REVERSE_LOGARITHMIC:
+        x = parameter.to_scale(x)
+        tickvals, ticktext = _reverse_log_ticks(x) if np.isfinite(x).any() else ([], [])
+        xaxis = _axis(
+            f"{parameter.name} (reverse-log scale, -log10(1 - x))",
+            tickvals=tickvals,
+            ticktext=ticktext,
+        )
+    trace = {
+        "type": "scatter",
+        "x": _nums(x),
+        "y": _nums(y),
+        "mode": "markers",
+        "marker": _marker(scored["TrainingJobStatus"]),
+        "hovertext": hover,
+        "showlegend": False,
+    }
+    return {"data": [trace], "layout": _layout(title, xaxis=xaxis, yaxis=_axis(metric))}
+
+
+def _log_ticks(scaled: np.ndarray) -> tuple[list[float], list[str]] | None:
+    lo, hi = np.nanmin(scaled), np.nanmax(scaled)
+    ks = [k for k in range(int(math.floor(lo)), int(math.ceil(hi)) + 1) if lo <= k <= hi]
+    if len(ks) < 2:
+        return None
+    return [float(k) for k in ks], [f"{10.0**k:g}" for k in ks]
+
+
+def parallel_chart(
+    parameters: Sequence[TunedParameter], frame: pd.DataFrame, metric: str, objective_type: str
+) -> Figure | None:
+    """Parallel coordinates: every hyperparameter on its scale, then the objective (colour).
+
+    Training jobs missing a hyperparameter (jobs analysed together that tuned different sets)
+    are left out: a line needs a value on every axis.
+    """
+    scored = _scored(frame)
+    if scored.empty or not parameters:
+        return None
+    columns: list[np.ndarray] = []
+    dims: list[dict[str, Any]] = []
+    for p in parameters:
+        if p.is_categorical:
+            cats = [_category(v) for v in scored[p.name]]
+            labels = _categories(p, cats)
+            index = {v: i for i, v in enumerate(labels)}
+            columns.append(np.array([index[c] if c is not None else np.nan for c in cats]))
+            dims.append(
+                {
+                    "label": html.escape(p.name),
+                    "tickvals": list(range(len(labels))),
+                    "ticktext": [html.escape(v) for v in labels],
+                }
+            )
+            continue
+        scaled = p.to_scale(pd.to_numeric(scored[p.name], errors="coerce").to_numpy(dtype=float))
+        columns.append(scaled)
+        dim: dict[str, Any] = {"label": html.escape(p.scale_label)}
+        if p.scale is ScalingType.LOGARITHMIC and np.isfinite(scaled).any():
+            ticks = _log_ticks(scaled[np.isfinite(scaled)])
+            if ticks is not None:
+                dim.update(label=html.escape(p.name), tickvals=ticks[0], ticktext=ticks[1])
+        dims.append(dim)
+    columns.append(scored["FinalObjectiveValue"].to_numpy(dtype=float))
+    dims.append({"label": html.escape(metric)})
+    matrix = np.column_stack(columns)
+    complete = np.isfinite(matrix).all(axis=1)
+    if not complete.any():
+        return None
+    for dim, column in zip(dims, matrix[complete].T, strict=True):
+        dim["values"] = _nums(column)
+    y = dims[-1]["values"]
+    trace = {
+        "type": "parcoords",
+        "dimensions": dims,
+        "line": {
+            "color": y,
+            "colorscale": "Viridis",
+            # The brightest colour is always the best objective value.
+            "reversescale": objective_type == "Minimize",
+            "showscale": True,
+            "colorbar": {"title": {"text": html.escape(metric)}},
+        },
+    }
+    title = "every training job across the hyperparameters (drag an axis to filter)"
+    layout = _layout(title, margin={"l": 80, "r": 80, "t": 80, "b": 40})
+    return {"data": [trace], "layout": layout}
+
+
+def importance_chart(importance: Mapping[str, Any]) -> Figure | None:
+    """Horizontal bars, the most important hyperparameter on top."""
+    scores = [(k, v) for k, v in importance["Scores"].items() if v is not None]
+    if not scores:
+        return None
+    scores.reverse()
+    method = "fANOVA" if importance["Method"] == "fanova" else "permutation importance"
+    r2 = importance["ModelR2"]
+    title = f"importance ({method}, {importance['NTrials']} trials, out-of-bag R^2 {_fmt(r2, 2)})"
+    if not importance["Conclusive"]:
+        title += ": not conclusive"
+    trace = {
+        "type": "bar",
+        "x": [v for _, v in scores],
+        "y": [html.escape(k) for k, _ in scores],
+        "orientation": "h",
+        "marker": {"color": "#1f77b4" if importance["Conclusive"] else "#aaaaaa"},
+    }
+    layout = _layout(title, xaxis=_axis("share", tickformat=".0%"), yaxis=_axis(""))
+    return {"data": [trace], "layout": layout}
+
+
+def curve_chart(curves: pd.DataFrame, metric: str, best_name: str | None) -> Figure | None:
+    """Learning curves of one metric, one line per training job; stopped ones end in an X."""
+    data = curves[curves["MetricName"] == metric]
+    if data.empty:
+        return None
+    data = data.sort_values(["TuningJobName", "TrialNumber", "Epoch"], kind="stable")
+    names = data["TrainingJobName"].to_numpy()
+    epochs = data["Epoch"].to_numpy(dtype=int)
+    values = data["Value"].to_numpy(dtype=float)
+    statuses = data["TrainingJobStatus"].to_numpy()
+    stopped_early = data["StoppedEarly"].to_numpy(dtype=bool)
+    # Consecutive rows of one training job form one polyline; a None between two polylines
+    # lets a single trace per status draw them all (hundreds of traces make plotly crawl).
+    starts = np.flatnonzero(np.r_[True, names[1:] != names[:-1]])
+    ends = np.r_[starts[1:], len(names)]
+    lines: dict[str, tuple[list[Any], list[Any], list[Any]]] = {}
+    stops: list[int] = []
+    best: tuple[list[int], list[float | None]] | None = None
+    for a, b in zip(starts, ends, strict=True):
+        xs, ys, texts = lines.setdefault(str(statuses[a]), ([], [], []))
+        label = html.escape(str(names[a]))
+        xs += [*epochs[a:b].tolist(), None]
+        ys += [*_nums(values[a:b]), None]
+        texts += [label] * (b - a) + [None]
+        if stopped_early[a]:
+            stops.append(b - 1)
+        if names[a] == best_name:
+            best = (epochs[a:b].tolist(), _nums(values[a:b]))
+    traces: list[dict[str, Any]] = []
+    for status, color in _COLORS.items():
+        if status in lines:
+            xs, ys, texts = lines[status]
+            traces.append(
+                {
+                    "type": "scatter",
+                    "x": xs,
+                    "y": ys,
+                    "hovertext": texts,
+                    "mode": "lines",
+                    "line": {"color": color, "width": 1},
+                    "opacity": 0.5,
+                    "name": "stopped early" if status == "Stopped" else status.lower(),
+                    "connectgaps": False,
+                }
+            )
+    if stops:
+        traces.append(
+            {
+                "type": "scatter",
+                "x": epochs[stops].tolist(),
+                "y": _nums(values[stops]),
+                "hovertext": [html.escape(str(names[i])) for i in stops],
+                "mode": "markers",
+                "marker": {"symbol": "x", "size": 10, "color": _COLORS["Stopped"]},
+                "name": "stopped here",
+            }
+        )
+    if best is not None and best_name is not None:
+        traces.append(
+            {
+                "type": "scatter",
+                "x": best[0],
+                "y": best[1],
+                "mode": "lines+markers",
+                "line": {"color": "#2ca02c", "width": 3},
+                "name": f"best: {html.escape(best_name)}",
+            }
+        )
+    layout = _layout(
+        f"learning curves: {metric}",
+        xaxis=_axis("epoch"),
+        yaxis=_axis(metric),
+        legend={"orientation": "h", "y": -0.2},
+    )
+    return {"data": traces, "layout": layout}
+
+
+# ----------------------------------------------------------------------------------------------
+# The page
+# ----------------------------------------------------------------------------------------------
+def _table(header: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
+    head = "".join(f"<th>{_e(h)}</th>" for h in header)
+    body = "".join("<tr>" + "".join(f"<td>{_e(c)}</td>" for c in row) + "</tr>" for row in rows)
+    return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+
+
+def _tables(report: Mapping[str, Any]) -> list[str]:
+    objective = report["Objective"]
+    metric = objective["MetricName"]
+    parts = []
+    rows: list[list[Any]] = [
+        [
+            j["HyperParameterTuningJobName"],
+            j["HyperParameterTuningJobStatus"],
+            j["Strategy"],
+            j["TrainingJobs"],
+            j["CreationTime"],
+            j["HyperParameterTuningEndTime"] or "",
+        ]
+        for j in report["Jobs"]
+    ]
+    parts.append(
+        _table(["Tuning job", "Status", "Strategy", "Training jobs", "Created", "Ended"], rows)
+    )
+    counters = report["TrainingJobStatusCounters"] | {
+        f"Objective {k}": v for k, v in report["ObjectiveStatusCounters"].items()
+    }
+    parts.append(_table(list(counters), [list(counters.values())]))
+    parts.append(f'<p class="reading"><b>Reading:</b> {_e(report["Summary"])}</p>')
+    parts.extend(f'<p class="note">Note: {_e(n)}</p>' for n in report["Notes"])
+    best = report["BestTrainingJob"]
+    label = (
+        "Overall best training job" if len(report["TuningJobNames"]) > 1 else "Best training job"
+    )
+    parts.append(f"<h2>{label}</h2>")
+    if best is None:
+        parts.append("<p>No training job has an objective value yet.</p>")
+    else:
+        rows = [
+            ["TrainingJobName", best["TrainingJobName"]],
+            ["TuningJobName", best["TuningJobName"]],
+            [f"{objective['Type']} {metric}", _fmt(best["FinalObjectiveValue"], 6)],
+            ["TrainingJobStatus", best["TrainingJobStatus"]],
+            *([k, v] for k, v in best["TunedHyperParameters"].items()),
+        ]
+        parts.append(_table(["", ""], rows))
+    top = report["TopTrainingJobs"]
+    if top:
+        tuned = list(top[0]["TunedHyperParameters"])
+        parts.append(f"<h2>Top {len(top)} training jobs</h2>")
+        parts.append(
+            _table(
+                ["#", "TrainingJobName", metric, "Status", "Epochs", *tuned],
+                [
+                    [
+                        r["Rank"],
+                        r["TrainingJobName"],
+                        _fmt(r["FinalObjectiveValue"], 6),
+                        r["TrainingJobStatus"],
+                        r["EpochsReported"],
+                        *(r["TunedHyperParameters"].get(n, "") for n in tuned),
+                    ]
+                    for r in top
+                ],
+            )
+        )
+    if report["Effects"]:
+        parts.append("<h2>Hyperparameters and the objective, strongest first</h2>")
+        rows = []
+        for e in report["Effects"]:
+            if e["Statistic"] == "spearman_rho":
+                effect = f"rho {_fmt(e['Value'], 2)}"
+                if e["CI95"]:
+                    effect += f" [{e['CI95'][0]:.2f}, {e['CI95'][1]:.2f}]"
+            else:
+                effect = f"eta² {_fmt(e['Value'], 2)}; " + ", ".join(
+                    f"{v}: {_fmt(m)} ({e['TrialsByValue'].get(v, 0)})"
+                    for v, m in e["MeanObjectiveByValue"].items()
+                )
+            share = e["Importance"]
+            rows.append(
+                [
+                    e["Parameter"],
+                    e["Scale"] or "Categorical",
+                    e["NTrials"],
+                    effect,
+                    _fmt(e["PValue"], 2),
+                    "-" if share is None else f"{share:.0%}",
+                    e["Strength"],
+                    e["Reading"],
+                ]
+            )
+        parts.append(
+            _table(
+                ["Parameter", "Scale", "n", "Effect", "p", "Importance", "Strength", "Reading"],
+                rows,
+            )
+        )
+        importance = report["Importance"]
+        if importance:
+            parts.append(
+                f'<p class="dim">Importance: {_e(importance["Description"])}; '
+                f"{_e(importance['NTrials'])} trials, seed {_e(importance['Seed'])}, "
+                f"out-of-bag R² {_e(_fmt(importance['ModelR2'], 2))}.</p>"
+            )
+    t = report["Thresholds"]
+    parts.append(
+        f'<p class="dim">Spearman rho on each parameter\'s own scale; eta² from a one-way '
+        f"analysis of variance. Strong: |rho| ≥ {t['StrongRho']} or eta² ≥ "
+        f"{t['StrongEtaSquared']}; moderate: |rho| ≥ {t['ModerateRho']} or eta² ≥ "
+        f"{t['ModerateEtaSquared']}; both with p &lt; {t['Alpha']}. Nothing is concluded below "
+        f"{t['MinTrials']} trials; importances need an out-of-bag R² of at least "
+        f"{t['MinModelR2']}.</p>"
+    )
+    return parts
+
+
+def render_html(
+    report: Mapping[str, Any], snapshot: AnalyticsSnapshot, curves: pd.DataFrame
+) -> str:
+    """The whole page as a string (plotly.js inline)."""
+    try:
+        from plotly.offline import get_plotlyjs
+    except ImportError:
+        msg = "the HTML report needs plotly: pip install plotly"
+        raise MissingDependencyError(msg) from None
+    frame = snapshot.dataframe()
+    metric = report["Objective"]["MetricName"]
+    objective_type = report["Objective"]["Type"]
+    readings = {e["Parameter"]: e["Reading"] for e in report["Effects"]}
+    charts = _Charts()
+    body = [
+        f"<h1>Tuning report: {_e(' + '.join(report['TuningJobNames']))}</h1>",
+        *_tables(report),
+    ]
+
+    body.append("<h2>Objective by training job</h2>")
+    body.append(charts.div(objective_chart(frame, metric, objective_type), css_class="wide"))
+    parameters = snapshot.parameters
+    if parameters:
+        body.append("<h2>Each hyperparameter against the objective, on its own scale</h2>")
+        body.append('<div class="grid">')
+        rank = {name: i for i, name in enumerate(readings)}  # strongest effect first
+        for p in sorted(parameters, key=lambda p: rank.get(p.name, len(rank))):
+            body.append(charts.div(parameter_chart(p, frame, metric, readings.get(p.name, ""))))
+        body.append("</div>")
+        parallel = parallel_chart(parameters, frame, metric, objective_type)
+        if parallel is not None:
+            body.append("<h2>Parallel coordinates</h2>")
+            body.append(charts.div(parallel, css_class="wide"))
+    if report["Importance"]:
+        bars = importance_chart(report["Importance"])
+        if bars is not None:
+            body.append("<h2>Importance</h2>")
+            body.append(charts.div(bars))
+    metrics = list(dict.fromkeys(curves["MetricName"])) if not curves.empty else []
+    metrics = ([metric] if metric in metrics else []) + [m for m in metrics if m != metric]
+    best = report["BestTrainingJob"]
+    curve_divs = []
+    for m in metrics[:MAX_CURVE_METRICS]:
+        lines = curve_chart(curves, m, best["TrainingJobName"] if best else None)
+        if lines is not None:
+            curve_divs.append(charts.div(lines, css_class="wide"))
+    if curve_divs:
+        body.append("<h2>Learning curves</h2>")
+        body.extend(curve_divs)
+    title = _e(f"Tuning report: {' + '.join(report['TuningJobNames'])}")
+    return "\n".join(
+        [
+            "<!DOCTYPE html>",
+            '<html lang="en"><head><meta charset="utf-8">',
+            f"<title>{title}</title>",
+            f"<style>{_CSS}</style>",
+            f'<script type="text/javascript">{get_plotlyjs()}</script>',
+            "</head><body>",
+            *body,
+            f'<script type="application/json" id="report-data">{_script_json(report)}</script>',
+            "</body></html>",
+        ]
+    )
+
+
+def write_html_report(
+    path: str | Path, report: Mapping[str, Any], snapshot: AnalyticsSnapshot, curves: pd.DataFrame
+) -> Path:
+    """Write :func:`render_html` to ``path`` (UTF-8) and return the path."""
+    target = Path(path)
+    target.write_text(render_html(report, snapshot, curves), encoding="utf-8")
+    return target
