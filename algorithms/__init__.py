@@ -23,6 +23,8 @@ from algorithms.base import (
 #: Built-in algorithm name -> "module:attribute" of its Algorithm instance.
 BUILTIN_ALGORITHMS: dict[str, str] = {
     "xgboost": "algorithms.xgboost:ALGORITHM",
+    "linear-learner": "algorithms.linear_learner:ALGORITHM",
+    "factorization-machines": "algorithms.factorization_machines:ALGORITHM",
 }
 
 # SageMaker image repositories (…/sagemaker-xgboost:1.7-1, …/linear-learner:1) -> our name, so a

@@ -151,7 +151,7 @@ def test_default_eval_metric_is_msd_and_the_objective_is_added(
     hp = {**IRIS, "_tuning_objective_metric": "test:ssd"}
     tuned = _train(hp, iris, tmp_path / "tuned")
     assert set(tuned.reports[-1][1]) == {"train:msd", "test:msd", "test:ssd"}
-    only_ssd = _train({**IRIS, "eval_metrics": "[\"ssd\"]"}, iris, tmp_path / "ssd")
+    only_ssd = _train({**IRIS, "eval_metrics": '["ssd"]'}, iris, tmp_path / "ssd")
     assert set(only_ssd.reports[-1][1]) == {"train:msd", "test:ssd"}
 
 

@@ -127,7 +127,7 @@ def test_classifier_beats_the_majority_class_on_iris(
     hp = {**IRIS, "_tuning_objective_metric": "test:accuracy"}
     ctx = _train(hp, iris, tmp_path)
     assert [epoch for epoch, _ in ctx.reports] == [1]  # k-NN has no epochs: one report
-    (_, metrics), = ctx.reports
+    ((_, metrics),) = ctx.reports
     assert set(metrics) == {"test:accuracy"}
     assert all(name in ALGORITHM.metrics for name in metrics)
     assert metrics["test:accuracy"] > max(0.9, _majority_rate(iris["test"]))
@@ -277,7 +277,9 @@ def test_missing_required_hyperparameters_are_all_named(
 
 
 def test_feature_dim_must_match_the_data(iris: dict[str, Path], tmp_path: Path) -> None:
-    with pytest.raises(HyperparameterError, match="'feature_dim' is 5 but the train channel has 4"):
+    with pytest.raises(
+        HyperparameterError, match="'feature_dim' is 5 but the train channel has 4"
+    ):
         _train({**IRIS, "feature_dim": "5"}, iris, tmp_path)
 
 
