@@ -10,6 +10,8 @@
     tuner trials NAME [--db URL] [--json]     ListTrainingJobsForHyperParameterTuningJob
     tuner best NAME [--db URL] [--json]       the best training job
     tuner stop NAME [--db URL]           ask a running job to stop
+    tuner report NAME [NAME ...] [--db URL] [--json] [--html FILE] [--csv FILE]
+    tuner submit SPEC --address URL      run the job on a Ray cluster (Ray Jobs API)
 
 The database defaults to ``./tuner.db`` (or ``$TUNER_DB``). Exit status: 0 success, 1 the job
 ended Failed or Stopped, 2 bad input (invalid spec, unknown job).
@@ -273,6 +275,12 @@ def cmd_stop(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_report(args: argparse.Namespace) -> int:
+    from tuner.report import cmd_report  # pandas, scipy and plotly load for this command only
+
+    return cmd_report(args)
+
+
 def cmd_submit(args: argparse.Namespace) -> int:
     from tuner import submit
 
@@ -379,6 +387,11 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("name")
         if name != "stop":
             p.add_argument("--json", action="store_true", help="AMT's response shape as JSON")
+    p = add("report", _cmd_report, "best job, top trials, correlations and importance of a job")
+    p.add_argument("name", nargs="+", help="tuning job; more names are analysed together")
+    p.add_argument("--json", action="store_true", help="the report's data as JSON")
+    p.add_argument("--html", metavar="FILE", help="write a self-contained HTML report")
+    p.add_argument("--csv", metavar="FILE", help="export the training jobs as CSV (export_csv)")
     p = sub.add_parser(
         "submit",
         help="submit a tuning job to a Ray cluster (Ray Jobs API), or inspect one",

@@ -21,7 +21,7 @@ Methods, all with the same number of trials, 2 trials at a time, and, except mod
 Hyperband, **the same configurations in the same order**: our Random strategy's draws for the
 seed (our Random and Hyperband draw trial ``n`` from the same generator), replayed into Optuna
 with ``enqueue_trial`` (its sampler is ``RandomSampler(seed)`` but never gets to sample) and into
-Ray Tune with ``BasicVariantGenerator(points_to_evaluate=...)``. So only the stopping differs.
+Ray Tune as a grid over the configurations' indices. So only the stopping differs.
 
 * ``nostop``: ours, Random, early stopping Off (full training: the reference).
 * ``median``: ours, Random, early stopping Auto (AMT's median rule, ``strategies.median_rule``).
@@ -37,7 +37,9 @@ Ray Tune with ``BasicVariantGenerator(points_to_evaluate=...)``. So only the sto
   grace_period=1, reduction_factor=3)`` (Ray's default single bracket), function trainable,
   ``max_concurrent_trials=2`` on ``ray.init(num_cpus=2)``.
 * ``ray_median``: Ray Tune ``MedianStoppingRule(time_attr="training_iteration",
-  grace_period=1, min_samples_required=3)``, same setting.
+  grace_period=1, min_samples_required=3, min_time_slice=R + 1)``, same setting (the time
+  slice keeps Ray from pausing trials while it has fewer than 3 curves: a paused function
+  trainable without checkpoints restarts from scratch).
 
 Measures (per seed; the table shows medians over seeds):
 
@@ -242,22 +244,6 @@ def _optuna_suggest(trial: Any, ranges: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def _ray_space(ranges: dict[str, Any]) -> dict[str, Any]:
-    from ray import tune
-
-    out: dict[str, Any] = {}
-    for name, rng in ranges.items():
-        log = str(getattr(rng, "scaling_type", "")) == "Logarithmic"
-        lo, hi = rng.min_value if rng.kind != "Categorical" else 0, getattr(rng, "max_value", 0)
-        if rng.kind == "Continuous":
-            out[name] = tune.loguniform(lo, hi) if log else tune.uniform(lo, hi)
-        elif rng.kind == "Integer":
-            out[name] = tune.lograndint(int(lo), int(hi) + 1) if log else tune.randint(int(lo), int(hi) + 1)
-        else:
-            out[name] = tune.choice(list(rng.values))
-    return out
-
-
 # -- measures ------------------------------------------------------------------------------------
 def _to_reach(events: list[tuple[float, float]], target: float, maximize: bool) -> int | None:
     """Resource (reports, in time order) until a value within TOLERANCE of ``target``."""
@@ -295,7 +281,7 @@ def run_ours(problem: dict[str, Any], method: str, seed: int, n: int, workdir: P
                 model_based=method == "hyperband_mb",
             )
         )
-    tag = f"{problem['key']}-{method}-{seed}"
+    tag = f"{problem['key']}-{method}-{seed}".replace("_", "-")  # job names: no underscores
     db = f"sqlite:///{workdir / f'{tag}.db'}"
     trace = workdir / f"{tag}.trace"
     tuner = HyperparameterTuner(
@@ -392,7 +378,6 @@ def run_optuna(problem: dict[str, Any], method: str, seed: int, configs: list[di
 def run_ray(problem: dict[str, Any], method: str, seed: int, configs: list[dict[str, Any]], workdir: Path) -> dict[str, Any]:
     from ray import tune
     from ray.tune.schedulers import ASHAScheduler, MedianStoppingRule
-    from ray.tune.search import BasicVariantGenerator
 
     if method == "ray_asha":
         scheduler: Any = ASHAScheduler(
@@ -400,24 +385,31 @@ def run_ray(problem: dict[str, Any], method: str, seed: int, configs: list[dict[
             reduction_factor=3,
         )
     else:
+        # min_time_slice above MaxResource: with fewer than 3 finished curves Ray's rule would
+        # otherwise pause the trial to give its slot to a pending one, and a function trainable
+        # without checkpoints restarts from epoch 1 when resumed (seen: 1000+ epochs for 8 trials).
         scheduler = MedianStoppingRule(
-            time_attr="training_iteration", grace_period=1, min_samples_required=3
+            time_attr="training_iteration", grace_period=1, min_samples_required=3,
+            min_time_slice=problem["max_resource"] + 1,
         )
     trace = str(workdir / f"{problem['key']}-{method}-{seed}.trace")
     core = problem["core"]
+    # The configurations are replayed by index (a grid over 0..n-1, run in order), so Ray runs
+    # exactly the trials the other engines run and max_concurrent_trials applies.
+    replay = list(configs)
 
     def trainable(config: dict[str, Any]) -> None:
         from ray import tune as _tune
 
-        core(config, lambda step, v: _tune.report({"score": v, "t": time.time()}), trace)
+        hp = replay[config["index"]]
+        core(hp, lambda step, v: _tune.report({"score": v, "t": time.time()}), trace)
 
     tuner = tune.Tuner(
         trainable,
-        param_space=_ray_space(problem["ranges"]),
+        param_space={"index": tune.grid_search(list(range(len(replay))))},
         tune_config=tune.TuneConfig(
-            num_samples=len(configs), metric="score", mode="max" if problem["maximize"] else "min",
+            num_samples=1, metric="score", mode="max" if problem["maximize"] else "min",
             scheduler=scheduler, max_concurrent_trials=2,
-            search_alg=BasicVariantGenerator(points_to_evaluate=configs, random_state=seed),
         ),
         run_config=tune.RunConfig(
             storage_path=str(workdir / "ray_results"), name=f"{problem['key']}-{method}-{seed}",
@@ -437,7 +429,7 @@ def run_ray(problem: dict[str, Any], method: str, seed: int, configs: list[dict[
         df = result.metrics_dataframe
         resource += int(df["training_iteration"].max())
         events.extend(zip(df["t"].tolist(), df["score"].tolist()))
-        finals.append(float(df.sort_values("training_iteration")["score"].iloc[-1]))
+        finals.append(float(df.sort_values("t")["score"].iloc[-1]))
         stopped += int(df["training_iteration"].max()) < problem["max_resource"]
     return {
         "resource": resource,

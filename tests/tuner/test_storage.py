@@ -138,3 +138,22 @@ def test_newer_schema_is_refused(tmp_path: Path) -> None:
     con.commit()
     with pytest.raises(StorageError, match="newer"):
         SqlStorage(str(path))
+
+
+def test_a_version_1_database_is_migrated_not_rebuilt(tmp_path: Path) -> None:
+    path = tmp_path / "old.db"
+    storage = _storage(str(path))
+    storage.add_trial("job-1", 1, name="t1", hyperparameters={"eta": "0.1"}, now=1.0)
+    storage.close()
+    con = sqlite3.connect(path)  # make it look like a version 1 file
+    con.execute("ALTER TABLE training_jobs DROP COLUMN retry_reasons_json")
+    con.execute("DELETE FROM schema_version")
+    con.execute("INSERT INTO schema_version(version) VALUES (1)")
+    con.commit()
+    con.close()
+    upgraded = SqlStorage(str(path))
+    assert [t.name for t in upgraded.trials("job-1")] == ["t1"]  # data kept
+    upgraded.restart_trial("job-1", 1, attempt=2, reason="boom", now=2.0)
+    assert upgraded.trials("job-1")[0].retry_reasons == ("boom",)
+    versions = [v for (v,) in sqlite3.connect(path).execute("select version from schema_version order by version")]
+    assert versions == [1, 2]

@@ -27,9 +27,10 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    text,
 )
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 metadata = MetaData()
 
@@ -105,5 +106,12 @@ metrics = Table(
 Index("ix_training_jobs_job_status", training_jobs.c.tuning_job_id, training_jobs.c.status)
 Index("ix_metrics_training_job", metrics.c.training_job_id, metrics.c.attempt, metrics.c.epoch)
 
-#: version -> step that upgrades a database from ``version - 1``; empty until the first change.
-MIGRATIONS: dict[int, Callable[[Connection], None]] = {}
+
+
+def _add_retry_reasons(conn: Connection) -> None:
+    """Version 2: retried training jobs keep the reasons of their earlier attempts."""
+    conn.execute(text("ALTER TABLE training_jobs ADD COLUMN retry_reasons_json TEXT"))
+
+
+#: version -> step that upgrades a database from ``version - 1``.
+MIGRATIONS: dict[int, Callable[[Connection], None]] = {2: _add_retry_reasons}
