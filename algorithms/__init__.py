@@ -25,6 +25,10 @@ BUILTIN_ALGORITHMS: dict[str, str] = {
     "xgboost": "algorithms.xgboost:ALGORITHM",
     "linear-learner": "algorithms.linear_learner:ALGORITHM",
     "factorization-machines": "algorithms.factorization_machines:ALGORITHM",
+    "knn": "algorithms.knn:ALGORITHM",
+    "kmeans": "algorithms.kmeans:ALGORITHM",
+    "pca": "algorithms.pca:ALGORITHM",
+    "image-classification": "algorithms.image_classification:ALGORITHM",
 }
 
 # SageMaker image repositories (…/sagemaker-xgboost:1.7-1, …/linear-learner:1) -> our name, so a

@@ -49,7 +49,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from types import MappingProxyType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -63,6 +63,9 @@ from algorithms.base import (
     parse_hyperparameters,
 )
 from algorithms.images import fit_to_shape, list_images, load_images, read_image
+
+if TYPE_CHECKING:
+    import torch
 
 logger = logging.getLogger(__name__)
 
@@ -213,7 +216,9 @@ def _torch() -> Any:
     return torch
 
 
-def build_network(num_layers: int, num_classes: int, image_shape: Sequence[int]) -> Any:
+def build_network(
+    num_layers: int, num_classes: int, image_shape: Sequence[int]
+) -> torch.nn.Sequential:
     """The ResNet of ``num_layers`` layers for ``image_shape`` inputs (weights not seeded)."""
     from torch import nn
 
@@ -268,6 +273,8 @@ def build_network(num_layers: int, num_classes: int, image_shape: Sequence[int])
             nn.Conv2d(c_in, c_out, 1, stride=stride, bias=False), nn.BatchNorm2d(c_out)
         )
 
+    blocks: tuple[int, ...]
+    widths: tuple[int, ...]
     if num_layers in IMAGENET_LAYERS:
         kind, blocks = IMAGENET_LAYERS[num_layers]
         block: type[nn.Module] = Basic if kind == "basic" else Bottleneck
@@ -388,7 +395,7 @@ def _save(file: Path, architecture: Architecture, state: Mapping[str, Any]) -> N
     torch.save({"architecture": config, "state_dict": cpu_state}, file)
 
 
-def _normalise(pixels: Any, architecture: Architecture) -> Any:
+def _normalise(pixels: torch.Tensor, architecture: Architecture) -> torch.Tensor:
     torch = _torch()
     mean = torch.as_tensor(architecture.mean, device=pixels.device).view(1, -1, 1, 1)
     std = torch.as_tensor(architecture.std, device=pixels.device).view(1, -1, 1, 1)
@@ -818,7 +825,7 @@ def _optimizer(values: Mapping[str, Any], parameters: Any) -> Any:
 # -- augmentation --------------------------------------------------------------------------------
 
 
-def _augment(pixels: Any, kind: str | None, generator: Any) -> Any:
+def _augment(pixels: torch.Tensor, kind: str | None, generator: torch.Generator) -> torch.Tensor:
     """A randomly augmented copy of a ``(B, C, H, W)`` uint8 batch, as float pixels 0..255."""
     torch = _torch()
     x = pixels.float()

@@ -34,7 +34,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from types import MappingProxyType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import scipy.sparse
@@ -49,6 +49,9 @@ from algorithms.base import (
     parse_hyperparameters,
 )
 from algorithms.data import Features, load_channel
+
+if TYPE_CHECKING:
+    import torch
 
 logger = logging.getLogger(__name__)
 
@@ -164,7 +167,10 @@ class KMeansModel:
 
     def distances(self, X: Features) -> np.ndarray:
         """Euclidean distance of every row of ``X`` to every centre, ``(rows, k)``."""
-        dense = X.toarray() if scipy.sparse.issparse(X) else np.asarray(X, dtype=np.float64)
+        if scipy.sparse.issparse(X):
+            dense = scipy.sparse.csr_matrix(X).toarray().astype(np.float64)
+        else:
+            dense = np.asarray(X, dtype=np.float64)
         if dense.ndim != 2 or dense.shape[1] != self.centers.shape[1]:
             msg = f"X must have {self.centers.shape[1]} columns, got shape {dense.shape}"
             raise InputError(msg)
@@ -389,22 +395,23 @@ class _Rows:
             else torch.as_tensor(np.asarray(X, dtype=np.float32), device=device)
         )
 
-    def rows(self, index: Any) -> Any:
+    def rows(self, index: torch.Tensor) -> torch.Tensor:
         import torch
 
         if self._dense is not None:
             return self._dense[index.to(self.device)]
+        assert self._sparse is not None
         block = self._sparse[index.numpy()].toarray()
         return torch.as_tensor(block, dtype=torch.float32, device=self.device)
 
-    def batches(self, size: int) -> Iterator[Any]:
+    def batches(self, size: int) -> Iterator[torch.Tensor]:
         import torch
 
         for start in range(0, self.n_rows, size):
             yield self.rows(torch.arange(start, min(start + size, self.n_rows)))
 
 
-def _squared_distances(x: Any, centers: Any) -> Any:
+def _squared_distances(x: torch.Tensor, centers: torch.Tensor) -> torch.Tensor:
     return (
         (x * x).sum(dim=1, keepdim=True)
         - 2 * x @ centers.T

@@ -27,7 +27,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import scipy.sparse
@@ -42,6 +42,9 @@ from algorithms.base import (
 )
 from algorithms.data import Features, load_channel
 from algorithms.kmeans import AutoOrIntSpec
+
+if TYPE_CHECKING:
+    import torch
 
 logger = logging.getLogger(__name__)
 
@@ -194,7 +197,7 @@ class KNNModel:
             self._cache[key] = (points, (points * points).sum(dim=1))
         return self._cache[key]
 
-    def _reduce(self, queries: Any) -> Any:
+    def _reduce(self, queries: torch.Tensor) -> torch.Tensor:
         import torch
 
         if self.reduction == "sign":
@@ -216,7 +219,7 @@ class KNNModel:
             scores = 2 * scores - squared_norms[None, :]
         return scores.topk(k, dim=1, largest=True, sorted=True).indices
 
-    def _combine(self, neighbour_labels: Any) -> Any:
+    def _combine(self, neighbour_labels: torch.Tensor) -> torch.Tensor:
         import torch
 
         if self.predictor_type == "regressor":
@@ -235,17 +238,17 @@ class KNNModel:
         return classes[best]
 
 
-def _unit_rows(x: Any) -> Any:
+def _unit_rows(x: torch.Tensor) -> torch.Tensor:
     return x / x.norm(dim=1, keepdim=True).clamp_min(1e-12)
 
 
 def _dense(X: Features) -> np.ndarray:
     if scipy.sparse.issparse(X):
-        return np.asarray(X.toarray(), dtype=np.float32)
+        return scipy.sparse.csr_matrix(X).toarray().astype(np.float32)
     return np.asarray(X, dtype=np.float32)
 
 
-def fjlt(x: Any, signs: np.ndarray, coordinates: np.ndarray) -> Any:
+def fjlt(x: torch.Tensor, signs: np.ndarray, coordinates: np.ndarray) -> torch.Tensor:
     """The subsampled randomised Hadamard transform of the rows of ``x`` (a torch tensor).
 
     Rows are zero-padded to ``len(signs)`` (a power of two), multiplied by ``signs``, passed

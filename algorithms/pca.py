@@ -236,7 +236,10 @@ def fit(X: Features, values: Mapping[str, Any], *, device: str = "cpu") -> PCAMo
     def batches() -> Any:
         for start in range(0, n_rows, batch_rows):
             block = X[start : start + batch_rows]
-            dense = block.toarray() if scipy.sparse.issparse(block) else np.asarray(block)
+            if scipy.sparse.issparse(block):
+                dense = scipy.sparse.csr_matrix(block).toarray()
+            else:
+                dense = np.asarray(block)
             yield torch.as_tensor(dense, dtype=dtype, device=dev)
 
     total = torch.zeros(feature_dim, dtype=dtype, device=dev)

@@ -120,6 +120,9 @@ class BayesianStrategy:
         max_fit_points: Most observations its hyperparameters are fitted to.
         n_candidates: Sobol candidates scored before the local searches.
         n_starts: Local searches of the acquisition function.
+
+    Raises:
+        ValueError: When a count is below its minimum (1, or 2 for the point limits).
     """
 
     def __init__(
@@ -133,12 +136,21 @@ class BayesianStrategy:
         n_candidates: int = 1024,
         n_starts: int = 10,
     ) -> None:
+        limits = {
+            "n_initial": (n_initial, 1),
+            "max_points": (max_points, 2),
+            "max_fit_points": (max_fit_points, 2),
+            "n_candidates": (n_candidates, 1),
+            "n_starts": (n_starts, 1),
+        }
+        for name, (value, least) in limits.items():
+            if value is not None and value < least:
+                msg = f"BayesianStrategy: {name} must be at least {least}, got {value!r}"
+                raise ValueError(msg)
         self.space = space
         self.seed = seed
         self.encoding = MixedEncoding(space)
-        self.n_initial = (
-            default_n_initial(len(space.ranges)) if n_initial is None else max(1, n_initial)
-        )
+        self.n_initial = default_n_initial(len(space.ranges)) if n_initial is None else n_initial
         self.max_points = max_points
         self.max_fit_points = min(max_fit_points, max_points)
         self.n_candidates = n_candidates

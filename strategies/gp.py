@@ -56,6 +56,8 @@ _LOG_BOUNDS_LENGTHSCALE = (math.log(1e-3), math.log(1e3))
 _LOG_BOUNDS_SIGNAL = (math.log(1e-2), math.log(1e2))
 _LOG_BOUNDS_NOISE = (math.log(1e-10), math.log(10.0))
 _SQRT5 = math.sqrt(5.0)
+#: Starts of the MAP fit: log length scales at the prior's centre plus these offsets.
+_START_OFFSETS = (-1.0, -0.3)
 
 
 def lengthscale_prior(dims: int) -> tuple[float, float]:
@@ -253,8 +255,8 @@ def fit_gp(
     prior_ls = lengthscale_prior(dims)
     bounds = [_LOG_BOUNDS_LENGTHSCALE] * dims + [_LOG_BOUNDS_SIGNAL, _LOG_BOUNDS_NOISE]
     starts = [
-        np.concatenate([np.full(dims, prior_ls[0] - prior_ls[1]), [0.0, _NOISE_PRIOR[0]]]),
-        np.concatenate([np.full(dims, math.log(0.2)), [0.0, _NOISE_PRIOR[0]]]),
+        np.concatenate([np.full(dims, prior_ls[0] + offset), [0.0, _NOISE_PRIOR[0]]])
+        for offset in _START_OFFSETS
     ]
     best: tuple[float, np.ndarray] | None = None
     for theta0 in starts:

@@ -564,7 +564,7 @@ def spec_from_request(
                 problems.add(
                     f"{CONFIG}.HyperParameterTuningJobObjective.MetricName",
                     f"{objective.metric!r} is not a metric of {algorithm}; allowed: "
-                    + ", ".join(sorted(algo.metrics)),
+                    + (", ".join(sorted(algo.metrics)) or f"none: {algorithm} cannot be tuned"),
                 )
             elif direction is not None and direction != objective.type.value:
                 problems.add(

@@ -27,6 +27,7 @@ all libraries restricted to one thread.
 from __future__ import annotations
 
 import argparse
+import importlib
 import math
 import os
 import statistics
@@ -35,10 +36,9 @@ import time
 import warnings
 from collections.abc import Callable, Mapping
 from concurrent.futures import ProcessPoolExecutor
-from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 from rich.table import Table
@@ -66,8 +66,9 @@ TIE = 1e-3
 
 
 # -- problems ---------------------------------------------------------------------------------
-@dataclass(frozen=True)
-class Problem:
+class Problem(NamedTuple):
+    # A NamedTuple, not a dataclass: run.py loads this file without registering it in
+    # sys.modules, which dataclasses need.
     name: str
     space: SearchSpace
     objective: Callable[[Mapping[str, Any]], float]
@@ -471,8 +472,11 @@ def run(args: argparse.Namespace) -> tuple[Table, dict[str, Any]]:
         if not (s == "Random" and p != 1)  # Random's trial n is the same draw at any parallelism
     ]
     if workers > 1:
+        # run.py loads this file without registering it in sys.modules, so the workers could not
+        # unpickle our run_one; the same function from an importable copy of the module can.
+        module = sys.modules.get(__name__) or importlib.import_module(__name__)
         with ProcessPoolExecutor(max_workers=workers) as pool:
-            runs = list(pool.map(run_one, tasks, chunksize=1))
+            runs = list(pool.map(module.run_one, tasks, chunksize=1))
     else:
         runs = [run_one(t) for t in tasks]
     # Random does not look at the history: its parallel runs are its sequential runs.

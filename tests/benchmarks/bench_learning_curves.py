@@ -2,8 +2,9 @@
 
 ``python tests/benchmarks/run.py learning_curves [--trials N] [--repeats SEEDS]``; extra options
 in ``BENCH_ARGS``: ``--quick`` (8 trials, 1 seed: a smoke run), ``--seeds N`` (overrides
-``--repeats``), ``--problems mlp,xgb``, ``--methods a,b,...`` (keys below; ``nostop`` always
-runs first, it is the reference).
+``--repeats``, default 3), ``--trials N`` (trials per run; otherwise ``min(--trials, 40)``),
+``--problems mlp,xgb``, ``--methods a,b,...`` (keys below; ``nostop`` always runs first, it is the
+reference). Run it with ``COLUMNS=180`` or wider so that rich does not fold the table.
 
 Problems (the training is a deterministic function of the hyperparameters, so the same
 configuration gives the same curve under every engine):
@@ -188,7 +189,7 @@ def _problems() -> dict[str, dict[str, Any]]:
     log = "Logarithmic"
     return {
         "mlp": {
-            "label": f"torch MLP, digits, {MLP_EPOCHS} epochs",
+            "label": "MLP digits",
             "unit": "epochs",
             "core": mlp_core,
             "ours": mlp_train,
@@ -203,7 +204,7 @@ def _problems() -> dict[str, dict[str, Any]]:
             },
         },
         "xgb": {
-            "label": f"xgboost, breast_cancer, {XGB_ROUNDS} rounds",
+            "label": "xgboost cancer",
             "unit": "rounds",
             "core": xgb_core,
             "ours": xgb_train,
@@ -409,7 +410,7 @@ def run_ray(problem: dict[str, Any], method: str, seed: int, configs: list[dict[
         param_space={"index": tune.grid_search(list(range(len(replay))))},
         tune_config=tune.TuneConfig(
             num_samples=1, metric="score", mode="max" if problem["maximize"] else "min",
-            scheduler=scheduler, max_concurrent_trials=2,
+            scheduler=scheduler, max_concurrent_trials=2, reuse_actors=True,
         ),
         run_config=tune.RunConfig(
             storage_path=str(workdir / "ray_results"), name=f"{problem['key']}-{method}-{seed}",
@@ -444,10 +445,10 @@ def run_ray(problem: dict[str, Any], method: str, seed: int, configs: list[dict[
 
 # -- the benchmark -------------------------------------------------------------------------------
 METHODS = {
-    "nostop": "tuner: Random, no early stopping",
-    "median": "tuner: Random, median rule (Auto)",
-    "hyperband": "tuner: Hyperband",
-    "hyperband_mb": "tuner: Hyperband, model-based",
+    "nostop": "ours: no early stopping",
+    "median": "ours: median rule (Auto)",
+    "hyperband": "ours: Hyperband",
+    "hyperband_mb": "ours: Hyperband, model-based",
     "optuna_median": "Optuna MedianPruner",
     "optuna_hyperband": "Optuna HyperbandPruner",
     "ray_asha": "Ray Tune ASHAScheduler",
@@ -459,10 +460,11 @@ def _options(args: argparse.Namespace) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="BENCH_ARGS")
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--seeds", type=int, default=None)
+    parser.add_argument("--trials", type=int, default=None, help="trials per run (no cap)")
     parser.add_argument("--problems", default="mlp,xgb")
     parser.add_argument("--methods", default=",".join(METHODS))
     opts = parser.parse_args(shlex.split(os.environ.get("BENCH_ARGS", "")))
-    trials = min(int(getattr(args, "trials", 40) or 40), 40)
+    trials = opts.trials or min(int(getattr(args, "trials", 40) or 40), 40)
     seeds = opts.seeds or int(getattr(args, "repeats", 3) or 3)
     if opts.quick:
         trials, seeds = min(trials, 8), (opts.seeds or 1)
@@ -552,8 +554,10 @@ def run(args: argparse.Namespace) -> tuple[Table, dict[str, Any]]:
     }
     table = Table(
         title=(
-            f"Learning curves: {opts.trials} trials, 2 at a time, median of {opts.n_seeds} "
-            f"seed(s); resource = epochs (MLP) / boosting rounds (xgboost) reported"
+            f"Learning curves: {opts.trials} trials, 2 at a time, median of {opts.n_seeds} seed(s); "
+            f"resource = epochs (MLP, max {MLP_EPOCHS}, validation accuracy) or boosting rounds "
+            f"(xgboost, max {XGB_ROUNDS}, validation logloss) reported; gap = final best's shortfall "
+            f"against no stopping; to 0.5% = resource until within 0.5% of no stopping's best"
         )
     )
     for col, justify in (

@@ -163,6 +163,20 @@ def test_warp_keeps_the_order_and_tames_outliers() -> None:
 
 
 # -- strategy contract ----------------------------------------------------------------------------
+@pytest.mark.parametrize(
+    ("kwargs", "match"),
+    [
+        ({"n_initial": 0}, "n_initial must be at least 1"),
+        ({"max_points": 1}, "max_points must be at least 2"),
+        ({"n_candidates": 0}, "n_candidates must be at least 1"),
+        ({"n_starts": 0}, "n_starts must be at least 1"),
+    ],
+)
+def test_bad_settings_are_refused(kwargs: dict, match: str) -> None:
+    with pytest.raises(ValueError, match=match):
+        BayesianStrategy(BRANIN, seed=0, **kwargs)
+
+
 def test_initial_design_size_rule() -> None:
     assert [default_n_initial(d) for d in (1, 2, 4, 6, 9, 20)] == [5, 5, 5, 7, 10, 10]
 
