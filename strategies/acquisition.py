@@ -35,6 +35,9 @@ from strategies.gp import GaussianProcess
 _SQRT_HALF = math.sqrt(0.5)
 _LOG_SQRT_2PI = 0.5 * math.log(2.0 * math.pi)
 _SQRT_HALF_PI = math.sqrt(0.5 * math.pi)
+_LBFGS_MAX_ITER = 200
+_LBFGS_GTOL = 1e-6
+_LBFGS_FTOL = 2.2e-9
 
 
 def log_h(z: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -120,7 +123,6 @@ def _continuous_step(
     encoding: MixedEncoding,
     X: np.ndarray,
     values: np.ndarray,
-    max_iter: int,
 ) -> tuple[np.ndarray, np.ndarray]:
     """L-BFGS-B on the continuous features of every start at once; keeps only improvements."""
     from scipy.optimize import minimize
@@ -145,7 +147,7 @@ def _continuous_step(
         jac=True,
         method="L-BFGS-B",
         bounds=bounds,
-        options={"maxiter": max_iter, "gtol": 1e-6},
+        options={"maxiter": _LBFGS_MAX_ITER, "gtol": _LBFGS_GTOL, "ftol": _LBFGS_FTOL},
     )
     Z = X.copy()
     Z[:, cols] = np.clip(res.x.reshape(n, len(cols)) * scale, 0.0, 1.0)
@@ -220,7 +222,7 @@ def maximise(
         chosen.extend(rng.choice(rest, size=n_roulette, replace=False, p=weights / weights.sum()))
     starts, start_values = X[chosen], values[chosen]
     for _ in range(max_rounds):
-        starts, start_values = _continuous_step(acq, encoding, starts, start_values, 200)
+        starts, start_values = _continuous_step(acq, encoding, starts, start_values)
         starts, start_values, changed = _discrete_step(acq, encoding, starts, start_values)
         if not changed:
             break

@@ -17,10 +17,11 @@ rest (reduction factor, rungs, brackets) is ours, fixed here:
   with Hyperband's proportions: bracket ``s`` runs ``ceil((s_max + 1) / (s + 1) * eta**s)``
   configurations per Hyperband round, i.e. more short trials in the aggressive brackets.
 * **Rung decision** (ASHA stopping rule, as Ray Tune's ASHAScheduler applies it): when a trial
-  reaches a rung of its bracket, it continues only if its value is not worse than the
-  ``1 - 1/eta`` quantile of the values recorded at that rung by the trials of its bracket
-  (itself included, all trials whatever their status). The first trial at a rung always
-  continues: asynchronous halving promotes optimistically rather than wait.
+  reaches a rung of its bracket, it continues only if its value is among the best ``1/eta``
+  of the values recorded at that rung by the trials of its bracket (itself included, all
+  trials whatever their status): it stops when its loss is above the ``1/eta`` quantile of
+  those losses. The first trial at a rung always continues: asynchronous halving promotes
+  optimistically rather than wait.
 * **MaxResource**: a trial that has reported ``MaxResource`` values is stopped.
 
 Decisions depend only on the trials' curves, so after a resume, or with trials in parallel,
@@ -196,5 +197,7 @@ class HyperbandStrategy:
         if not recorded:
             return False
         values = np.array([*recorded, value])
-        cutoff = float(np.quantile(values, 1.0 - 1.0 / self.schedule.eta))
+        # Values are losses (lower is better): keep the best 1/eta, i.e. stop above the
+        # 1/eta quantile (Ray's ASHA takes the 1 - 1/eta percentile of rewards).
+        cutoff = float(np.quantile(values, 1.0 / self.schedule.eta))
         return value > cutoff

@@ -405,6 +405,33 @@ def _fmt(x: float) -> str:
     return f"{x:.4f}" if abs(x) < 1 else f"{x:.3f}"
 
 
+def to_markdown(
+    summary: Mapping[str, Any],
+    problems: list[str],
+    parallels: list[int],
+    strategies: list[str],
+    n_trials: int,
+) -> str:
+    """The results as a Markdown table (median [IQR] at each checkpoint), for the README."""
+    checkpoints = [k for k in CHECKPOINTS if k <= n_trials]
+    head = ["problem", "parallel", "strategy", *(f"after {k}" for k in checkpoints), "ask ms"]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for name in problems:
+        for p in parallels:
+            for s in strategies:
+                entry = summary.get(f"{name}/p{p}/{s}")
+                if entry is None:
+                    continue
+                cells = [
+                    f"{_fmt(entry[f'at{k}']['median'])} "
+                    f"[{_fmt(entry[f'at{k}']['q1'])}, {_fmt(entry[f'at{k}']['q3'])}]"
+                    for k in checkpoints
+                ]
+                row = [name, str(p), s, *cells, f"{entry['ask_ms_median']:.1f}"]
+                lines.append("| " + " | ".join(row) + " |")
+    return "\n".join(lines)
+
+
 def build_table(
     summary: Mapping[str, Any],
     verdict: Mapping[str, Any],
@@ -496,6 +523,7 @@ def run(args: argparse.Namespace) -> tuple[Table, dict[str, Any]]:
         "parallel": parallels,
         "summary": summary,
         "verdicts": verdict,
+        "markdown": to_markdown(summary, problems, parallels, strategies, n_trials),
         "runs": runs,
     }
     return table, data

@@ -5,6 +5,9 @@ in ``BENCH_ARGS``: ``--quick`` (8 trials, 1 seed: a smoke run), ``--seeds N`` (o
 ``--repeats``, default 3), ``--trials N`` (trials per run; otherwise ``min(--trials, 40)``),
 ``--problems mlp,xgb``, ``--methods a,b,...`` (keys below; ``nostop`` always runs first, it is the
 reference). Run it with ``COLUMNS=180`` or wider so that rich does not fold the table.
+The default (40 trials, 3 seeds, both problems, all methods) takes about 9 minutes on 2 cores;
+``--quick`` about 2. Asynchronous stopping decisions depend on the order reports arrive in, so
+repeated runs with the same seed differ somewhat (the configurations do not).
 
 Problems (the training is a deterministic function of the hyperparameters, so the same
 configuration gives the same curve under every engine):
@@ -36,7 +39,8 @@ Ray Tune as a grid over the configurations' indices. So only the stopping differ
   reduction_factor=3)``, same setting.
 * ``ray_asha``: Ray Tune ``ASHAScheduler(time_attr="training_iteration", max_t=R,
   grace_period=1, reduction_factor=3)`` (Ray's default single bracket), function trainable,
-  ``max_concurrent_trials=2`` on ``ray.init(num_cpus=2)``.
+  ``max_concurrent_trials=2``, ``reuse_actors=True`` (Ray's fastest setting) on
+  ``ray.init(num_cpus=2)``.
 * ``ray_median``: Ray Tune ``MedianStoppingRule(time_attr="training_iteration",
   grace_period=1, min_samples_required=3, min_time_slice=R + 1)``, same setting (the time
   slice keeps Ray from pausing trials while it has fewer than 3 curves: a paused function
@@ -167,19 +171,27 @@ def xgb_core(hp: dict[str, Any], report: Report, trace: str | None = None) -> No
             return False
 
     xgb.train(
-        params, d_tr, XGB_ROUNDS, evals=[(d_va, "validation")], verbose_eval=False,
+        params,
+        d_tr,
+        XGB_ROUNDS,
+        evals=[(d_va, "validation")],
+        verbose_eval=False,
         callbacks=[PerRound()],
     )
 
 
 def mlp_train(hp, ctx):
     """Our engine's callable for the MLP."""
-    mlp_core(hp, lambda e, v: ctx.report(e, **{"validation:accuracy": v}), os.environ.get(TRACE_ENV))
+    mlp_core(
+        hp, lambda e, v: ctx.report(e, **{"validation:accuracy": v}), os.environ.get(TRACE_ENV)
+    )
 
 
 def xgb_train(hp, ctx):
     """Our engine's callable for xgboost."""
-    xgb_core(hp, lambda e, v: ctx.report(e, **{"validation:logloss": v}), os.environ.get(TRACE_ENV))
+    xgb_core(
+        hp, lambda e, v: ctx.report(e, **{"validation:logloss": v}), os.environ.get(TRACE_ENV)
+    )
 
 
 # -- problems ------------------------------------------------------------------------------------
@@ -228,7 +240,9 @@ def _typed(ranges: dict[str, Any], hp: dict[str, str]) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for name, rng in ranges.items():
         raw = hp[name]
-        out[name] = {"Continuous": float, "Integer": lambda s: int(float(s))}.get(rng.kind, str)(raw)
+        out[name] = {"Continuous": float, "Integer": lambda s: int(float(s))}.get(rng.kind, str)(
+            raw
+        )
     return out
 
 
@@ -267,7 +281,9 @@ def _trained(trace: Path) -> int:
 
 
 # -- engines -------------------------------------------------------------------------------------
-def run_ours(problem: dict[str, Any], method: str, seed: int, n: int, workdir: Path) -> dict[str, Any]:
+def run_ours(
+    problem: dict[str, Any], method: str, seed: int, n: int, workdir: Path
+) -> dict[str, Any]:
     from tuner import HyperbandStrategyConfig, HyperparameterTuner, StrategyConfig
     from tuner.storage import SqlStorage
 
@@ -278,7 +294,9 @@ def run_ours(problem: dict[str, Any], method: str, seed: int, n: int, workdir: P
         kw["strategy"] = "Hyperband"
         kw["strategy_config"] = StrategyConfig(
             HyperbandStrategyConfig(
-                max_resource=problem["max_resource"], min_resource=1, reduction_factor=3,
+                max_resource=problem["max_resource"],
+                min_resource=1,
+                reduction_factor=3,
                 model_based=method == "hyperband_mb",
             )
         )
@@ -286,11 +304,18 @@ def run_ours(problem: dict[str, Any], method: str, seed: int, n: int, workdir: P
     db = f"sqlite:///{workdir / f'{tag}.db'}"
     trace = workdir / f"{tag}.trace"
     tuner = HyperparameterTuner(
-        problem["ours"], problem["metric"], problem["ranges"],
+        problem["ours"],
+        problem["metric"],
+        problem["ranges"],
         objective_type="Maximize" if problem["maximize"] else "Minimize",
-        max_jobs=n, max_parallel_jobs=2, random_seed=seed, storage=db,
-        output_path=workdir / "out" / tag, executor="local",
-        environment={TRACE_ENV: str(trace)}, **kw,
+        max_jobs=n,
+        max_parallel_jobs=2,
+        random_seed=seed,
+        storage=db,
+        output_path=workdir / "out" / tag,
+        executor="local",
+        environment={TRACE_ENV: str(trace)},
+        **kw,
     )
     start = time.perf_counter()
     tuner.fit(job_name=tag)
@@ -314,12 +339,16 @@ def run_ours(problem: dict[str, Any], method: str, seed: int, n: int, workdir: P
     }
 
 
-def run_optuna(problem: dict[str, Any], method: str, seed: int, configs: list[dict[str, Any]], workdir: Path) -> dict[str, Any]:
+def run_optuna(
+    problem: dict[str, Any], method: str, seed: int, configs: list[dict[str, Any]], workdir: Path
+) -> dict[str, Any]:
     import optuna
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     if method == "optuna_median":
-        pruner: Any = optuna.pruners.MedianPruner(n_startup_trials=3, n_warmup_steps=0, n_min_trials=3)
+        pruner: Any = optuna.pruners.MedianPruner(
+            n_startup_trials=3, n_warmup_steps=0, n_min_trials=3
+        )
     else:
         pruner = optuna.pruners.HyperbandPruner(
             min_resource=1, max_resource=problem["max_resource"], reduction_factor=3
@@ -376,13 +405,17 @@ def run_optuna(problem: dict[str, Any], method: str, seed: int, configs: list[di
     }
 
 
-def run_ray(problem: dict[str, Any], method: str, seed: int, configs: list[dict[str, Any]], workdir: Path) -> dict[str, Any]:
+def run_ray(
+    problem: dict[str, Any], method: str, seed: int, configs: list[dict[str, Any]], workdir: Path
+) -> dict[str, Any]:
     from ray import tune
     from ray.tune.schedulers import ASHAScheduler, MedianStoppingRule
 
     if method == "ray_asha":
         scheduler: Any = ASHAScheduler(
-            time_attr="training_iteration", max_t=problem["max_resource"], grace_period=1,
+            time_attr="training_iteration",
+            max_t=problem["max_resource"],
+            grace_period=1,
             reduction_factor=3,
         )
     else:
@@ -390,7 +423,9 @@ def run_ray(problem: dict[str, Any], method: str, seed: int, configs: list[dict[
         # otherwise pause the trial to give its slot to a pending one, and a function trainable
         # without checkpoints restarts from epoch 1 when resumed (seen: 1000+ epochs for 8 trials).
         scheduler = MedianStoppingRule(
-            time_attr="training_iteration", grace_period=1, min_samples_required=3,
+            time_attr="training_iteration",
+            grace_period=1,
+            min_samples_required=3,
             min_time_slice=problem["max_resource"] + 1,
         )
     trace = str(workdir / f"{problem['key']}-{method}-{seed}.trace")
@@ -409,11 +444,16 @@ def run_ray(problem: dict[str, Any], method: str, seed: int, configs: list[dict[
         trainable,
         param_space={"index": tune.grid_search(list(range(len(replay))))},
         tune_config=tune.TuneConfig(
-            num_samples=1, metric="score", mode="max" if problem["maximize"] else "min",
-            scheduler=scheduler, max_concurrent_trials=2, reuse_actors=True,
+            num_samples=1,
+            metric="score",
+            mode="max" if problem["maximize"] else "min",
+            scheduler=scheduler,
+            max_concurrent_trials=2,
+            reuse_actors=True,
         ),
         run_config=tune.RunConfig(
-            storage_path=str(workdir / "ray_results"), name=f"{problem['key']}-{method}-{seed}",
+            storage_path=str(workdir / "ray_results"),
+            name=f"{problem['key']}-{method}-{seed}",
             verbose=0,
         ),
     )
@@ -429,7 +469,7 @@ def run_ray(problem: dict[str, Any], method: str, seed: int, configs: list[dict[
     for result in grid:
         df = result.metrics_dataframe
         resource += int(df["training_iteration"].max())
-        events.extend(zip(df["t"].tolist(), df["score"].tolist()))
+        events.extend(zip(df["t"].tolist(), df["score"].tolist(), strict=True))
         finals.append(float(df.sort_values("t")["score"].iloc[-1]))
         stopped += int(df["training_iteration"].max()) < problem["max_resource"]
     return {
@@ -481,8 +521,10 @@ def _median(values: list[float]) -> float:
     return statistics.median(values) if values else math.nan
 
 
-def _summarise(runs: list[dict[str, Any]], refs: list[dict[str, Any]], maximize: bool) -> dict[str, Any]:
-    ok = [(r, ref) for r, ref in zip(runs, refs) if "error" not in r]
+def _summarise(
+    runs: list[dict[str, Any]], refs: list[dict[str, Any]], maximize: bool
+) -> dict[str, Any]:
+    ok = [(r, ref) for r, ref in zip(runs, refs, strict=True) if "error" not in r]
     if not ok:
         return {"error": runs[0].get("error", "not run") if runs else "not run"}
     reach = [r["to_reach"] if r["to_reach"] is not None else math.inf for r, _ in ok]
@@ -499,7 +541,9 @@ def _summarise(runs: list[dict[str, Any]], refs: list[dict[str, Any]], maximize:
         "best_final": _median([r["best_final"] for r, _ in ok]),
         "final_gap": _median(gaps),  # relative shortfall against no stopping (>0 = worse)
         "to_reach": _median(reach),
-        "to_reach_vs_nostop": _median([x / ref["resource"] for x, (_, ref) in zip(reach, ok)]),
+        "to_reach_vs_nostop": _median(
+            [x / ref["resource"] for x, (_, ref) in zip(reach, ok, strict=True)]
+        ),
         "reached": sum(r["to_reach"] is not None for r, _ in ok),
     }
 
@@ -549,8 +593,12 @@ def run(args: argparse.Namespace) -> tuple[Table, dict[str, Any]]:
 
         ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
     data: dict[str, Any] = {
-        "trials": opts.trials, "seeds": opts.n_seeds, "parallel": 2, "tolerance": TOLERANCE,
-        "methods": opts.methods, "problems": {},
+        "trials": opts.trials,
+        "seeds": opts.n_seeds,
+        "parallel": 2,
+        "tolerance": TOLERANCE,
+        "methods": opts.methods,
+        "problems": {},
     }
     table = Table(
         title=(
@@ -561,9 +609,16 @@ def run(args: argparse.Namespace) -> tuple[Table, dict[str, Any]]:
         )
     )
     for col, justify in (
-        ("problem", "left"), ("method", "left"), ("resource", "right"), ("vs no stop", "right"),
-        ("trained", "right"), ("wall s", "right"), ("best final", "right"),
-        ("gap", "right"), ("to 0.5%", "right"), ("vs no-stop total", "right"),
+        ("problem", "left"),
+        ("method", "left"),
+        ("resource", "right"),
+        ("vs no stop", "right"),
+        ("trained", "right"),
+        ("wall s", "right"),
+        ("best final", "right"),
+        ("gap", "right"),
+        ("to 0.5%", "right"),
+        ("vs no-stop total", "right"),
     ):
         table.add_column(col, justify=justify)  # type: ignore[arg-type]
     try:
@@ -603,30 +658,48 @@ def run(args: argparse.Namespace) -> tuple[Table, dict[str, Any]]:
                     refs.append(per_method["nostop"][-1])
                 summary = {}
                 for method in opts.methods:
-                    runs = per_method[method]
-                    pairs = [(r, ref) for r, ref in zip(runs, refs)]
-                    summary[method] = _summarise([r for r, _ in pairs], [ref for _, ref in pairs], maximize)
+                    summary[method] = _summarise(per_method[method], refs, maximize)
                 data["problems"][pkey] = {
-                    "label": problem["label"], "metric": problem["metric"],
+                    "label": problem["label"],
+                    "metric": problem["metric"],
                     "objective": "Maximize" if maximize else "Minimize",
-                    "max_resource": problem["max_resource"], "runs": per_method,
-                    "summary": summary, "goals": _goals(summary),
+                    "max_resource": problem["max_resource"],
+                    "runs": per_method,
+                    "summary": summary,
+                    "goals": _goals(summary),
                 }
                 for method in opts.methods:
                     s = summary[method]
                     if "error" in s:
-                        table.add_row(problem["label"], METHODS[method], "n/a", "", "", "", "", "", "",
-                                      f"not available: {s['error'][:60]}")
+                        table.add_row(
+                            problem["label"],
+                            METHODS[method],
+                            "n/a",
+                            "",
+                            "",
+                            "",
+                            "",
+                            "",
+                            "",
+                            f"not available: {s['error'][:60]}",
+                        )
                         continue
                     reach = _fmt_int(s["to_reach"])
                     if s["reached"] < s["seeds"] and not math.isinf(s["to_reach"]):
                         reach += f" ({s['reached']}/{s['seeds']} seeds)"
                     table.add_row(
-                        problem["label"], METHODS[method], f"{s['resource']:.0f}",
-                        f"{s['resource_vs_nostop']:.2f}", f"{s['trained']:.0f}",
-                        f"{s['wall_s']:.1f}", f"{s['best_final']:.4f}",
-                        f"{100 * s['final_gap']:+.2f}%", reach,
-                        "never" if math.isinf(s["to_reach_vs_nostop"]) else f"{s['to_reach_vs_nostop']:.2f}",
+                        problem["label"],
+                        METHODS[method],
+                        f"{s['resource']:.0f}",
+                        f"{s['resource_vs_nostop']:.2f}",
+                        f"{s['trained']:.0f}",
+                        f"{s['wall_s']:.1f}",
+                        f"{s['best_final']:.4f}",
+                        f"{100 * s['final_gap']:+.2f}%",
+                        reach,
+                        "never"
+                        if math.isinf(s["to_reach_vs_nostop"])
+                        else f"{s['to_reach_vs_nostop']:.2f}",
                     )
                 table.add_section()
     finally:

@@ -48,7 +48,10 @@ def main(argv: list[str] | None = None) -> int:
         "platform": platform.platform(),
     }
     data["seconds"] = round(time.time() - started, 1)
-    Console().print(table)
+    console = Console()
+    if not console.is_terminal:
+        console = Console(width=200)  # piped to a file: do not fold the table at 80 columns
+    console.print(table)
     args.out.mkdir(parents=True, exist_ok=True)
     path = args.out / f"{args.name}.json"
     path.write_text(json.dumps(data, indent=2))

@@ -72,7 +72,7 @@ def _same_bracket(strategy: HyperbandStrategy, bracket: int, n: int) -> list[int
     return numbers[:n]
 
 
-def test_rung_decision_stops_values_worse_than_the_quantile() -> None:
+def test_rung_decision_keeps_the_best_third() -> None:
     strategy = _strategy(min_resource=1, max_resource=9)
     bracket = strategy.schedule.s_max  # rungs at 1 and 3
     assert strategy.schedule.rungs(bracket) == [1, 3]
@@ -82,11 +82,14 @@ def test_rung_decision_stops_values_worse_than_the_quantile() -> None:
         _trial(b, [0.5], TrialStatus.STOPPED),
         _trial(c, [0.9], TrialStatus.STOPPED),
     ]
-    # cutoff = the 2/3 quantile of the four values at the rung (Ray's ASHA rule)
+    # losses 0.1, 0.5, 0.9 and the new one: the cutoff is their 1/3 quantile (the best third
+    # continues), as Ray's ASHA keeps rewards above the 2/3 percentile
     good, middling, bad = _trial(d, [0.05]), _trial(d, [0.6]), _trial(d, [0.95])
-    assert strategy.should_stop(good, [*done, good]) is False
-    assert strategy.should_stop(middling, [*done, middling]) is False  # cutoff 0.6: not worse
+    assert strategy.should_stop(good, [*done, good]) is False  # cutoff 0.1
+    assert strategy.should_stop(middling, [*done, middling]) is True  # cutoff 0.5
     assert strategy.should_stop(bad, [*done, bad]) is True
+    tied = _trial(d, [0.1])
+    assert strategy.should_stop(tied, [*done, tied]) is False  # equal to the cutoff: continues
 
 
 def test_first_trial_at_a_rung_continues() -> None:
