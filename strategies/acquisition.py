@@ -194,8 +194,8 @@ def maximise(
         acq: The acquisition function.
         encoding: The feature space (which features are continuous, integer, categorical).
         rng: Source of the Sobol scramble, perturbations and roulette draws.
-        incumbents: The best observed points, best first; local searches start from the first
-            and from perturbations of all of them.
+        incumbents: The best observed points, best first; a local search starts from the
+            first, and small perturbations of all of them join the candidates.
         n_candidates: Size of the Sobol candidate set.
         n_starts: Number of local searches.
         max_rounds: Continuous/discrete alternations per local search.

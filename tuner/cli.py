@@ -12,6 +12,7 @@
     tuner stop NAME [--db URL]           ask a running job to stop
     tuner report NAME [NAME ...] [--db URL] [--json] [--html FILE] [--csv FILE]
     tuner submit SPEC --address URL      run the job on a Ray cluster (Ray Jobs API)
+    tuner dashboard [--db URL] [--host 127.0.0.1] [--port 8765] [--token T]   web dashboard
 
 The database defaults to ``./tuner.db`` (or ``$TUNER_DB``). Exit status: 0 success, 1 the job
 ended Failed or Stopped, 2 bad input (invalid spec, unknown job).
@@ -281,6 +282,12 @@ def _cmd_report(args: argparse.Namespace) -> int:
     return cmd_report(args)
 
 
+def _cmd_dashboard(args: argparse.Namespace) -> int:
+    from tuner.dashboard import cmd_dashboard  # starlette and uvicorn load for this command only
+
+    return cmd_dashboard(args)
+
+
 def cmd_submit(args: argparse.Namespace) -> int:
     from tuner import submit
 
@@ -392,6 +399,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="the report's data as JSON")
     p.add_argument("--html", metavar="FILE", help="write a self-contained HTML report")
     p.add_argument("--csv", metavar="FILE", help="export the training jobs as CSV (export_csv)")
+    p = add("dashboard", _cmd_dashboard, "serve the read-only web dashboard of tuning jobs")
+    from tuner.dashboard.cli import add_arguments as add_dashboard_arguments
+
+    add_dashboard_arguments(p)  # --host 127.0.0.1, --port 8765, --token ($TUNER_DASHBOARD_TOKEN)
     p = sub.add_parser(
         "submit",
         help="submit a tuning job to a Ray cluster (Ray Jobs API), or inspect one",

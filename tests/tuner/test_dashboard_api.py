@@ -38,7 +38,7 @@ from tuner.analytics import TuningJobAnalytics
 from tuner.dashboard import charts
 from tuner.dashboard.app import _host_name, create_app
 from tuner.dashboard.cli import cmd_dashboard, is_loopback
-from tuner.dashboard.reader import evenly_spaced
+from tuner.dashboard.reader import DashboardReader, evenly_spaced, read_log_tail
 from tuner.describe import describe_tuning_job, training_job_name
 from tuner.objective import ObjectiveType
 from tuner.report import build_report
@@ -116,7 +116,9 @@ def bulk_job(url: str, name: str, n_trials: int, n_epochs: int, *, seed: int = 0
     t0 = 1_700_000_000.0
     storage.create_job(name, request, strategy="Random", seed=seed, status="InProgress", now=t0)
     with storage.engine.begin() as conn:
-        job_id = conn.execute(select(s.tuning_jobs.c.id).where(s.tuning_jobs.c.name == name)).scalar()
+        job_id = conn.execute(
+            select(s.tuning_jobs.c.id).where(s.tuning_jobs.c.name == name)
+        ).scalar()
         x = 10 ** rng.uniform(-2, 1, n_trials)
         value = 1.0 - (np.log10(x) - 0.2) ** 2 / 4 + rng.normal(0, 0.02, n_trials)
         kind = rng.random(n_trials)
@@ -127,7 +129,11 @@ def bulk_job(url: str, name: str, n_trials: int, n_epochs: int, *, seed: int = 0
                 "number": i + 1,
                 "name": training_job_name(name, i + 1),
                 "hyperparameters_json": json.dumps(
-                    {"x": repr(float(x[i])), "n": str(i % 4 + 1), "c": ["plain", XSS_SCRIPT][i % 2]}
+                    {
+                        "x": repr(float(x[i])),
+                        "n": str(i % 4 + 1),
+                        "c": ["plain", XSS_SCRIPT][i % 2],
+                    }
                 ),
                 "status": str(status[i]),
                 "final_value": None if status[i] == "Failed" else float(value[i]),
@@ -339,7 +345,9 @@ def test_trial_has_hyperparameters_metrics_failure_and_log(real: Server, real_db
     assert data["MetricNames"] == ["loss", "accuracy"]
     assert [row["Epoch"] for row in data["Metrics"]] == [1, 2, 3, 4]
     assert data["Metrics"][-1]["Values"]["loss"] == pytest.approx(done.final_value)
-    assert data["Log"]["Found"] and any(line.startswith("epoch 4") for line in data["Log"]["Lines"])
+    assert data["Log"]["Found"] and any(
+        line.startswith("epoch 4") for line in data["Log"]["Lines"]
+    )
     assert data["Figure"]["data"][0]["name"] == "loss"
     bad = get_json(f"{real.base}/api/jobs/evil/trials/{failed.number}")
     assert bad["TrainingJobStatus"] == "Failed" and XSS_IMG in bad["FailureReason"]
@@ -359,8 +367,12 @@ def test_chart_endpoints_return_valid_plotly_figures(real: Server, real_db: str)
     points, best = objective["Figure"]["data"]
     assert points["x"] == [t.number for t in scored]
     assert best["y"][-1] == pytest.approx(min(t.final_value for t in scored))
-    assert objective["Sample"] == {"Shown": len(scored), "Total": len(scored), "Sampled": False,
-                                   "How": "all"}
+    assert objective["Sample"] == {
+        "Shown": len(scored),
+        "Total": len(scored),
+        "Sampled": False,
+        "How": "all",
+    }
     parameters = get_json(f"{api}/charts/parameters")
     assert sorted(f["Parameter"] for f in parameters["Figures"]) == ["c", "n", "x"]
     assert parameters["Parallel"]["data"][0]["type"] == "parcoords"
@@ -396,8 +408,9 @@ def test_a_large_job_is_paginated_and_downsampled(big: Server, big_db: str) -> N
     storage = SqlStorage(big_db)
     described = describe_tuning_job(storage.load_job("big"), storage.trials("big"), now=0)
     assert summary["TrainingJobStatusCounters"] == described["TrainingJobStatusCounters"]
-    assert summary["BestTrainingJob"]["TrainingJobName"] == (
-        described["BestTrainingJob"]["TrainingJobName"]
+    assert (
+        summary["BestTrainingJob"]["TrainingJobName"]
+        == (described["BestTrainingJob"]["TrainingJobName"])
     )
     deep = get_json(f"{api}/trials?sort=objective&order=desc&page=200&per_page=50")
     assert len(deep["TrainingJobs"]) == 50 and deep["Total"] == 12_000
@@ -412,13 +425,89 @@ def test_a_large_job_is_paginated_and_downsampled(big: Server, big_db: str) -> N
     assert max(points["y"]) == pytest.approx(summary["BestObjectiveValue"])
     parameters = get_json(f"{api}/charts/parameters")
     assert parameters["Sample"]["Shown"] <= charts.CHART_SAMPLE + charts.TOP_K
-    assert len(parameters["Parallel"]["data"][0]["dimensions"][0]["values"]) <= (
-        charts.CHART_SAMPLE + charts.TOP_K
-    )
+    dimensions = parameters["Parallel"]["data"][0]["dimensions"]
+    assert len(dimensions[0]["values"]) == parameters["ParallelSample"]["Shown"]
+    assert parameters["ParallelSample"]["Shown"] <= charts.PARALLEL_SAMPLE + charts.TOP_K
+    assert max(dimensions[-1]["values"]) == pytest.approx(summary["BestObjectiveValue"])
     curves = get_json(f"{api}/charts/curves")
     assert curves["Sample"]["Shown"] <= charts.MAX_CURVES
     best_curve = next(t for t in curves["Figures"][0]["Figure"]["data"] if "best" in t["name"])
     assert best_curve["name"].endswith(summary["BestTrainingJob"]["TrainingJobName"])
+
+
+def test_long_curves_are_thinned_in_sql(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'tuner.db'}"
+    bulk_job(url, "long", 3, 5000)
+    reader = DashboardReader(url)
+    trial = reader.trial("long", 1)
+    epochs = [row["Epoch"] for row in trial["Metrics"]]
+    assert trial["EpochsTotal"] == 5000 and trial["EpochsReported"] == 5000
+    assert len(epochs) <= 1000 and epochs[0] == 1 and epochs[-1] == 5000
+    job = reader.load_job("long")
+    trials, points = reader.curve_points(job, [1, 2, 3], max_points=200)
+    assert sorted(trials) == [1, 2, 3]
+    for number in (1, 2, 3):
+        mine = [e for n, e, _, _ in points if n == number]
+        assert len(mine) <= 203 and mine[0] == 1 and mine[-1] == 5000
+    figure = charts.curve_figures(reader, job)["Figures"][0]["Figure"]
+    xs = [x for trace in figure["data"] for x in trace["x"] if x is not None]
+    # three curves plus the best one drawn again, each at most MAX_CURVE_POINTS + 3 points
+    assert max(xs) == 5000 and len(xs) <= 4 * (charts.MAX_CURVE_POINTS + 3)
+
+
+def test_jobs_without_results_still_render(tmp_path: Path) -> None:
+    """A job with only a pending trial, and one whose trials all failed without a value."""
+    url = f"sqlite:///{tmp_path / 'tuner.db'}"
+    storage = SqlStorage(url)
+    request = {
+        "HyperParameterTuningJobConfig": {
+            "Strategy": "Bayesian",
+            "HyperParameterTuningJobObjective": {"Type": "Maximize", "MetricName": "auc"},
+            "ResourceLimits": {"MaxNumberOfTrainingJobs": 5, "MaxParallelTrainingJobs": 1},
+            "ParameterRanges": {
+                "ContinuousParameterRanges": [{"Name": "x", "MinValue": "0", "MaxValue": "1"}]
+            },
+        }
+    }
+    now = time.time()
+    storage.create_job(
+        "waiting", request, strategy="Bayesian", seed=0, status="InProgress", now=now
+    )
+    storage.add_trial("waiting", 1, name="waiting-1", hyperparameters={"x": "0.5"}, now=now)
+    storage.create_job("broken", request, strategy="Bayesian", seed=0, status="Failed", now=now)
+    for number in (1, 2):
+        storage.add_trial(
+            "broken", number, name=f"b-{number}", hyperparameters={"x": "1"}, now=now
+        )
+        storage.add_report("broken", number, attempt=1, epoch=1, metrics={"other": 1.0}, at=now)
+        storage.finish_trial(
+            "broken",
+            number,
+            status="Failed",
+            now=now,
+            final_value=None,
+            final_metrics={},
+            n_reports=1,
+            failure_reason="boom",
+            retryable=False,
+        )
+    storage.close()
+    with Server(create_app(url)) as server:
+        for name in ("waiting", "broken"):
+            api = f"{server.base}/api/jobs/{name}"
+            summary = get_json(api)
+            assert summary["BestTrainingJob"] is None and summary["BestObjectiveValue"] is None
+            assert get_json(f"{api}/charts/objective")["Figure"]["data"][0]["x"] == []
+            assert get_json(f"{api}/charts/parameters")["Parallel"] is None
+            assert get_json(f"{api}/charts/curves")["Figures"] == []
+            assert "too few trials" in wait_for_analysis(f"{api}/analysis")["Summary"]
+            assert get_json(f"{api}/trials/1")["FinalObjectiveValue"] is None
+            for page in (f"/jobs/{name}", f"/jobs/{name}/trials/1"):
+                assert fetch(server.base + page)[0] == 200
+        assert summary["ObjectiveStatusCounters"] == {"Succeeded": 0, "Pending": 0, "Failed": 2}
+        assert summary["TrainingJobStatusCounters"]["NonRetryableError"] == 2
+        listing = get_json(f"{server.base}/api/jobs?sort=best")["TuningJobs"]
+        assert [j["BestObjectiveValue"] for j in listing] == [None, None]
 
 
 def test_static_assets_are_served_locally(real: Server) -> None:
@@ -490,11 +579,19 @@ def test_the_dashboard_never_writes(tmp_path: Path) -> None:
     before = _digest(path)
     app = create_app(url)
     with Server(app) as server:
-        for route in ("/", "/jobs/frozen", "/jobs/frozen/trials/3", "/api/jobs",
-                      "/api/jobs/frozen", "/api/jobs/frozen/trials?sort=objective",
-                      "/api/jobs/frozen/trials/3", "/api/jobs/frozen/charts/objective",
-                      "/api/jobs/frozen/charts/parameters", "/api/jobs/frozen/charts/curves",
-                      "/api/jobs/frozen/spec"):
+        for route in (
+            "/",
+            "/jobs/frozen",
+            "/jobs/frozen/trials/3",
+            "/api/jobs",
+            "/api/jobs/frozen",
+            "/api/jobs/frozen/trials?sort=objective",
+            "/api/jobs/frozen/trials/3",
+            "/api/jobs/frozen/charts/objective",
+            "/api/jobs/frozen/charts/parameters",
+            "/api/jobs/frozen/charts/curves",
+            "/api/jobs/frozen/spec",
+        ):
             assert fetch(server.base + route)[0] == 200, route
         wait_for_analysis(f"{server.base}/api/jobs/frozen/analysis")
         for method in ("POST", "PUT", "DELETE", "PATCH"):
@@ -505,8 +602,10 @@ def test_the_dashboard_never_writes(tmp_path: Path) -> None:
             "UPDATE tuning_jobs SET status = 'Failed'",
             "CREATE TABLE intruder (x INTEGER)",
         ):
-            with pytest.raises(OperationalError, match="readonly|read-only|query_only"), \
-                    engine.begin() as conn:
+            with (
+                pytest.raises(OperationalError, match="readonly|read-only|query_only"),
+                engine.begin() as conn,
+            ):
                 conn.execute(text(statement))
     assert _digest(path) == before
 
@@ -524,8 +623,15 @@ def test_a_missing_database_is_an_error_not_a_new_file(tmp_path: Path, capsys) -
 def test_every_request_needs_the_token_when_one_is_set(real_db: str) -> None:
     token = "s3cret/+token"
     with Server(create_app(real_db, token=token, allowed_hosts=None)) as server:
-        for path in ("/", "/jobs/evil", "/api/jobs", "/api/jobs/evil/charts/objective",
-                     "/static/dashboard.js", "/static/vendor/plotly.min.js", "/nowhere"):
+        for path in (
+            "/",
+            "/jobs/evil",
+            "/api/jobs",
+            "/api/jobs/evil/charts/objective",
+            "/static/dashboard.js",
+            "/static/vendor/plotly.min.js",
+            "/nowhere",
+        ):
             assert fetch(server.base + path)[0] == 401, path
             wrong = {"Authorization": "Bearer nope"}
             assert fetch(server.base + path, headers=wrong)[0] == 401, path
@@ -554,8 +660,13 @@ def test_without_a_token_only_loopback_host_names_are_answered(real: Server) -> 
 
 @pytest.mark.parametrize(
     ("header", "expected"),
-    [("127.0.0.1:8765", "127.0.0.1"), ("[::1]:8765", "::1"), ("localhost", "localhost"),
-     ("[::1]", "::1"), ("example.com:80", "example.com")],
+    [
+        ("127.0.0.1:8765", "127.0.0.1"),
+        ("[::1]:8765", "::1"),
+        ("localhost", "localhost"),
+        ("[::1]", "::1"),
+        ("example.com:80", "example.com"),
+    ],
 )
 def test_host_name_of_a_host_header(header: str, expected: str) -> None:
     assert _host_name(header) == expected
@@ -563,9 +674,17 @@ def test_host_name_of_a_host_header(header: str, expected: str) -> None:
 
 @pytest.mark.parametrize(
     ("host", "loopback"),
-    [("127.0.0.1", True), ("127.0.0.2", True), ("localhost", True), ("::1", True),
-     ("[::1]", True), ("0.0.0.0", False), ("192.168.1.5", False), ("example.com", False),
-     ("::", False)],
+    [
+        ("127.0.0.1", True),
+        ("127.0.0.2", True),
+        ("localhost", True),
+        ("::1", True),
+        ("[::1]", True),
+        ("0.0.0.0", False),
+        ("192.168.1.5", False),
+        ("example.com", False),
+        ("::", False),
+    ],
 )
 def test_is_loopback(host: str, loopback: bool) -> None:
     assert is_loopback(host) is loopback
@@ -612,9 +731,17 @@ def test_reading_while_a_coordinator_writes(tmp_path: Path, caplog) -> None:
     done = threading.Event()
     with Server(create_app(url)) as server:
         api = f"{server.base}/api/jobs/busy"
-        routes = [api, f"{api}/trials?sort=objective", f"{api}/charts/objective",
-                  f"{api}/charts/curves", f"{api}/charts/parameters", f"{api}/trials/1",
-                  f"{api}/analysis", f"{server.base}/api/jobs", f"{server.base}/jobs/busy"]
+        routes = [
+            api,
+            f"{api}/trials?sort=objective",
+            f"{api}/charts/objective",
+            f"{api}/charts/curves",
+            f"{api}/charts/parameters",
+            f"{api}/trials/1",
+            f"{api}/analysis",
+            f"{server.base}/api/jobs",
+            f"{server.base}/jobs/busy",
+        ]
 
         def hammer(offset: int) -> None:
             i = offset
@@ -670,10 +797,25 @@ def test_samples_are_seeded_and_best_first() -> None:
     a = charts.sample_indices(10_000, 100)
     assert np.array_equal(a, charts.sample_indices(10_000, 100)) and len(set(a)) == 100
     assert charts.sample_indices(50, 100).tolist() == list(range(50))
-    series = charts.ScoredSeries(np.array([1, 2, 3, 4]), np.array([0.5, 0.9, 0.9, 0.1]),
-                                 np.zeros(4, dtype=bool))
+    series = charts.ScoredSeries(
+        np.array([1, 2, 3, 4]), np.array([0.5, 0.9, 0.9, 0.1]), np.zeros(4, dtype=bool)
+    )
     assert charts.best_indices(series, ObjectiveType.MAXIMIZE, 2).tolist() == [1, 2]
     assert charts.best_indices(series, ObjectiveType.MINIMIZE, 1).tolist() == [3]
     assert evenly_spaced(5, 10) == [0, 1, 2, 3, 4]
     spaced = evenly_spaced(1000, 10)
     assert spaced[0] == 0 and spaced[-1] == 999 and len(spaced) == 10
+
+
+def test_log_tail_reads_the_end_of_the_trials_log(tmp_path: Path) -> None:
+    folder = tmp_path / "out" / "job-001"
+    folder.mkdir(parents=True)
+    lines = [f"line {i} {XSS_SCRIPT}" for i in range(5000)]
+    (folder / "training-job.log").write_text("\n".join(lines) + "\n")
+    tail = read_log_tail(str(folder))
+    assert tail["Found"] and tail["Truncated"] and tail["Lines"] == lines[-200:]
+    relative = read_log_tail("out/job-001", base_dir=tmp_path)  # relative to the database
+    assert relative["Lines"] == lines[-200:]
+    missing = read_log_tail(str(tmp_path / "elsewhere"))
+    assert missing["Found"] is False and missing["Lines"] == []
+    assert read_log_tail(None)["Path"] is None

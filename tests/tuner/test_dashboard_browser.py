@@ -134,7 +134,9 @@ def server(db_url: str, workdir: Path) -> Iterator[str]:
                 break
             except OSError:
                 if process.poll() is not None or time.monotonic() > deadline:
-                    pytest.fail(f"the dashboard did not start: {(workdir / 'server.log').read_text()}")
+                    pytest.fail(
+                        f"the dashboard did not start: {(workdir / 'server.log').read_text()}"
+                    )
                 time.sleep(0.2)
         yield base
     finally:
@@ -162,7 +164,9 @@ class Watched:
         page.on("pageerror", lambda exc: self.errors.append(f"pageerror: {exc}"))
         page.on(
             "console",
-            lambda msg: self.errors.append(f"console: {msg.text}") if msg.type == "error" else None,
+            lambda msg: (
+                self.errors.append(f"console: {msg.text}") if msg.type == "error" else None
+            ),
         )
 
     def _dialog(self, dialog: Any) -> None:
@@ -202,6 +206,13 @@ CHARTS_DRAWN = """() => {
 }"""
 
 
+def wait_for_charts(page: Any) -> None:
+    """Every chart drawn; parallel coordinates are drawn once scrolled into view."""
+    page.wait_for_selector("#charts-parameters .js-plotly-plot")
+    page.locator("#chart-parallel").scroll_into_view_if_needed()
+    page.wait_for_function(CHARTS_DRAWN)
+
+
 def objective_column(page: Any) -> list[float | None]:
     cells = page.locator("#trials-body tr td:nth-child(4)").all_inner_texts()
     return [None if c.strip() == "-" else float(c) for c in cells]
@@ -229,7 +240,7 @@ def test_list_job_charts_sorting_and_a_trial(server: str, watched: Watched, tmp_
 
     page.get_by_role("link", name="evil", exact=True).click()
     page.wait_for_url(f"{server}/jobs/evil")
-    page.wait_for_function(CHARTS_DRAWN)
+    wait_for_charts(page)
     charts = page.evaluate(
         """() => Array.from(document.querySelectorAll('.js-plotly-plot')).map(e => ({
             id: e.id, traces: e.data.length,
@@ -254,7 +265,7 @@ def test_list_job_charts_sorting_and_a_trial(server: str, watched: Watched, tmp_
     values = objective_column(page)
     scored = [v for v in values if v is not None]
     assert scored == sorted(scored) and len(scored) == n_scored
-    assert values[len(scored):] == [None] * (len(values) - len(scored))
+    assert values[len(scored) :] == [None] * (len(values) - len(scored))
     header.click()
     page.wait_for_selector("#trials-table th[data-sort=objective].sorted-desc")
     assert [v for v in objective_column(page) if v is not None] == sorted(scored, reverse=True)
@@ -263,9 +274,10 @@ def test_list_job_charts_sorting_and_a_trial(server: str, watched: Watched, tmp_
         "Array.from(document.querySelectorAll('#trials-body tr td:nth-child(3)'))"
         ".every(td => td.textContent === 'Failed')"
     )
-    assert page.locator("#trials-body tr").count() == summary["TrainingJobStatusCounters"][
-        "RetryableError"
-    ]
+    assert (
+        page.locator("#trials-body tr").count()
+        == summary["TrainingJobStatusCounters"]["RetryableError"]
+    )
     page.select_option("#trials-status", "All")
     page.wait_for_function("document.querySelectorAll('#trials-body tr').length === 14")
     header.click()  # back to ascending: the best training job first
@@ -296,7 +308,7 @@ def test_user_values_render_as_text_and_never_run(
     trials = SqlStorage(db_url).trials("evil")
     failed = next(t for t in trials if t.status == "Failed")
     page.goto(f"{server}/jobs/evil?status=Failed")
-    page.wait_for_function(CHARTS_DRAWN)
+    wait_for_charts(page)
     page.select_option("#trials-status", "All")
     page.wait_for_function("document.querySelectorAll('#trials-body tr').length === 14")
     found = page.evaluate(

@@ -709,7 +709,7 @@ CASES: list[tuple[str, Callable[[dict[str, Any]], Any], str, str]] = [
         "unknown-algorithm-name",
         setting((dfn("AlgorithmSpecification", "AlgorithmName"), "catboost")),
         f"{ALGO}.AlgorithmName",
-        "not a built-in algorithm; available: xgboost",
+        "not a built-in algorithm; available: factorization-machines, image-classification",
     ),
     (
         "unknown-training-image",

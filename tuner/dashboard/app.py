@@ -133,7 +133,11 @@ class GuardMiddleware:
         if self.allowed_hosts is not None:
             host = _host_name(request.headers.get("host", ""))
             if host not in self.allowed_hosts:
-                await self._deny(scope, receive, send, 400, f"unexpected Host header {host!r}")
+                reason = (
+                    f"unexpected Host header {host!r}: without a token the dashboard only "
+                    "answers to localhost names (start it with --token to serve others)"
+                )
+                await self._deny(scope, receive, send, 400, reason)
                 return
         set_cookie = False
         if self.token is not None:
@@ -148,9 +152,7 @@ class GuardMiddleware:
                 if request.method == "GET" and not request.url.path.startswith("/api/"):
                     # Take the token out of the address bar (and the history): the cookie
                     # carries it from now on.
-                    query = [
-                        (k, v) for k, v in request.query_params.multi_items() if k != "token"
-                    ]
+                    query = [(k, v) for k, v in request.query_params.multi_items() if k != "token"]
                     target = request.url.path + (
                         "?" + urllib.parse.urlencode(query) if query else ""
                     )
@@ -301,9 +303,14 @@ def create_app(
         return HTMLResponse(body, status_code=status)
 
     def api(fn: Callable[[Request], Any]) -> Handler:
+        def respond(request: Request) -> Response:
+            data = fn(request)
+            # Serialised here, in the worker thread: a chart's JSON is a few hundred KB.
+            return data if isinstance(data, Response) else JSONResponse(data)
+
         async def endpoint(request: Request) -> Response:
             try:
-                data = await run_in_threadpool(fn, request)
+                return await run_in_threadpool(respond, request)
             except JobNotFoundError as exc:
                 return JSONResponse({"Error": str(exc)}, status_code=404)
             except ValueError as exc:
@@ -311,9 +318,6 @@ def create_app(
             except StorageError as exc:
                 logger.warning("dashboard read failed: %s", exc)
                 return JSONResponse({"Error": str(exc)}, status_code=503)
-            if isinstance(data, Response):
-                return data
-            return JSONResponse(data)
 
         return endpoint
 
@@ -416,13 +420,13 @@ def create_app(
         return page("trial.html", trial=trial)
 
     async def plotly(request: Request) -> Response:
-        response = FileResponse(plotly_js, media_type="text/javascript")
-        return response
+        return FileResponse(plotly_js, media_type="text/javascript")
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        # Enough worker threads for a few browsers polling while the analysis runs.
-        anyio.to_thread.current_default_thread_limiter().total_tokens = 16
+        # Enough worker threads for a few browsers polling while the analysis runs; few enough
+        # that memory stays bounded (each thread keeps its own buffers).
+        anyio.to_thread.current_default_thread_limiter().total_tokens = 8
         yield
         cache.close()
         reader.close()
@@ -447,9 +451,7 @@ def create_app(
     app = Starlette(routes=routes, lifespan=lifespan)
     app.state.reader = reader
     app.state.analysis = cache
-    app.add_middleware(
-        GuardMiddleware, token=token, allowed_hosts=allowed_hosts, cookie=cookie
-    )
+    app.add_middleware(GuardMiddleware, token=token, allowed_hosts=allowed_hosts, cookie=cookie)
     return app
 
 

@@ -10,13 +10,15 @@ that a job of 100,000 training jobs draws as fast as one of 100:
   :data:`MAX_OBJECTIVE_POINTS`; else the best and worst of each of ``MAX_OBJECTIVE_POINTS / 2``
   consecutive buckets, plus every training job that set a new best, so the extremes and the
   best-so-far line (computed over all of them) stay exact.
-* Hyperparameter charts and parallel coordinates: a seeded random sample of
-  :data:`CHART_SAMPLE` scored training jobs plus the :data:`TOP_K` best.
+* Hyperparameter charts: a seeded random sample of :data:`CHART_SAMPLE` scored training jobs
+  plus the :data:`TOP_K` best; parallel coordinates (WebGL, slow to draw without a GPU):
+  :data:`PARALLEL_SAMPLE` of those plus the same best.
 * Correlations and importance: a seeded random sample of :data:`ANALYSIS_SAMPLE` (the
   statistics and the forest cost seconds per thousand trials); a job that small gets exactly
   ``tuner report``'s numbers. They run in the background (:class:`AnalysisCache`).
 * Learning curves: the :data:`CURVE_TOP` best, the running and the stopped-early training jobs
-  and a random sample, :data:`MAX_CURVES` in all, each cut to :data:`MAX_CURVE_POINTS` epochs.
+  and a random sample, :data:`MAX_CURVES` in all, each thinned in SQL to about
+  :data:`MAX_CURVE_POINTS` epochs (the first and the last kept).
 
 Every sample says what it was drawn from (``Sample``), so the page can say so.
 """
@@ -53,10 +55,13 @@ from tuner.report_html import (
 
 logger = logging.getLogger(__name__)
 
-#: Points of the objective chart at most (before adding the training jobs that set a best).
-MAX_OBJECTIVE_POINTS = 4000
-#: Scored training jobs in the hyperparameter and parallel-coordinates charts (plus TOP_K).
-CHART_SAMPLE = 2000
+#: Points of the objective chart at most (before adding the training jobs that set a best):
+#: plotly draws 2,000 SVG markers in a fifth of a second, 4,000 in two thirds.
+MAX_OBJECTIVE_POINTS = 2000
+#: Scored training jobs in the hyperparameter charts and in the parallel coordinates (each
+#: plus the TOP_K best). Parallel coordinates are drawn with WebGL, slow without a GPU.
+CHART_SAMPLE = 1000
+PARALLEL_SAMPLE = 500
 TOP_K = 50
 #: Scored training jobs the correlations and importance are computed on.
 ANALYSIS_SAMPLE = 500
@@ -171,6 +176,7 @@ def parameter_figures(
     objective = job.objective
     figures: list[dict[str, Any]] = []
     parallel = None
+    parallel_rows = 0
     if trials and parameters:
         frame = snapshot.dataframe()
         readings = readings or {}
@@ -180,14 +186,27 @@ def parameter_figures(
             if not readings.get(p.name):
                 figure["layout"]["title"]["text"] = html.escape(p.name)
             figures.append({"Parameter": p.name, "Figure": figure})
-        parallel = parallel_chart(parameters, frame, objective.metric, objective.type.value)
+        rows = _parallel_rows(frame, series, job)
+        parallel_rows = len(rows)
+        parallel = parallel_chart(parameters, rows, objective.metric, objective.type.value)
     how = f"a random sample (seed {SEED}) and the {TOP_K} best"
     return {
         "Figures": figures,
         "Parallel": parallel,
         "WithReadings": bool(readings),
         "Sample": _sample_info(len(trials), len(series.numbers), how),
+        "ParallelSample": _sample_info(parallel_rows, len(series.numbers), how),
     }
+
+
+def _parallel_rows(frame: pd.DataFrame, series: ScoredSeries, job: LoadedJob) -> pd.DataFrame:
+    """At most PARALLEL_SAMPLE of the charts' rows, plus the TOP_K best."""
+    if len(frame) <= PARALLEL_SAMPLE + TOP_K:
+        return frame
+    numbers = frame["TrialNumber"].to_numpy()
+    keep = set(numbers[sample_indices(len(numbers), PARALLEL_SAMPLE, seed=SEED + 1)].tolist())
+    keep.update(series.numbers[best_indices(series, job.objective.type, TOP_K)].tolist())
+    return frame[frame["TrialNumber"].isin(keep)]
 
 
 def curve_figures(reader: DashboardReader, job: LoadedJob) -> dict[str, Any]:
@@ -206,7 +225,7 @@ def curve_figures(reader: DashboardReader, job: LoadedJob) -> dict[str, Any]:
         others = np.setdiff1d(series.numbers, np.fromiter(chosen, dtype=np.int64))
         for i in sample_indices(len(others), room):
             chosen[int(others[i])] = None
-    trials, points = reader.curve_points(job, chosen)
+    trials, points = reader.curve_points(job, chosen, max_points=MAX_CURVE_POINTS)
     frame = _curve_frame(job.record.name, trials, points)
     metrics = list(dict.fromkeys(frame["MetricName"])) if not frame.empty else []
     metrics = ([objective.metric] if objective.metric in metrics else []) + [
@@ -236,8 +255,14 @@ def _curve_frame(
 ) -> pd.DataFrame:
     """Rows in :meth:`TuningJobAnalytics.learning_curves`' shape, each curve downsampled."""
     columns = [
-        "TuningJobName", "TrainingJobName", "TrialNumber", "TrainingJobStatus",
-        "StoppedEarly", "MetricName", "Epoch", "Value",
+        "TuningJobName",
+        "TrainingJobName",
+        "TrialNumber",
+        "TrainingJobStatus",
+        "StoppedEarly",
+        "MetricName",
+        "Epoch",
+        "Value",
     ]
     rows: list[tuple[Any, ...]] = []
     groups: dict[tuple[int, str], list[tuple[int, float]]] = {}
@@ -290,7 +315,7 @@ def trial_figure(trial: Mapping[str, Any]) -> Figure | None:
     objective = trial["ObjectiveMetricName"]
     names = ([objective] if objective in names else []) + [n for n in names if n != objective]
     traces = []
-    for i, name in enumerate(names):
+    for name in names:
         points = [(row["Epoch"], row["Values"].get(name)) for row in trial["Metrics"]]
         points = [(e, v) for e, v in points if v is not None]
         traces.append(
@@ -300,7 +325,10 @@ def trial_figure(trial: Mapping[str, Any]) -> Figure | None:
                 "y": [v for _, v in points],
                 "mode": "lines+markers" if len(points) <= 60 else "lines",
                 "name": html.escape(name),
-                "line": {"width": 3 if name == objective else 1.5, "dash": "solid" if i < 1 else "dot"},
+                "line": {
+                    "width": 3 if name == objective else 1.5,
+                    "dash": "solid" if name == objective else "dot",
+                },
                 # Metrics other than the objective on a second axis, so scales do not clash.
                 "yaxis": "y" if name == objective else "y2",
             }
@@ -420,7 +448,9 @@ class AnalysisCache:
             entry = self._entries.get(job.record.name)
             if entry is not None:
                 self._entries.move_to_end(job.record.name)
-                fresh = entry.key == key or (live and self.clock() - entry.started < self.refresh_s)
+                fresh = entry.key == key or (
+                    live and self.clock() - entry.started < self.refresh_s
+                )
                 if fresh or not entry.future.done():
                     return self._result(entry, stale=entry.key != key)
             previous = _result_of(entry) if entry is not None else None

@@ -62,7 +62,7 @@ def cmd_dashboard(args: argparse.Namespace) -> int:
     from tuner.errors import StorageError
 
     host = str(args.host)
-    token = args.token or os.environ.get(TOKEN_ENV) or None
+    token = getattr(args, "token", None) or os.environ.get(TOKEN_ENV) or None
     loopback = is_loopback(host)
     if not loopback and token is None:
         err.print(

@@ -40,6 +40,7 @@ from sqlalchemy import (
     literal,
     null,
     select,
+    true,
 )
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import SQLAlchemyError
@@ -154,8 +155,13 @@ class Counters:
     @classmethod
     def empty(cls) -> Counters:
         return cls(
-            {"Completed": 0, "InProgress": 0, "RetryableError": 0, "NonRetryableError": 0,
-             "Stopped": 0},
+            {
+                "Completed": 0,
+                "InProgress": 0,
+                "RetryableError": 0,
+                "NonRetryableError": 0,
+                "Stopped": 0,
+            },
             {"Succeeded": 0, "Pending": 0, "Failed": 0},
         )
 
@@ -267,6 +273,13 @@ class DashboardReader:
     def __init__(self, url: str, *, clock: Callable[[], float] = time.time) -> None:
         self.url = normalise_url(url)
         self.engine = open_read_only(self.url)
+        database = make_url(self.url).database
+        #: The SQLite file's folder, where relative output folders are also looked for.
+        self.base_dir = (
+            Path(database).expanduser().resolve().parent
+            if self.engine.dialect.name == "sqlite" and database
+            else None
+        )
         self.clock = clock
         self._series: dict[int, tuple[tuple[Any, ...], float, ScoredSeries]] = {}
         self._series_lock = threading.Lock()
@@ -345,9 +358,7 @@ class DashboardReader:
             raise JobNotFoundError(msg)
         return self._loaded(rows[0])
 
-    def _counters(
-        self, jobs: Mapping[int, LoadedJob], *, restrict: bool
-    ) -> dict[int, Counters]:
+    def _counters(self, jobs: Mapping[int, LoadedJob], *, restrict: bool) -> dict[int, Counters]:
         out = {job_id: Counters.empty() for job_id in jobs}
         rows = self._rows(_counter_rows(list(jobs) if restrict else None))
         for job_id, status, retryable, has_value, count, low, high in rows:
@@ -527,7 +538,9 @@ class DashboardReader:
         key = self._sort_expression(sort)
         direction = key.desc() if order == "desc" else key.asc()
         tiebreak = _tj.c.number.desc() if order == "desc" else _tj.c.number.asc()
-        ordering = [direction, tiebreak] if sort == "number" else [key.is_(None), direction, tiebreak]
+        ordering = (
+            [direction, tiebreak] if sort == "number" else [key.is_(None), direction, tiebreak]
+        )
         # Sort and skip on ids alone, then read the page's rows: SQLite's sorter then holds
         # small records instead of whole rows (hyperparameters and all), 5x faster deep down.
         page_ids = [
@@ -548,9 +561,7 @@ class DashboardReader:
         objective = job.objective
         return {
             "TuningJobName": job.record.name,
-            "TrainingJobs": [
-                self._trial_row(t, epochs.get(i, 0), objective) for i, t in records
-            ],
+            "TrainingJobs": [self._trial_row(t, epochs.get(i, 0), objective) for i, t in records],
             "Total": total,
             "Page": page,
             "PerPage": per_page,
@@ -562,15 +573,11 @@ class DashboardReader:
 
     def _sort_expression(self, sort: str) -> Any:
         now = literal(self.clock())
-        scored = case(
-            (_tj.c.status.in_(_SCORED_STATUSES), _tj.c.final_value), else_=null()
-        )
+        scored = case((_tj.c.status.in_(_SCORED_STATUSES), _tj.c.final_value), else_=null())
         return {
             "number": _tj.c.number,
             "name": _tj.c.name,
-            "status": case(
-                (_tj.c.status == "Pending", literal("InProgress")), else_=_tj.c.status
-            ),
+            "status": case((_tj.c.status == "Pending", literal("InProgress")), else_=_tj.c.status),
             "objective": scored,
             "created": _tj.c.created_at,
             "started": _tj.c.started_at,
@@ -627,9 +634,14 @@ class DashboardReader:
             msg = f"tuning job {name!r} has no training job number {number}"
             raise JobNotFoundError(msg)
         trial_id, t = rows[0].id, _record(rows[0])
+        mine = (_m.c.training_job_id == trial_id, _m.c.attempt == t.attempt)
+        n_epochs, last = self._rows(
+            select(func.count(_m.c.epoch.distinct()), func.max(_m.c.epoch)).where(*mine)
+        )[0]
+        step = math.ceil(n_epochs / MAX_EPOCH_ROWS) if n_epochs > MAX_EPOCH_ROWS else 1
         metric_rows = self._rows(
             select(_m.c.epoch, _m.c.name, _m.c.value)
-            .where(_m.c.training_job_id == trial_id, _m.c.attempt == t.attempt)
+            .where(*mine, _every_kth_epoch(step))
             .order_by(_m.c.epoch, _m.c.id)
         )
         names = list(dict.fromkeys(r.name for r in metric_rows))
@@ -639,7 +651,7 @@ class DashboardReader:
         epochs = sorted(by_epoch)
         shown = [epochs[i] for i in evenly_spaced(len(epochs), MAX_EPOCH_ROWS)]
         objective = job.objective
-        row = self._trial_row(t, epochs[-1] if epochs else 0, objective)
+        row = self._trial_row(t, int(last or 0), objective)
         row.update(
             {
                 "TuningJobName": job.record.name,
@@ -651,9 +663,9 @@ class DashboardReader:
                 "MetricNames": names,
                 "Metrics": [{"Epoch": e, "Values": by_epoch[e]} for e in shown],
                 "EpochsShown": len(shown),
-                "EpochsTotal": len(epochs),
+                "EpochsTotal": int(n_epochs),
                 "IsLive": t.status in ("Pending", "InProgress"),
-                "Log": read_log_tail(t.output_dir),
+                "Log": read_log_tail(t.output_dir, base_dir=self.base_dir),
             }
         )
         return row
@@ -670,9 +682,9 @@ class DashboardReader:
         live = job.record.status not in TERMINAL_JOB_STATUSES
         with self._series_lock:
             hit = self._series.get(job.id)
-            if hit is not None and hit[0] == key:
-                if not live or time.monotonic() - hit[1] < SERIES_TTL_S:
-                    return hit[2]
+            fresh = hit is not None and (not live or time.monotonic() - hit[1] < SERIES_TTL_S)
+            if hit is not None and hit[0] == key and fresh:
+                return hit[2]
             series = self._read_series(job)
             self._series[job.id] = (key, time.monotonic(), series)
             while len(self._series) > MAX_CACHED_SERIES:
@@ -700,9 +712,7 @@ class DashboardReader:
         out: list[TrainingJobRecord] = []
         for chunk in _chunks(sorted({int(n) for n in numbers})):
             rows = self._rows(
-                self._trial_select().where(
-                    _tj.c.tuning_job_id == job.id, _tj.c.number.in_(chunk)
-                )
+                self._trial_select().where(_tj.c.tuning_job_id == job.id, _tj.c.number.in_(chunk))
             )
             out.extend(_record(r) for r in rows)
         out.sort(key=lambda t: t.number)
@@ -724,17 +734,14 @@ class DashboardReader:
             .select_from(_tj)
             .where(_tj.c.tuning_job_id == job.id, _tj.c.status == "Stopped")
         )[0][0]
+        # Every k-th stopped job, so that they spread over the whole job.
         step = max(1, math.ceil(n_stopped / max(1, limit)))
         stopped = self._rows(
-            select(_tj.c.number)
-            .where(_tj.c.tuning_job_id == job.id, _tj.c.status == "Stopped")
-            .order_by(_tj.c.number)
-        ) if n_stopped <= limit else self._rows(
             select(_tj.c.number)
             .where(
                 _tj.c.tuning_job_id == job.id,
                 _tj.c.status == "Stopped",
-                _tj.c.number % step == 0,
+                _tj.c.number % step == 0 if step > 1 else true(),
             )
             .order_by(_tj.c.number)
             .limit(limit)
@@ -742,21 +749,28 @@ class DashboardReader:
         return {"running": [r[0] for r in running], "stopped": [r[0] for r in stopped]}
 
     def curve_points(
-        self, job: LoadedJob, numbers: Iterable[int]
+        self, job: LoadedJob, numbers: Iterable[int], *, max_points: int
     ) -> tuple[dict[int, TrainingJobRecord], list[tuple[int, int, str, float]]]:
-        """The training jobs and their current attempt's (number, epoch, metric, value) rows."""
+        """The training jobs and their current attempt's (number, epoch, metric, value) rows.
+
+        Jobs with more than ``max_points`` epochs come back thinned in SQL: every k-th epoch,
+        plus the first and the last (where a stopped job stopped).
+        """
         trials = {t.number: t for t in self.trials_by_number(job, numbers)}
         points: list[tuple[int, int, str, float]] = []
-        chunk_numbers = sorted(trials)
-        for chunk in _chunks(chunk_numbers):
-            rows = self._rows(
+        for chunk in _chunks(sorted(trials)):
+            mine = (
+                _tj.c.tuning_job_id == job.id,
+                _tj.c.number.in_(chunk),
+                _m.c.attempt == _tj.c.attempt,
+            )
+            joined = select(func.max(_m.c.epoch)).join(_m, _m.c.training_job_id == _tj.c.id)
+            last = self._rows(joined.where(*mine))[0][0] or 0
+            step = math.ceil(last / max_points) if last > max_points else 1
+            rows = self._tuples(
                 select(_tj.c.number, _m.c.epoch, _m.c.name, _m.c.value)
                 .join(_m, _m.c.training_job_id == _tj.c.id)
-                .where(
-                    _tj.c.tuning_job_id == job.id,
-                    _tj.c.number.in_(chunk),
-                    _m.c.attempt == _tj.c.attempt,
-                )
+                .where(*mine, _every_kth_epoch(step))
                 .order_by(_tj.c.number, _m.c.epoch, _m.c.id)
             )
             points.extend((int(n), int(e), str(k), float(v)) for n, e, k, v in rows)
@@ -827,6 +841,19 @@ def _page(page: int, per_page: int) -> tuple[int, int]:
     return page, per_page
 
 
+def _every_kth_epoch(step: int) -> ColumnElement[bool]:
+    """Metric rows at every ``step``-th epoch, the first, and each training job's last."""
+    if step <= 1:
+        return true()
+    later = s.metrics.alias("later")
+    last = (
+        select(func.max(later.c.epoch))
+        .where(later.c.training_job_id == _m.c.training_job_id, later.c.attempt == _m.c.attempt)
+        .scalar_subquery()
+    )
+    return (_m.c.epoch % step == 0) | (_m.c.epoch == 1) | (_m.c.epoch == last)
+
+
 def _chunks(values: Sequence[int]) -> Iterable[list[int]]:
     for start in range(0, len(values), _IN_CHUNK):
         yield list(values[start : start + _IN_CHUNK])
@@ -839,15 +866,18 @@ def evenly_spaced(n: int, k: int) -> list[int]:
     return sorted({int(round(i)) for i in np.linspace(0, n - 1, k)})
 
 
-def read_log_tail(output_dir: str | None) -> dict[str, Any]:
+def read_log_tail(output_dir: str | None, *, base_dir: Path | None = None) -> dict[str, Any]:
     """The last lines of a training job's log (``training-job.log`` in its output folder).
 
-    Only that one file name is read, inside the folder the coordinator recorded; a log on
-    another machine (a Ray cluster) shows as missing.
+    Only that one file name is read, inside the folder the coordinator recorded (a relative
+    folder is looked up from the working directory, then from ``base_dir``, the database's
+    folder); a log on another machine (a Ray cluster) shows as missing.
     """
     if not output_dir:
         return {"Path": None, "Lines": [], "Truncated": False, "Found": False}
     path = Path(output_dir) / LOG_NAME
+    if not path.is_absolute() and not path.exists() and base_dir is not None:
+        path = base_dir / path
     try:
         with open(path, "rb") as f:
             f.seek(0, 2)

@@ -127,9 +127,9 @@
       if (!node) {
         node = el("div", null, cssClass);
         node.id = id;
-        node.dataset.key = keyOf(item);
         container.appendChild(node);
       }
+      node.dataset.key = keyOf(item);
       plot(node, item.Figure);
     });
     Array.prototype.slice.call(container.children).forEach(function (node) {
@@ -149,7 +149,7 @@
   function markLive(live) {
     var node = $("live-state");
     if (!node) return;
-    node.textContent = live ? "live, updated " + new Date().toLocaleTimeString() : "";
+    node.textContent = live ? " · live, updated " + new Date().toLocaleTimeString() : "";
     node.className = live ? "live" : "";
   }
 
@@ -434,13 +434,51 @@
       }).catch(showError);
     }
 
+    // Parallel coordinates use WebGL, which costs seconds where there is no GPU to draw
+    // with (a headless browser, a VM): draw them only once they scroll into view, so the
+    // other charts never wait for them.
+    var parallel = { figure: null, visible: false, observer: null };
+    function drawParallel() {
+      if (parallel.visible && parallel.figure !== null) {
+        plot($("chart-parallel"), parallel.figure || null);
+        parallel.figure = null;
+      }
+    }
+    if (window.IntersectionObserver) {
+      parallel.observer = new IntersectionObserver(function (entries) {
+        parallel.visible = entries.some(function (e) { return e.isIntersecting; });
+        drawParallel();
+      }, { rootMargin: "200px" });
+      parallel.observer.observe($("chart-parallel"));
+    } else {
+      parallel.visible = true;
+    }
+
     function loadParameters() {
       return getJSON(base + "/charts/parameters").then(function (data) {
         chartsWithReadings = data.WithReadings;
         plotMany($("charts-parameters"), data.Figures, function (f) { return f.Parameter; }, "chart-param", "chart");
-        plot($("chart-parallel"), data.Parallel);
+        parallel.figure = data.Parallel || false;
+        drawParallel();
         setText("sample-parameters", sampleText(data.Sample, "Training jobs in these charts"));
+        setText("sample-parallel", sampleText(data.ParallelSample, "Training jobs drawn"));
       }).catch(showError);
+    }
+
+    // Plotly reads titles as HTML-like text: escape what it would interpret.
+    function plotlyText(s) {
+      return String(s).replace(/&/g, "&amp;").replace(/</g, "&lt;").replace(/>/g, "&gt;")
+        .replace(/"/g, "&#34;").replace(/'/g, "&#39;");
+    }
+
+    function titleParameters(readings) {
+      Array.prototype.forEach.call($("charts-parameters").children, function (node) {
+        var name = node.dataset.key;
+        if (node.data && readings[name]) {
+          window.Plotly.relayout(node, { "title.text": plotlyText(name + ": " + readings[name]) });
+        }
+      });
+      chartsWithReadings = true;
     }
 
     function loadCurves() {
@@ -466,7 +504,7 @@
           return;
         }
         renderAnalysis(data);
-        if (!chartsWithReadings && data.Rows && data.Rows.length) loadParameters();
+        if (!chartsWithReadings && data.Readings) titleParameters(data.Readings);
         if (data.Stale) analysisTimer = setTimeout(loadAnalysis, 3000);
       }).catch(showError);
     }
