@@ -17,8 +17,7 @@ the same :func:`tuner.spec.spec_from_request` as a spec file, so both ways in bu
 internal spec. ``algorithm`` is a built-in algorithm name (or SageMaker image URI) or a Python
 callable ``train(hyperparameters, ctx)`` that calls ``ctx.report(epoch, **metrics)``; the callable
 is shipped to the workers by value with cloudpickle, so it may live in a module, a plain script,
-``python -c``, a notebook or a closure. Unlike the SDK, ``strategy`` defaults to Random (the
-Bayesian strategy is not available yet in this version).
+``python -c``, a notebook or a closure. ``strategy`` defaults to Bayesian, as in the SDK.
 """
 
 from __future__ import annotations
@@ -163,7 +162,7 @@ class HyperparameterTuner:
         objective_metric_name: str,
         hyperparameter_ranges: Mapping[str, Parameter],
         metric_definitions: Sequence[Mapping[str, str]] | None = None,
-        strategy: str = "Random",
+        strategy: str = "Bayesian",
         objective_type: str = "Maximize",
         max_jobs: int | None = None,
         max_parallel_jobs: int = 1,

@@ -104,6 +104,10 @@ def make_strategy(spec: TuningJobSpec, seed: int) -> Strategy:
         )
     if spec.strategy == "Bayesian":
         return _bayesian(spec.space, seed)
+    if spec.strategy == "TPE":
+        from strategies.tpe import TPEStrategy
+
+        return TPEStrategy(spec.space, seed=seed)
     msg = f"strategy {spec.strategy!r} is not available"
     raise ValueError(msg)
 

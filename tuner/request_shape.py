@@ -29,6 +29,7 @@ RELAXED_REQUIRED = frozenset(
         "HyperParameterTrainingJobDefinition.StoppingCondition",
         "HyperParameterAlgorithmSpecification.TrainingInputMode",
         "S3DataSource.S3DataType",
+        "HyperParameterTuningJobConfig.Strategy",  # defaults to Bayesian (tuner.spec)
     }
 )
 
@@ -45,6 +46,11 @@ EXTENSION_MEMBERS: dict[str, dict[str, str]] = {
         "num_gpus": "number",
         "allow_cpu_fallback": "boolean",
     },
+}
+
+#: Enum values of ours accepted beside AMT's: shape name -> extra values.
+EXTENSION_ENUM_VALUES: dict[str, tuple[str, ...]] = {
+    "HyperParameterTuningJobStrategyType": ("TPE",),  # Optuna's TPE (strategies.tpe)
 }
 
 #: String shapes whose values may be given as numbers or booleans and are coerced to strings.
@@ -177,6 +183,8 @@ class ShapeChecker:
             if hi is not None and len(value) > hi:
                 self._problem(path, f"must be at most {hi} characters, got {len(value)}")
             enum = getattr(sh, "enum", None) or sh.metadata.get("enum")
+            if enum and self.relaxed:
+                enum = [*enum, *EXTENSION_ENUM_VALUES.get(sh.name, ())]
             if enum and value not in enum:
                 self._problem(path, f"must be one of {', '.join(enum)}, got {_plain(value)}")
             return value

@@ -29,6 +29,8 @@ Choices where AMT is silent or where a local run differs:
 * ``TuningObjective`` and ``HyperParameterRanges`` inside a single ``TrainingJobDefinition`` belong
   to multi-algorithm definitions; they are refused rather than silently ignored.
 * ``StoppingCondition.MaxRuntimeInSeconds`` defaults to AMT's one day per training job.
+* ``Strategy`` may be left out: it defaults to Bayesian, the SageMaker SDK's default. ``"TPE"``
+  (ours) selects Optuna's TPE sampler.
 * Strategies, multi-algorithm definitions, warm start and Autotune that this version does not
   implement are refused with a message saying so, rather than silently run differently.
 """
@@ -68,10 +70,12 @@ CONFIG = "HyperParameterTuningJobConfig"
 DEFINITION = "TrainingJobDefinition"
 RANGES = f"{CONFIG}.ParameterRanges"
 
-#: AMT's strategies (HyperParameterTuningJobConfig.Strategy).
-_STRATEGIES = ("Bayesian", "Random", "Hyperband", "Grid")
+#: AMT's strategies (HyperParameterTuningJobConfig.Strategy) and ours ("TPE", Optuna's TPE).
+_STRATEGIES = ("Bayesian", "Random", "Hyperband", "Grid", "TPE")
 #: Strategies this version can run; the others are refused with a clear message.
-IMPLEMENTED_STRATEGIES = ("Random", "Grid", "Hyperband")
+IMPLEMENTED_STRATEGIES = ("Bayesian", "Random", "Grid", "Hyperband", "TPE")
+#: The strategy when the request names none: AMT's (and the SageMaker SDK's) default.
+DEFAULT_STRATEGY = "Bayesian"
 #: AMT: at most 30 tuned hyperparameters, 100 static + tuned (incl. _tuning_objective_metric).
 MAX_TUNED = 30
 MAX_HYPERPARAMETERS = 100
@@ -428,7 +432,7 @@ def spec_from_request(
         )
 
     # -- strategy and limits ----------------------------------------------------------------
-    strategy = config.get("Strategy")
+    strategy = config.get("Strategy", DEFAULT_STRATEGY)
     if (
         isinstance(strategy, str)
         and strategy not in IMPLEMENTED_STRATEGIES

@@ -95,6 +95,7 @@ def run_ours(n: int, parallel: int, workdir: Path) -> dict[str, float]:
             random_seed=0,
             storage=f"sqlite:///{workdir / f'ours-{parallel}-{time.time_ns()}.db'}",
             output_path=workdir / "out",
+            strategy="Random",
         )
         start = time.perf_counter()
         tuner.fit(job_name="overhead")

@@ -38,9 +38,18 @@ def one_second(hp, ctx):
 def _ours(fn, n: int, executor: str, fresh: bool, workdir: Path) -> tuple[float, str]:
     db = f"sqlite:///{workdir / f'{executor}-{fresh}-{time.time_ns()}.db'}"
     tuner = HyperparameterTuner(
-        fn, "loss", {"x": ContinuousParameter(-1, 1)}, objective_type="Minimize", max_jobs=n,
-        max_parallel_jobs=2, random_seed=0, storage=db, output_path=workdir / "out",
-        executor=executor, fresh_worker_per_trial=fresh,
+        fn,
+        "loss",
+        {"x": ContinuousParameter(-1, 1)},
+        objective_type="Minimize",
+        max_jobs=n,
+        max_parallel_jobs=2,
+        random_seed=0,
+        storage=db,
+        output_path=workdir / "out",
+        executor=executor,
+        fresh_worker_per_trial=fresh,
+        strategy="Random",
     )
     start = time.perf_counter()
     tuner.fit(job_name="bench")
@@ -60,7 +69,9 @@ def _ray_tune(fn_seconds: float, n: int, workdir: Path) -> float:
     tuner = tune.Tuner(
         trainable,
         param_space={"x": tune.uniform(-1, 1)},
-        tune_config=tune.TuneConfig(num_samples=n, metric="loss", mode="min", max_concurrent_trials=2),
+        tune_config=tune.TuneConfig(
+            num_samples=n, metric="loss", mode="min", max_concurrent_trials=2
+        ),
         run_config=tune.RunConfig(storage_path=str(workdir / "ray_results"), verbose=0),
     )
     start = time.perf_counter()
@@ -81,12 +92,19 @@ def run(args: argparse.Namespace) -> tuple[Table, dict[str, Any]]:
 
     ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
     n = args.trials
-    overhead: dict[str, list[float]] = {"ray_warm": [], "ray_fresh": [], "local": [], "ray_tune": []}
+    overhead: dict[str, list[float]] = {
+        "ray_warm": [],
+        "ray_fresh": [],
+        "local": [],
+        "ray_tune": [],
+    }
     with tempfile.TemporaryDirectory() as tmp:
         workdir = Path(tmp)
         for _ in range(args.repeats):
             overhead["ray_warm"].append(1000 * _ours(noop, n, "ray", False, workdir)[0] / n)
-            overhead["ray_fresh"].append(1000 * _ours(noop, min(n, 50), "ray", True, workdir)[0] / min(n, 50))
+            overhead["ray_fresh"].append(
+                1000 * _ours(noop, min(n, 50), "ray", True, workdir)[0] / min(n, 50)
+            )
             overhead["local"].append(1000 * _ours(noop, n, "local", False, workdir)[0] / n)
             overhead["ray_tune"].append(1000 * _ray_tune(0.0, n, workdir) / n)
         wall, db = _ours(one_second, 40, "ray", False, workdir)
@@ -103,14 +121,25 @@ def run(args: argparse.Namespace) -> tuple[Table, dict[str, Any]]:
         "local": "tuner, LocalPool (warm worker processes)",
         "ray_tune": "Ray Tune Tuner (function trainable)",
     }
-    table = Table(title=f"Per-trial overhead ({n} no-op trials, 2 at a time) and parallel efficiency (40 x 1 s trials, 2 workers)")
+    table = Table(
+        title=f"Per-trial overhead ({n} no-op trials, 2 at a time) and parallel efficiency (40 x 1 s trials, 2 workers)"
+    )
     table.add_column("engine")
     table.add_column("ms / trial", justify="right")
     table.add_column("vs Ray Tune", justify="right")
     table.add_column("efficiency", justify="right")
     for key, label in labels.items():
         eff = efficiency.get(key)
-        table.add_row(label, f"{median[key]:.1f}", f"{median[key] / median['ray_tune']:.3f}",
-                      f"{100 * eff:.1f}%" if eff is not None else "-")
-    return table, {"trials": n, "repeats": args.repeats, "overhead_ms_median": median,
-                   "overhead_ms_runs": overhead, "efficiency": efficiency}
+        table.add_row(
+            label,
+            f"{median[key]:.1f}",
+            f"{median[key] / median['ray_tune']:.3f}",
+            f"{100 * eff:.1f}%" if eff is not None else "-",
+        )
+    return table, {
+        "trials": n,
+        "repeats": args.repeats,
+        "overhead_ms_median": median,
+        "overhead_ms_runs": overhead,
+        "efficiency": efficiency,
+    }

@@ -71,6 +71,7 @@ def _run(fn, metric, objective_type, db_url, tmp_path, name, *, max_jobs=40, ran
         random_seed=11,
         storage=db_url,
         output_path=tmp_path / "out",
+        strategy="Random",
     )
     tuner_.fit(job_name=name)
     return tuner_

@@ -68,6 +68,7 @@ def _tuner(fn, db_url, tmp_path, **kwargs):
         "max_jobs": 8,
         "max_parallel_jobs": 2,
         "random_seed": 3,
+        "strategy": "Random",
         "storage": db_url,
         "output_path": tmp_path / "out",
     }
@@ -369,3 +370,47 @@ def test_python_api_tunes_builtin_xgboost_on_real_data(datasets, db_url, tmp_pat
     validation = np.loadtxt(data / "validation.csv", delimiter=",")
     accuracy = ((model.predict(validation[:, 1:]) > 0.5) == validation[:, 0]).mean()
     assert accuracy > 0.9
+
+
+def test_bayesian_is_the_default_and_runs_end_to_end(db_url, tmp_path) -> None:
+    tuner = HyperparameterTuner(quadratic, "loss", RANGES, objective_type="Minimize", max_jobs=14,
+                                max_parallel_jobs=2, random_seed=0, storage=db_url, output_path=tmp_path)
+    assert tuner.strategy == "Bayesian"
+    tuner.fit(job_name="bayes")
+    described = tuner.describe()
+    assert described["HyperParameterTuningJobConfig"]["Strategy"] == "Bayesian"
+    assert described["TrainingJobStatusCounters"]["Completed"] == 14
+    configs = [tuple(sorted(s["TunedHyperParameters"].items())) for s in tuner.training_job_summaries()]
+    assert len(set(configs)) == 14  # never the same configuration twice
+    # the optimum is x = 1, n = 1, c = "a": the model-guided trials beat the initial design
+    values = [s["FinalHyperParameterTuningJobObjectiveMetric"]["Value"] for s in tuner.training_job_summaries(sort_by="CreationTime")]
+    assert min(values[7:]) < min(values[:7])
+
+
+def test_tpe_strategy_runs_end_to_end(db_url, tmp_path) -> None:
+    pytest.importorskip("optuna")
+    tuner = _tuner(quadratic, db_url, tmp_path, strategy="TPE", max_jobs=6)
+    tuner.fit(job_name="tpe")
+    assert tuner.describe()["TrainingJobStatusCounters"]["Completed"] == 6
+
+
+def test_a_spec_without_strategy_runs_bayesian(tmp_path) -> None:
+    from tuner.api import build_request
+    from tuner.spec import spec_from_request
+
+    tuner = _tuner(quadratic, "sqlite:///x.db", tmp_path)
+    request = build_request(**{**_request_kwargs(tuner), "job_name": "nostrategy"})
+    del request["HyperParameterTuningJobConfig"]["Strategy"]
+    assert spec_from_request(request, train_fn=quadratic).strategy == "Bayesian"
+
+
+def _request_kwargs(tuner) -> dict:
+    return {
+        "job_name": "x", "algorithm_reference": "python-callable://tests.quadratic",
+        "objective_metric_name": "loss", "objective_type": "Minimize",
+        "hyperparameter_ranges": tuner.hyperparameter_ranges, "strategy": "Random", "max_jobs": 4,
+        "max_parallel_jobs": 1, "max_runtime_in_seconds": None, "early_stopping_type": "Off",
+        "random_seed": None, "static_hyperparameters": {}, "metric_definitions": None, "inputs": None,
+        "output_path": None, "max_retry_attempts": None, "max_training_job_runtime_in_seconds": None,
+        "environment": None, "completion_criteria": None,
+    }

@@ -90,6 +90,7 @@ def real_db(tmp_path_factory: pytest.TempPathFactory) -> str:
             random_seed=seed,
             storage=url,
             output_path=tmp / "out",
+            strategy="Random",
         ).fit(job_name=name)
     trials = SqlStorage(url).trials("evil")
     assert any(t.status == "Failed" for t in trials), "the fixture needs a failed trial"
@@ -723,6 +724,7 @@ def test_reading_while_a_coordinator_writes(tmp_path: Path, caplog) -> None:
         random_seed=2,
         storage=url,
         output_path=tmp_path / "out",
+        strategy="Random",
     )
     caplog.set_level(logging.WARNING)
     tuner.fit(job_name="busy", wait=False)

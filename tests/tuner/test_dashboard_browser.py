@@ -102,6 +102,7 @@ def db_url(workdir: Path) -> str:
             random_seed=5,
             storage=url,
             output_path=workdir / "out",
+            strategy="Random",
         ).fit(job_name=name)
     assert any(t.status == "Failed" for t in SqlStorage(url).trials("evil"))
     return url
@@ -363,6 +364,7 @@ def test_a_running_jobs_counters_change_without_reload(
         random_seed=0,
         storage=db_url,
         output_path=workdir / "out-live",
+        strategy="Random",
     )
     tuner.fit(job_name="live", wait=False)
     page = watched.page

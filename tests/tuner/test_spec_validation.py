@@ -350,10 +350,10 @@ CASES: list[tuple[str, Callable[[dict[str, Any]], Any], str, str]] = [
         "must be one of Bayesian, Random, Hyperband, Grid",
     ),
     (
-        "strategy-bayesian-not-available",
-        setting((cfg("Strategy"), "Bayesian")),
-        f"{CONFIG}.Strategy",
-        "not available in this version",
+        "strategy-tpe-with-grid-config",
+        setting((cfg("Strategy"), "TPE"), (cfg("StrategyConfig"), {"HyperbandStrategyConfig": {"MaxResource": 9}})),
+        f"{CONFIG}.StrategyConfig",
+        "may be given only with Strategy Hyperband",
     ),
     (
         "hyperband-without-max-resource",
@@ -362,10 +362,10 @@ CASES: list[tuple[str, Callable[[dict[str, Any]], Any], str, str]] = [
         "is required: give it, or a static hyperparameter epochs/numepochs/n-epochs/n_epochs/num_epochs",
     ),
     (
-        "strategy-missing",
-        setting((cfg("Strategy"), DELETE)),
+        "strategy-lowercase",
+        setting((cfg("Strategy"), "bayesian")),
         f"{CONFIG}.Strategy",
-        "is required",
+        "must be one of Bayesian, Random, Hyperband, Grid, TPE",
     ),
     (
         "strategy-config-without-hyperband",
