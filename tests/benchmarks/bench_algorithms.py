@@ -61,9 +61,9 @@ def _ours(name: str, hp: dict[str, Any], channels: dict[str, tuple[np.ndarray, n
         return time.perf_counter() - start, ctx.metrics
 
 
-def _timed(fn) -> tuple[float, Any]:
+def _timed(fn, *args: Any) -> tuple[float, Any]:
     start = time.perf_counter()
-    out = fn()
+    out = fn(*args)
     return time.perf_counter() - start, out
 
 
@@ -81,10 +81,10 @@ def linear(repeats: int) -> list[dict[str, Any]]:
         )
         runs["ours"].append((seconds, metrics["validation:binary_classification_accuracy"]))
         sgd = SGDClassifier(loss="log_loss", random_state=0)
-        t, _ = _timed(lambda: sgd.fit(X_tr, y_tr))
+        t, _ = _timed(sgd.fit, X_tr, y_tr)
         runs["sgd"].append((t, sgd.score(X_va, y_va)))
         lr = LogisticRegression(max_iter=200)
-        t, _ = _timed(lambda: lr.fit(X_tr, y_tr))
+        t, _ = _timed(lr.fit, X_tr, y_tr)
         runs["logreg"].append((t, lr.score(X_va, y_va)))
     labels = {"ours": "linear-learner (ours, 5 epochs)", "sgd": "SGDClassifier(log_loss)", "logreg": "LogisticRegression"}
     for key, values in runs.items():
@@ -104,7 +104,7 @@ def kmeans(repeats: int) -> list[dict[str, Any]]:
         )
         runs["ours"].append((seconds, metrics["test:msd"]))
         sk = MiniBatchKMeans(10, batch_size=5000, n_init=1, random_state=0)
-        t, _ = _timed(lambda: sk.fit(X_tr))
+        t, _ = _timed(sk.fit, X_tr)
         d = ((X_te[:, None, :] - sk.cluster_centers_[None]) ** 2).sum(-1).min(1).mean()
         runs["sk"].append((t, float(d)))
     labels = {"ours": "kmeans (ours)", "sk": "MiniBatchKMeans"}
@@ -127,7 +127,7 @@ def knn(repeats: int) -> list[dict[str, Any]]:
             )
             runs["ours"].append((seconds, metrics["test:accuracy"]))
             sk = KNeighborsClassifier(5, algorithm="brute")
-            t, acc = _timed(lambda: sk.fit(X_tr, y_tr).score(X_te, y_te))
+            t, acc = _timed(lambda m, a, b, c, d: m.fit(a, b).score(c, d), sk, X_tr, y_tr, X_te, y_te)
             runs["sk"].append((t, acc))
         names = {"ours": "knn (ours, torch brute force)", "sk": "KNeighborsClassifier(brute)"}
         rows += [{"problem": label, "method": names[k], "metric": "test accuracy",
