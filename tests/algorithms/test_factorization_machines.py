@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 import scipy.sparse
 import torch
+from algorithm_context import FakeContext
 from sklearn.datasets import load_breast_cancer
 from sklearn.model_selection import train_test_split
 from sklearn.preprocessing import KBinsDiscretizer
@@ -22,31 +23,6 @@ from algorithms.base import (
 from algorithms.data import load_channel, write_csv, write_libsvm
 from algorithms.factorization_machines import ALGORITHM, METRICS, MODEL_FILENAME, load
 from algorithms.recordio import write_recordio_protobuf
-
-
-class FakeContext:
-    """A TrainingContext that records reports and asks to stop after ``stop_after`` epochs."""
-
-    def __init__(
-        self, output_dir: Path, stop_after: int | None = None, device: str = "cpu"
-    ) -> None:
-        self.device = device
-        self.output_dir = output_dir
-        self.stop_after = stop_after
-        self.reports: list[tuple[int, dict[str, float]]] = []
-
-    def report(self, epoch: int, **metrics: float) -> None:
-        self.reports.append((epoch, metrics))
-
-    def should_stop(self) -> bool:
-        return self.stop_after is not None and len(self.reports) >= self.stop_after
-
-    @property
-    def epochs(self) -> list[int]:
-        return [epoch for epoch, _ in self.reports]
-
-    def last(self, metric: str) -> float:
-        return self.reports[-1][1][metric]
 
 
 @pytest.fixture(scope="module")

@@ -11,6 +11,8 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
+from algorithm_context import FakeContext  # noqa: E402
+
 from algorithms import BUILTIN_ALGORITHMS, HyperparameterError, get_algorithm  # noqa: E402
 from algorithms import image_classification as ic  # noqa: E402
 from algorithms.base import Algorithm, InputError, StopTraining, parse_hyperparameters  # noqa: E402
@@ -30,26 +32,6 @@ from algorithms.images import (  # noqa: E402
     write_lst,
     write_png,
 )
-
-
-class FakeContext:
-    """A TrainingContext that records reports and asks to stop after ``stop_after`` epochs."""
-
-    def __init__(self, output_dir: Path, stop_after: int | None = None, device: str = "cpu"):
-        self.device = device
-        self.output_dir = output_dir
-        self.stop_after = stop_after
-        self.reports: list[tuple[int, dict[str, float]]] = []
-
-    def report(self, epoch: int, **metrics: float) -> None:
-        self.reports.append((epoch, metrics))
-
-    def should_stop(self) -> bool:
-        return self.stop_after is not None and len(self.reports) >= self.stop_after
-
-    @property
-    def epochs(self) -> list[int]:
-        return [epoch for epoch, _ in self.reports]
 
 
 @pytest.fixture(autouse=True)

@@ -12,30 +12,12 @@ from sklearn.model_selection import train_test_split
 
 torch = pytest.importorskip("torch")
 
+from algorithm_context import FakeContext
+
 from algorithms import BUILTIN_ALGORITHMS, HyperparameterError, get_algorithm  # noqa: E402
 from algorithms.base import Algorithm, InputError, StopTraining, parse_hyperparameters  # noqa: E402
 from algorithms.data import load_channel, write_csv, write_libsvm  # noqa: E402
 from algorithms.kmeans import ALGORITHM, MODEL_FILENAME, load  # noqa: E402
-
-
-class FakeContext:
-    """A TrainingContext that records reports and asks to stop after ``stop_after`` epochs."""
-
-    def __init__(self, output_dir: Path, stop_after: int | None = None, device: str = "cpu"):
-        self.device = device
-        self.output_dir = output_dir
-        self.stop_after = stop_after
-        self.reports: list[tuple[int, dict[str, float]]] = []
-
-    def report(self, epoch: int, **metrics: float) -> None:
-        self.reports.append((epoch, metrics))
-
-    def should_stop(self) -> bool:
-        return self.stop_after is not None and len(self.reports) >= self.stop_after
-
-    @property
-    def epochs(self) -> list[int]:
-        return [epoch for epoch, _ in self.reports]
 
 
 @pytest.fixture(autouse=True)

@@ -12,6 +12,8 @@ from sklearn.model_selection import train_test_split
 
 torch = pytest.importorskip("torch")
 
+from algorithm_context import FakeContext  # noqa: E402
+
 from algorithms import BUILTIN_ALGORITHMS, HyperparameterError, get_algorithm  # noqa: E402
 from algorithms.base import Algorithm, InputError, parse_hyperparameters  # noqa: E402
 from algorithms.data import load_channel, write_csv, write_libsvm  # noqa: E402
@@ -22,21 +24,6 @@ from algorithms.pca import (  # noqa: E402
     load,
     write_projection,
 )
-
-
-class FakeContext:
-    """A TrainingContext that records reports."""
-
-    def __init__(self, output_dir: Path, device: str = "cpu") -> None:
-        self.device = device
-        self.output_dir = output_dir
-        self.reports: list[tuple[int, dict[str, float]]] = []
-
-    def report(self, epoch: int, **metrics: float) -> None:
-        self.reports.append((epoch, metrics))
-
-    def should_stop(self) -> bool:
-        return False
 
 
 @pytest.fixture(autouse=True)

@@ -26,7 +26,9 @@ def _write(path: Path, X: np.ndarray, y: np.ndarray) -> str:
     return str(path)
 
 
-def _channels(tmp_path: Path, loader, names=("train", "validation", "test")) -> tuple[dict[str, str], int]:
+def _channels(
+    tmp_path: Path, loader, names=("train", "validation", "test")
+) -> tuple[dict[str, str], int]:
     X, y = loader(return_X_y=True)
     X = (X - X.mean(0)) / X.std(0)
     X_tr, X_rest, y_tr, y_rest = train_test_split(X, y, test_size=0.4, random_state=0)
@@ -35,7 +37,15 @@ def _channels(tmp_path: Path, loader, names=("train", "validation", "test")) -> 
     return {n: _write(tmp_path / "data" / n / f"{n}.csv", *data[n]) for n in names}, X.shape[1]
 
 
-def _spec(name: str, algorithm: str, metric: str, direction: str, ranges: dict, static: dict, channels: dict) -> dict:
+def _spec(
+    name: str,
+    algorithm: str,
+    metric: str,
+    direction: str,
+    ranges: dict,
+    static: dict,
+    channels: dict,
+) -> dict:
     return {
         "HyperParameterTuningJobName": name,
         "HyperParameterTuningJobConfig": {
@@ -49,7 +59,10 @@ def _spec(name: str, algorithm: str, metric: str, direction: str, ranges: dict, 
             "AlgorithmSpecification": {"AlgorithmName": algorithm, "TrainingInputMode": "File"},
             "StaticHyperParameters": {k: str(v) for k, v in static.items()},
             "InputDataConfig": [
-                {"ChannelName": c, "DataSource": {"S3DataSource": {"S3DataType": "S3Prefix", "S3Uri": p}}}
+                {
+                    "ChannelName": c,
+                    "DataSource": {"S3DataSource": {"S3DataType": "S3Prefix", "S3Uri": p}},
+                }
                 for c, p in channels.items()
             ],
         },
@@ -60,45 +73,110 @@ def _cases(tmp_path: Path) -> dict[str, dict]:
     bc, d_bc = _channels(tmp_path / "bc", load_breast_cancer)
     iris, d_iris = _channels(tmp_path / "iris", load_iris)
     diabetes, _ = _channels(tmp_path / "diabetes", load_diabetes)
-    log_range = lambda n, lo, hi: {"Name": n, "MinValue": str(lo), "MaxValue": str(hi), "ScalingType": "Logarithmic"}  # noqa: E731
+    def log_range(n, lo, hi):
+        return {
+            "Name": n,
+            "MinValue": str(lo),
+            "MaxValue": str(hi),
+            "ScalingType": "Logarithmic",
+        }
     return {
         "linear-learner": _spec(
-            "ll", "linear-learner", "validation:objective_loss", "Minimize",
-            {"ContinuousParameterRanges": [log_range("learning_rate", 1e-3, 0.1), log_range("wd", 1e-6, 1e-2)]},
-            {"predictor_type": "binary_classifier", "epochs": 5, "mini_batch_size": 64, "feature_dim": d_bc}, bc,
+            "ll",
+            "linear-learner",
+            "validation:objective_loss",
+            "Minimize",
+            {
+                "ContinuousParameterRanges": [
+                    log_range("learning_rate", 1e-3, 0.1),
+                    log_range("wd", 1e-6, 1e-2),
+                ]
+            },
+            {
+                "predictor_type": "binary_classifier",
+                "epochs": 5,
+                "mini_batch_size": 64,
+                "feature_dim": d_bc,
+            },
+            bc,
         ),
         "factorization-machines": _spec(
-            "fm", "factorization-machines", "test:rmse", "Minimize",
-            {"IntegerParameterRanges": [{"Name": "num_factors", "MinValue": "2", "MaxValue": "8"}]},
-            {"predictor_type": "regressor", "epochs": 5, "feature_dim": 10, "mini_batch_size": 64}, diabetes,
+            "fm",
+            "factorization-machines",
+            "test:rmse",
+            "Minimize",
+            {
+                "IntegerParameterRanges": [
+                    {"Name": "num_factors", "MinValue": "2", "MaxValue": "8"}
+                ]
+            },
+            {"predictor_type": "regressor", "epochs": 5, "feature_dim": 10, "mini_batch_size": 64},
+            diabetes,
         ),
         "knn": _spec(
-            "knn", "knn", "test:accuracy", "Maximize",
+            "knn",
+            "knn",
+            "test:accuracy",
+            "Maximize",
             {"IntegerParameterRanges": [{"Name": "k", "MinValue": "1", "MaxValue": "15"}]},
-            {"predictor_type": "classifier", "feature_dim": d_iris, "sample_size": 90}, iris,
+            {"predictor_type": "classifier", "feature_dim": d_iris, "sample_size": 90},
+            iris,
         ),
         "kmeans": _spec(
-            "kmeans", "kmeans", "test:msd", "Minimize",
+            "kmeans",
+            "kmeans",
+            "test:msd",
+            "Minimize",
             {"IntegerParameterRanges": [{"Name": "k", "MinValue": "2", "MaxValue": "5"}]},
-            {"feature_dim": d_iris, "epochs": 3, "mini_batch_size": 50}, iris,
+            {"feature_dim": d_iris, "epochs": 3, "mini_batch_size": 50},
+            iris,
         ),
     }
 
 
-@pytest.mark.parametrize("algorithm", ["linear-learner", "factorization-machines", "knn", "kmeans"])
+@pytest.mark.parametrize(
+    "algorithm", ["linear-learner", "factorization-machines", "knn", "kmeans"]
+)
 def test_algorithm_tuned_end_to_end_through_the_cli(algorithm: str, tmp_path: Path) -> None:
     spec = _cases(tmp_path)[algorithm]
     path = tmp_path / "spec.json"
     path.write_text(json.dumps(spec))
     run = subprocess.run(
-        [sys.executable, "-m", "tuner.cli", "run", str(path), "--db", str(tmp_path / "t.db"), "--quiet"],
-        cwd=tmp_path, capture_output=True, text=True, timeout=300,
+        [
+            sys.executable,
+            "-m",
+            "tuner.cli",
+            "run",
+            str(path),
+            "--db",
+            str(tmp_path / "t.db"),
+            "--quiet",
+        ],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
     assert run.returncode == 0, run.stderr
-    described = json.loads(subprocess.run(
-        [sys.executable, "-m", "tuner.cli", "describe", spec["HyperParameterTuningJobName"], "--db", str(tmp_path / "t.db"), "--json"],
-        cwd=tmp_path, capture_output=True, text=True, timeout=60, check=True,
-    ).stdout)
+    described = json.loads(
+        subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "tuner.cli",
+                "describe",
+                spec["HyperParameterTuningJobName"],
+                "--db",
+                str(tmp_path / "t.db"),
+                "--json",
+            ],
+            cwd=tmp_path,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=True,
+        ).stdout
+    )
     assert described["HyperParameterTuningJobStatus"] == "Completed"
     assert described["ObjectiveStatusCounters"]["Succeeded"] == 3
     value = described["BestTrainingJob"]["FinalHyperParameterTuningJobObjectiveMetric"]["Value"]
@@ -113,17 +191,47 @@ def test_image_classification_tuned_end_to_end(tmp_path: Path) -> None:
 
     channels = write_digits(tmp_path / "images", n_train=200, n_validation=60)
     spec = _spec(
-        "ic", "image-classification", "validation:accuracy", "Maximize",
-        {"ContinuousParameterRanges": [{"Name": "learning_rate", "MinValue": "0.01", "MaxValue": "0.1", "ScalingType": "Logarithmic"}]},
-        {"num_classes": 10, "num_training_samples": 200, "image_shape": "1,16,16", "num_layers": 8, "epochs": 2,
-         "mini_batch_size": 32},
+        "ic",
+        "image-classification",
+        "validation:accuracy",
+        "Maximize",
+        {
+            "ContinuousParameterRanges": [
+                {
+                    "Name": "learning_rate",
+                    "MinValue": "0.01",
+                    "MaxValue": "0.1",
+                    "ScalingType": "Logarithmic",
+                }
+            ]
+        },
+        {
+            "num_classes": 10,
+            "num_training_samples": 200,
+            "image_shape": "1,16,16",
+            "num_layers": 8,
+            "epochs": 2,
+            "mini_batch_size": 32,
+        },
         {k: str(v) for k, v in channels.items()},
     )
     spec["HyperParameterTuningJobConfig"]["ResourceLimits"]["MaxNumberOfTrainingJobs"] = 2
     path = tmp_path / "spec.json"
     path.write_text(json.dumps(spec))
     run = subprocess.run(
-        [sys.executable, "-m", "tuner.cli", "run", str(path), "--db", str(tmp_path / "t.db"), "--quiet"],
-        cwd=tmp_path, capture_output=True, text=True, timeout=300,
+        [
+            sys.executable,
+            "-m",
+            "tuner.cli",
+            "run",
+            str(path),
+            "--db",
+            str(tmp_path / "t.db"),
+            "--quiet",
+        ],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
     assert run.returncode == 0, run.stderr

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from algorithm_context import FakeContext
 from sklearn.datasets import load_breast_cancer, load_diabetes, load_iris
 from sklearn.model_selection import train_test_split
 
@@ -14,29 +15,6 @@ from algorithms import HyperparameterError, get_algorithm
 from algorithms.base import Algorithm, StopTraining, parse_hyperparameters
 from algorithms.data import write_csv, write_libsvm
 from algorithms.xgboost import ALGORITHM, MODEL_FILENAME, load
-
-
-class FakeContext:
-    """A TrainingContext that records reports and asks to stop after ``stop_after`` epochs."""
-
-    def __init__(self, output_dir: Path, stop_after: int | None = None) -> None:
-        self.device = "cpu"
-        self.output_dir = output_dir
-        self.stop_after = stop_after
-        self.reports: list[tuple[int, dict[str, float]]] = []
-
-    def report(self, epoch: int, **metrics: float) -> None:
-        self.reports.append((epoch, metrics))
-
-    def should_stop(self) -> bool:
-        return self.stop_after is not None and len(self.reports) >= self.stop_after
-
-    @property
-    def epochs(self) -> list[int]:
-        return [epoch for epoch, _ in self.reports]
-
-    def last(self, metric: str) -> float:
-        return self.reports[-1][1][metric]
 
 
 def _write_split(
