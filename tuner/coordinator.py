@@ -44,7 +44,7 @@ import math
 import secrets
 import sys
 import time
-from collections import deque
+from collections import Counter, deque
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -247,6 +247,7 @@ class Coordinator:
         self.objective = spec.objective
         self.stopper: EarlyStopper | None = None
         self._trials: dict[int, _TrialState] = {}
+        self._counts: Counter[TrialStatus] = Counter()  # trials by status, kept by _set_status
         self._history: list[Trial] = []
         self._retry_queue: deque[int] = deque()
         self._running: set[int] = set()
@@ -343,6 +344,7 @@ class Coordinator:
                 else:
                     finished_in_order.append((r.ended_at or 0.0, r.number))
                 self._trials[r.number] = state
+                self._counts[state.status] += 1
                 self._history.append(self._snapshot(state))
         for _, number in sorted(finished_in_order):
             state = self._trials[number]
@@ -454,6 +456,7 @@ class Coordinator:
                 bracket=self._bracket_of(number),
             )
             self._trials[number] = state
+            self._counts[state.status] += 1
             self._history.append(self._snapshot(state))
             self._submit(state)
 
@@ -462,7 +465,7 @@ class Coordinator:
         if state is None or event.number not in self._running:
             return
         if isinstance(event, Started):
-            state.status = TrialStatus.IN_PROGRESS
+            self._set_status(state, TrialStatus.IN_PROGRESS)
             state.started = time.monotonic()
             self.storage.mark_running(
                 self.spec.name, state.number, worker=event.worker, now=event.at
@@ -516,7 +519,7 @@ class Coordinator:
         ):
             log.info("training job %s failed (%s); retrying", state.name, event.error)
             state.attempt += 1
-            state.status = TrialStatus.PENDING
+            self._set_status(state, TrialStatus.PENDING)
             state.curve, state.last_value, state.last_metrics, state.n_reports = [], None, {}, 0
             state.stop_reason = None
             self.storage.restart_trial(
@@ -536,7 +539,7 @@ class Coordinator:
             # It ran its whole budget: AMT stops it there, but it is complete, not cut short.
             status, state.stop_reason = TrialStatus.COMPLETED, None
             event = dataclasses.replace(event, status=status)
-        state.status = event.status
+        self._set_status(state, event.status)
         final_value = state.last_value if event.status is not TrialStatus.FAILED else None
         reason = {TrialStatus.FAILED: event.error, TrialStatus.STOPPED: state.stop_reason}.get(
             event.status
@@ -691,10 +694,14 @@ class Coordinator:
         )
         return JobOutcome(self.spec.name, "Completed")
 
+    def _set_status(self, state: _TrialState, status: TrialStatus) -> None:
+        """Change a trial's status, keeping the counts the progress display reads in step."""
+        self._counts[state.status] -= 1
+        self._counts[status] += 1
+        state.status = status
+
     def progress(self) -> Progress:
-        counts = {s: 0 for s in TrialStatus}
-        for state in self._trials.values():
-            counts[state.status] += 1
+        counts = self._counts
         return Progress(
             name=self.spec.name,
             completed=counts[TrialStatus.COMPLETED],

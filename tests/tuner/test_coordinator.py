@@ -414,3 +414,18 @@ def _request_kwargs(tuner) -> dict:
         "output_path": None, "max_retry_attempts": None, "max_training_job_runtime_in_seconds": None,
         "environment": None, "completion_criteria": None,
     }
+
+
+def test_progress_counts_follow_every_status_change(db_url, tmp_path) -> None:
+    seen = []
+    spec = _tuner(curve_by_x, db_url, tmp_path, ranges={"x": ContinuousParameter(-5, 5)}, max_jobs=12,
+                  early_stopping_type="Auto").build_spec(job_name="progress")
+    with LocalPool(2) as pool:
+        coordinator = Coordinator(spec, SqlStorage(db_url), pool, output_root=tmp_path, on_progress=seen.append)
+        coordinator.run()
+    final = coordinator.progress()
+    trials = SqlStorage(db_url).trials("progress")
+    assert final.completed == sum(t.status == "Completed" for t in trials)
+    assert final.stopped == sum(t.status == "Stopped" for t in trials)
+    assert final.completed + final.stopped + final.failed == 12 and final.running == 0
+    assert all(p.completed + p.stopped + p.failed + p.running <= 12 for p in seen)

@@ -17,7 +17,6 @@ counters of ``DescribeHyperParameterTuningJob``.
 
 from __future__ import annotations
 
-import json
 import math
 import sqlite3
 import threading
@@ -51,7 +50,12 @@ from tuner.errors import JobNotFoundError, StorageError
 from tuner.objective import Objective, ObjectiveType
 from tuner.pools.trial_runner import LOG_NAME
 from tuner.storage import schema as s
-from tuner.storage.records import JobRecord, TrainingJobRecord
+from tuner.storage.records import (
+    JobRecord,
+    TrainingJobRecord,
+    job_record_from_row,
+    training_job_record_from_row,
+)
 from tuner.storage.sql import normalise_url
 
 #: Rows of the trials table per page: the default and the most a request may ask for.
@@ -337,18 +341,7 @@ class DashboardReader:
     # -- tuning jobs ----------------------------------------------------------------------------
     @staticmethod
     def _loaded(row: Any) -> LoadedJob:
-        record = JobRecord(
-            name=row.name,
-            request=json.loads(row.request_json),
-            strategy=row.strategy,
-            status=row.status,
-            seed=row.seed,
-            created_at=row.created_at,
-            last_modified_at=row.last_modified_at,
-            ended_at=row.ended_at,
-            failure_reason=row.failure_reason,
-            completion=json.loads(row.completion_json) if row.completion_json else {},
-        )
+        record = job_record_from_row(row)
         return LoadedJob(row.id, record)
 
     def load_job(self, name: str) -> LoadedJob:
@@ -483,7 +476,7 @@ class DashboardReader:
             .order_by(_tj.c.number)
             .limit(1)
         )
-        return _record(rows[0]) if rows else None
+        return training_job_record_from_row(rows[0]) if rows else None
 
     # -- training jobs --------------------------------------------------------------------------
     def _trial_select(self) -> Any:
@@ -556,7 +549,7 @@ class DashboardReader:
         position = {trial_id: i for i, trial_id in enumerate(page_ids)}
         rows = self._rows(self._trial_select().where(_tj.c.id.in_(page_ids))) if page_ids else []
         rows.sort(key=lambda r: position[r.id])
-        records = [(r.id, _record(r)) for r in rows]
+        records = [(r.id, training_job_record_from_row(r)) for r in rows]
         epochs = self._latest_epochs({i: t.attempt for i, t in records})
         objective = job.objective
         return {
@@ -633,7 +626,7 @@ class DashboardReader:
         if not rows:
             msg = f"tuning job {name!r} has no training job number {number}"
             raise JobNotFoundError(msg)
-        trial_id, t = rows[0].id, _record(rows[0])
+        trial_id, t = rows[0].id, training_job_record_from_row(rows[0])
         mine = (_m.c.training_job_id == trial_id, _m.c.attempt == t.attempt)
         n_epochs, last = self._rows(
             select(func.count(_m.c.epoch.distinct()), func.max(_m.c.epoch)).where(*mine)
@@ -714,7 +707,7 @@ class DashboardReader:
             rows = self._rows(
                 self._trial_select().where(_tj.c.tuning_job_id == job.id, _tj.c.number.in_(chunk))
             )
-            out.extend(_record(r) for r in rows)
+            out.extend(training_job_record_from_row(r) for r in rows)
         out.sort(key=lambda t: t.number)
         return out
 
@@ -800,28 +793,6 @@ def _tuned_names(job: JobRecord) -> Iterable[str]:
     for items in groups.values():
         for item in items or []:
             yield item["Name"]
-
-
-def _record(r: Any) -> TrainingJobRecord:
-    return TrainingJobRecord(
-        number=r.number,
-        name=r.name,
-        hyperparameters=json.loads(r.hyperparameters_json),
-        status=r.status,
-        created_at=r.created_at,
-        final_value=r.final_value,
-        final_metrics=json.loads(r.final_metrics_json) if r.final_metrics_json else {},
-        started_at=r.started_at,
-        ended_at=r.ended_at,
-        failure_reason=r.failure_reason,
-        retryable=r.retryable,
-        attempt=r.attempt,
-        retry_reasons=tuple(json.loads(r.retry_reasons_json or "[]")),
-        n_reports=r.n_reports,
-        bracket=r.bracket,
-        worker=r.worker,
-        output_dir=r.output_dir,
-    )
 
 
 def _choice(field: str, value: str, allowed: Sequence[str]) -> str:

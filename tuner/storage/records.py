@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -55,3 +56,43 @@ class MetricPoint:
     name: str
     value: float
     at: float
+
+
+def job_record_from_row(row: Any) -> JobRecord:
+    """A JobRecord from a ``tuning_jobs`` row (``callable_blob`` may be left out of the select)."""
+    return JobRecord(
+        name=row.name,
+        request=json.loads(row.request_json),
+        strategy=row.strategy,
+        status=row.status,
+        seed=row.seed,
+        created_at=row.created_at,
+        last_modified_at=row.last_modified_at,
+        ended_at=row.ended_at,
+        failure_reason=row.failure_reason,
+        callable_blob=getattr(row, "callable_blob", None),
+        completion=json.loads(row.completion_json) if row.completion_json else {},
+    )
+
+
+def training_job_record_from_row(row: Any) -> TrainingJobRecord:
+    """A TrainingJobRecord from a ``training_jobs`` row."""
+    return TrainingJobRecord(
+        number=row.number,
+        name=row.name,
+        hyperparameters=json.loads(row.hyperparameters_json),
+        status=row.status,
+        created_at=row.created_at,
+        final_value=row.final_value,
+        final_metrics=json.loads(row.final_metrics_json) if row.final_metrics_json else {},
+        started_at=row.started_at,
+        ended_at=row.ended_at,
+        failure_reason=row.failure_reason,
+        retryable=row.retryable,
+        attempt=row.attempt,
+        retry_reasons=tuple(json.loads(row.retry_reasons_json or "[]")),
+        n_reports=row.n_reports,
+        bracket=row.bracket,
+        worker=row.worker,
+        output_dir=row.output_dir,
+    )

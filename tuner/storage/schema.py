@@ -107,7 +107,6 @@ Index("ix_training_jobs_job_status", training_jobs.c.tuning_job_id, training_job
 Index("ix_metrics_training_job", metrics.c.training_job_id, metrics.c.attempt, metrics.c.epoch)
 
 
-
 def _add_retry_reasons(conn: Connection) -> None:
     """Version 2: retried training jobs keep the reasons of their earlier attempts."""
     conn.execute(text("ALTER TABLE training_jobs ADD COLUMN retry_reasons_json TEXT"))

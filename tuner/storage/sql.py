@@ -22,7 +22,13 @@ from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
 from tuner.errors import JobExistsError, JobNotFoundError, StorageError
 from tuner.storage import schema as s
-from tuner.storage.records import JobRecord, MetricPoint, TrainingJobRecord
+from tuner.storage.records import (
+    JobRecord,
+    MetricPoint,
+    TrainingJobRecord,
+    job_record_from_row,
+    training_job_record_from_row,
+)
 
 DEFAULT_URL = "sqlite:///tuner.db"
 
@@ -177,34 +183,19 @@ class SqlStorage:
                 msg = f"a tuning job named {name!r} already exists in {self.url}"
                 raise JobExistsError(msg) from exc
 
-    def _job_record(self, row: Any) -> JobRecord:
-        return JobRecord(
-            name=row.name,
-            request=json.loads(row.request_json),
-            strategy=row.strategy,
-            status=row.status,
-            seed=row.seed,
-            created_at=row.created_at,
-            last_modified_at=row.last_modified_at,
-            ended_at=row.ended_at,
-            failure_reason=row.failure_reason,
-            callable_blob=row.callable_blob,
-            completion=json.loads(row.completion_json) if row.completion_json else {},
-        )
-
     def load_job(self, name: str) -> JobRecord:
         with self._conn() as conn:
             row = conn.execute(select(s.tuning_jobs).where(s.tuning_jobs.c.name == name)).first()
         if row is None:
             msg = f"no tuning job named {name!r} in {self.url}"
             raise JobNotFoundError(msg)
-        return self._job_record(row)
+        return job_record_from_row(row)
 
     def list_jobs(self) -> list[JobRecord]:
         """Every tuning job, oldest first."""
         with self._conn() as conn:
             rows = conn.execute(select(s.tuning_jobs).order_by(s.tuning_jobs.c.created_at)).all()
-        return [self._job_record(r) for r in rows]
+        return [job_record_from_row(r) for r in rows]
 
     def set_job_status(
         self,
@@ -370,28 +361,7 @@ class SqlStorage:
                 .where(s.training_jobs.c.tuning_job_id == job_id)
                 .order_by(s.training_jobs.c.number)
             ).all()
-        return [
-            TrainingJobRecord(
-                number=r.number,
-                name=r.name,
-                hyperparameters=json.loads(r.hyperparameters_json),
-                status=r.status,
-                created_at=r.created_at,
-                final_value=r.final_value,
-                final_metrics=json.loads(r.final_metrics_json) if r.final_metrics_json else {},
-                started_at=r.started_at,
-                ended_at=r.ended_at,
-                failure_reason=r.failure_reason,
-                retryable=r.retryable,
-                attempt=r.attempt,
-                retry_reasons=tuple(json.loads(r.retry_reasons_json or "[]")),
-                n_reports=r.n_reports,
-                bracket=r.bracket,
-                worker=r.worker,
-                output_dir=r.output_dir,
-            )
-            for r in rows
-        ]
+        return [training_job_record_from_row(r) for r in rows]
 
     def curves(
         self, job: str, metric_names: Sequence[str] | None = None
