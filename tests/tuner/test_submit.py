@@ -143,6 +143,8 @@ def _request(name: str = "xgb-submit", max_jobs: int = 4) -> dict:
     request["HyperParameterTuningJobName"] = name
     config = request["HyperParameterTuningJobConfig"]
     config["ResourceLimits"].update(MaxNumberOfTrainingJobs=max_jobs, MaxParallelTrainingJobs=2)
+    # The example stops early (median rule): off here, so every submitted trial completes.
+    config["TrainingJobEarlyStoppingType"] = "Off"
     definition = request["TrainingJobDefinition"]
     definition["StaticHyperParameters"]["num_round"] = "10"
     definition["ResourceConfig"]["NumCpus"] = 1  # two trials at once on the 2-CPU node
