@@ -17,7 +17,7 @@ from algorithm_context import FakeContext
 from algorithms import BUILTIN_ALGORITHMS, HyperparameterError, get_algorithm  # noqa: E402
 from algorithms.base import Algorithm, InputError, parse_hyperparameters  # noqa: E402
 from algorithms.data import load_channel, write_csv  # noqa: E402
-from algorithms.knn import ALGORITHM, MODEL_FILENAME, fjlt, load  # noqa: E402
+from algorithms.knn import ALGORITHM, MODEL_FILENAME, KNNModel, fjlt, load  # noqa: E402
 
 
 @pytest.fixture(autouse=True)
@@ -183,6 +183,37 @@ def test_predictions_match_brute_force_numpy(iris: dict[str, Path], tmp_path: Pa
     X_test, _ = load_channel(iris["test"])
     distances = ((X_test[:, None, :] - X_train[None, :, :]) ** 2).sum(axis=2)
     np.testing.assert_array_equal(model.predict(X_test), y_train[np.argmin(distances, axis=1)])
+
+
+@pytest.mark.parametrize("metric", ["L2", "INNER_PRODUCT", "COSINE"])
+@pytest.mark.parametrize("n_points", [100, 3001])  # plain search; grouped search with padding
+def test_kneighbors_equal_an_exhaustive_search(metric: str, n_points: int) -> None:
+    rng = np.random.default_rng(0)
+    points = rng.normal(size=(n_points, 6)).astype(np.float32)
+    queries = rng.normal(size=(700, 6)).astype(np.float32)
+    model = KNNModel(
+        points=points,
+        labels=np.zeros(n_points),
+        k=7,
+        predictor_type="classifier",
+        index_metric=metric,
+        feature_dim=6,
+    )
+    p, q = points.astype(np.float64), queries.astype(np.float64)
+    if metric == "L2":
+        nearness = -((q[:, None, :] - p[None, :, :]) ** 2).sum(axis=2)
+    elif metric == "COSINE":
+        unit = lambda a: a / np.linalg.norm(a, axis=1, keepdims=True)  # noqa: E731
+        nearness = unit(q) @ unit(p).T
+    else:
+        nearness = q @ p.T
+    expected = np.argsort(-nearness, axis=1, kind="stable")[:, :7]
+    found = model.kneighbors(queries)
+    assert found.shape == (700, 7)
+    np.testing.assert_array_equal(np.sort(found, axis=1), np.sort(expected, axis=1))
+    # best first
+    chosen = np.take_along_axis(nearness, found, axis=1)
+    assert (np.diff(chosen, axis=1) <= 1e-4).all()
 
 
 def test_tied_votes_go_to_the_nearest_neighbours_label(tmp_path: Path) -> None:
