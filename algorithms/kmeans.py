@@ -412,11 +412,12 @@ class _Rows:
 
 
 def _squared_distances(x: torch.Tensor, centers: torch.Tensor) -> torch.Tensor:
-    return (
-        (x * x).sum(dim=1, keepdim=True)
-        - 2 * x @ centers.T
-        + (centers * centers).sum(dim=1)[None, :]
-    )
+    """``||x - c||^2`` for every row and centre, as one fused ``addmm`` plus a broadcast add."""
+    import torch
+
+    centre_norms = (centers * centers).sum(dim=1)
+    cross = torch.addmm(centre_norms, x, centers.T, alpha=-2)
+    return cross.add_((x * x).sum(dim=1, keepdim=True))
 
 
 def _initial_centers(data: _Rows, n_centers: int, plan: _Plan, generator: Any) -> Any:
