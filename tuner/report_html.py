@@ -249,10 +249,11 @@ def _log_ticks(scaled: np.ndarray) -> tuple[list[float], list[str]] | None:
     return [float(k) for k in ks], [f"{10.0**k:g}" for k in ks]
 
 
-def parallel_chart(
-    parameters: Sequence[TunedParameter], frame: pd.DataFrame, metric: str, objective_type: str
-) -> Figure | None:
-    """Parallel coordinates: every hyperparameter on its scale, then the objective (colour).
+def _parallel_dimensions(
+    parameters: Sequence[TunedParameter], frame: pd.DataFrame, metric: str
+) -> list[dict[str, Any]] | None:
+    """The axes of a parallel-coordinates plot: each hyperparameter on its scale, then the
+    objective; each ``{"label", "values"[, "tickvals", "ticktext"]}`` with labels escaped.
 
     Training jobs missing a hyperparameter (jobs analysed together that tuned different sets)
     are left out: a line needs a value on every axis.
@@ -292,12 +293,26 @@ def parallel_chart(
         return None
     for dim, column in zip(dims, matrix[complete].T, strict=True):
         dim["values"] = _nums(column)
-    y = dims[-1]["values"]
+    return dims
+
+
+def parallel_chart(
+    parameters: Sequence[TunedParameter], frame: pd.DataFrame, metric: str, objective_type: str
+) -> Figure | None:
+    """Parallel coordinates with plotly's ``parcoords`` (WebGL): axes can be dragged to filter.
+
+    Every hyperparameter on its scale, then the objective, which also colours the lines.
+    WebGL costs a second or more to start where the browser has no GPU (a headless browser, a
+    VM), so the dashboard draws :func:`parallel_lines_chart` first and this on request.
+    """
+    dims = _parallel_dimensions(parameters, frame, metric)
+    if dims is None:
+        return None
     trace = {
         "type": "parcoords",
         "dimensions": dims,
         "line": {
-            "color": y,
+            "color": dims[-1]["values"],
             "colorscale": "Viridis",
             # The brightest colour is always the best objective value.
             "reversescale": objective_type == "Minimize",
@@ -308,6 +323,143 @@ def parallel_chart(
     title = "every training job across the hyperparameters (drag an axis to filter)"
     layout = _layout(title, margin={"l": 80, "r": 80, "t": 80, "b": 40})
     return {"data": [trace], "layout": layout}
+
+
+#: Colour bands of :func:`parallel_lines_chart` (one SVG trace each).
+PARALLEL_BANDS = 12
+
+
+def _axis_ticks(dim: Mapping[str, Any], lo: float, hi: float) -> list[tuple[float, str]]:
+    """(value, text) ticks of one axis: its own (categories, powers of ten) or five even ones."""
+    if "tickvals" in dim:
+        return [
+            (float(v), str(t))
+            for v, t in zip(dim["tickvals"], dim["ticktext"], strict=True)
+            if lo <= float(v) <= hi or lo == hi
+        ]
+    if lo == hi:
+        return [(lo, f"{lo:.4g}")]
+    return [(float(v), f"{v:.3g}") for v in np.linspace(lo, hi, 5)]
+
+
+def parallel_lines_chart(
+    parameters: Sequence[TunedParameter], frame: pd.DataFrame, metric: str, objective_type: str
+) -> Figure | None:
+    """The same parallel coordinates as :func:`parallel_chart`, drawn as SVG lines.
+
+    Ten times quicker to draw than ``parcoords`` without a GPU (about 0.1 s for 550 lines
+    against 1.2 s in headless chromium): each axis is scaled to [0, 1] between its smallest
+    and largest value, the lines are grouped into :data:`PARALLEL_BANDS` bands of equal
+    objective width, one trace per band coloured on the Viridis scale with the brightest
+    colour for the best value, drawn last so the best lines lie on top. Axes and their ticks
+    are layout shapes and annotations; an invisible marker trace carries the colour bar.
+    """
+    dims = _parallel_dimensions(parameters, frame, metric)
+    if dims is None:
+        return None
+    from plotly.colors import sample_colorscale
+
+    matrix = np.array([dim["values"] for dim in dims], dtype=float).T  # rows x axes
+    lows, highs = matrix.min(axis=0), matrix.max(axis=0)
+    spans = np.where(highs > lows, highs - lows, 1.0)
+    unit = np.where(highs > lows, (matrix - lows) / spans, 0.5)
+    objective = matrix[:, -1]
+    # goodness in [0, 1]: 1 is the best objective value, whichever the direction
+    lo, hi = float(lows[-1]), float(highs[-1])
+    goodness = (objective - lo) / (hi - lo) if hi > lo else np.ones_like(objective)
+    if objective_type == "Minimize":
+        goodness = 1.0 - goodness
+    bands = np.minimum((goodness * PARALLEL_BANDS).astype(int), PARALLEL_BANDS - 1)
+    colors = sample_colorscale(
+        "Viridis", [(b + 0.5) / PARALLEL_BANDS for b in range(PARALLEL_BANDS)]
+    )
+    n_axes = len(dims)
+    traces: list[dict[str, Any]] = []
+    for band in range(PARALLEL_BANDS):
+        rows = unit[bands == band]
+        if not len(rows):
+            continue
+        xs = np.tile(np.append(np.arange(n_axes, dtype=float), np.nan), len(rows))
+        ys = np.column_stack([rows, np.full(len(rows), np.nan)]).ravel()
+        traces.append(
+            {
+                "type": "scatter",
+                "mode": "lines",
+                "x": _nums(xs),
+                "y": _nums(ys),
+                "line": {"color": colors[band], "width": 1},
+                "opacity": 0.35 + 0.5 * band / max(PARALLEL_BANDS - 1, 1),
+                "hoverinfo": "skip",
+                "showlegend": False,
+            }
+        )
+    traces.append(  # the colour bar, on the objective's own values
+        {
+            "type": "scatter",
+            "mode": "markers",
+            "x": [None],
+            "y": [None],
+            "hoverinfo": "skip",
+            "showlegend": False,
+            "marker": {
+                "color": [lo, hi],
+                "cmin": lo,
+                "cmax": hi,
+                "colorscale": "Viridis",
+                "reversescale": objective_type == "Minimize",
+                "showscale": True,
+                "colorbar": {"title": {"text": html.escape(metric)}},
+            },
+        }
+    )
+    shapes: list[dict[str, Any]] = []
+    annotations: list[dict[str, Any]] = []
+    for i, dim in enumerate(dims):
+        shapes.append(
+            {
+                "type": "line",
+                "x0": i,
+                "x1": i,
+                "y0": 0,
+                "y1": 1,
+                "line": {"color": "#444", "width": 1},
+            }
+        )
+        annotations.append(
+            {
+                "x": i,
+                "y": 1.04,
+                "text": dim["label"],
+                "showarrow": False,
+                "yanchor": "bottom",
+                "font": {"size": 12},
+            }
+        )
+        for value, text in _axis_ticks(dim, float(lows[i]), float(highs[i])):
+            position = (value - lows[i]) / spans[i] if highs[i] > lows[i] else 0.5
+            annotations.append(
+                {
+                    "x": i,
+                    "y": float(position),
+                    "text": html.escape(text) if "tickvals" not in dim else text,
+                    "showarrow": False,
+                    "xanchor": "right",
+                    "xshift": -4,
+                    "font": {"size": 10, "color": "#555"},
+                }
+            )
+    hidden = {"visible": False, "fixedrange": True}
+    title = "every training job across the hyperparameters, brightest = best"
+    layout = _layout(
+        title,
+        margin={"l": 80, "r": 40, "t": 90, "b": 30},
+        xaxis={**hidden, "range": [-0.5, n_axes - 0.6]},
+        yaxis={**hidden, "range": [-0.04, 1.08]},
+        shapes=shapes,
+        annotations=annotations,
+        hovermode=False,
+    )
+    return {"data": traces, "layout": layout}
 
 
 def importance_chart(importance: Mapping[str, Any]) -> Figure | None:

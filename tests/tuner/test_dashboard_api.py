@@ -376,10 +376,11 @@ def test_chart_endpoints_return_valid_plotly_figures(real: Server, real_db: str)
     }
     parameters = get_json(f"{api}/charts/parameters")
     assert sorted(f["Parameter"] for f in parameters["Figures"]) == ["c", "n", "x"]
-    assert parameters["Parallel"]["data"][0]["type"] == "parcoords"
+    assert {t["type"] for t in parameters["Parallel"]["data"]} == {"scatter"}  # SVG
+    assert parameters["ParallelInteractive"]["data"][0]["type"] == "parcoords"  # WebGL
     curves = get_json(f"{api}/charts/curves")
     assert curves["Metrics"] == ["loss", "accuracy"]
-    figures = [objective["Figure"], parameters["Parallel"]]
+    figures = [objective["Figure"], parameters["Parallel"], parameters["ParallelInteractive"]]
     figures += [f["Figure"] for f in parameters["Figures"] + curves["Figures"]]
     for figure in figures:
         go.Figure(figure)  # raises on anything outside plotly's schema
@@ -426,7 +427,10 @@ def test_a_large_job_is_paginated_and_downsampled(big: Server, big_db: str) -> N
     assert max(points["y"]) == pytest.approx(summary["BestObjectiveValue"])
     parameters = get_json(f"{api}/charts/parameters")
     assert parameters["Sample"]["Shown"] <= charts.CHART_SAMPLE + charts.TOP_K
-    dimensions = parameters["Parallel"]["data"][0]["dimensions"]
+    dimensions = parameters["ParallelInteractive"]["data"][0]["dimensions"]
+    lines = parameters["Parallel"]["data"][:-1]  # one trace per colour band, then the colour bar
+    drawn = sum(sum(1 for y in t["y"] if y is None) for t in lines)  # a gap ends each line
+    assert drawn == parameters["ParallelSample"]["Shown"]
     assert len(dimensions[0]["values"]) == parameters["ParallelSample"]["Shown"]
     assert parameters["ParallelSample"]["Shown"] <= charts.PARALLEL_SAMPLE + charts.TOP_K
     assert max(dimensions[-1]["values"]) == pytest.approx(summary["BestObjectiveValue"])
@@ -499,7 +503,8 @@ def test_jobs_without_results_still_render(tmp_path: Path) -> None:
             summary = get_json(api)
             assert summary["BestTrainingJob"] is None and summary["BestObjectiveValue"] is None
             assert get_json(f"{api}/charts/objective")["Figure"]["data"][0]["x"] == []
-            assert get_json(f"{api}/charts/parameters")["Parallel"] is None
+            parameters = get_json(f"{api}/charts/parameters")
+            assert parameters["Parallel"] is None and parameters["ParallelInteractive"] is None
             assert get_json(f"{api}/charts/curves")["Figures"] == []
             assert "too few trials" in wait_for_analysis(f"{api}/analysis")["Summary"]
             assert get_json(f"{api}/trials/1")["FinalObjectiveValue"] is None

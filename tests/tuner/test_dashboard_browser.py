@@ -208,9 +208,8 @@ CHARTS_DRAWN = """() => {
 
 
 def wait_for_charts(page: Any) -> None:
-    """Every chart drawn; parallel coordinates are drawn once scrolled into view."""
+    """Every chart drawn."""
     page.wait_for_selector("#charts-parameters .js-plotly-plot")
-    page.locator("#chart-parallel").scroll_into_view_if_needed()
     page.wait_for_function(CHARTS_DRAWN)
 
 
@@ -255,6 +254,14 @@ def test_list_job_charts_sorting_and_a_trial(server: str, watched: Watched, tmp_
     n_scored = summary["ObjectiveStatusCounters"]["Succeeded"]
     assert objective["points"] == 2 * n_scored  # every training job, and the best-so-far line
     assert page.locator("#analysis-table tbody tr").count() == 3
+    # Parallel coordinates: SVG lines first; the button switches to WebGL parcoords and back.
+    parallel_type = "() => (document.getElementById('chart-parallel').data || [{}])[0].type"
+    assert page.evaluate(parallel_type) == "scatter"
+    page.locator("#parallel-mode").click()
+    page.wait_for_function(f"({parallel_type})() === 'parcoords'")
+    page.wait_for_selector("#chart-parallel .parcoords")
+    page.locator("#parallel-mode").click()
+    page.wait_for_function(f"({parallel_type})() === 'scatter'")
     assert page.locator("#counter-Completed").inner_text() == str(
         summary["TrainingJobStatusCounters"]["Completed"]
     )

@@ -385,6 +385,30 @@ def test_html_report_is_self_contained_with_every_chart(planted, planted_report)
     assert json.loads(data.group(1)) == json.loads(json.dumps(report))
 
 
+def test_parallel_lines_put_the_best_training_job_in_the_brightest_band(planted) -> None:
+    from tuner import report_html
+
+    snapshot = planted.snapshot()
+    frame = snapshot.dataframe()
+    figure = report_html.parallel_lines_chart(snapshot.parameters, frame, "loss", "Minimize")
+    interactive = report_html.parallel_chart(snapshot.parameters, frame, "loss", "Minimize")
+    *bands, colour_bar = figure["data"]
+    n_axes = len(interactive["data"][0]["dimensions"])
+    n_lines = len(interactive["data"][0]["dimensions"][0]["values"])
+    # every line crosses every axis once, then a gap; positions are on [0, 1]
+    assert sum(t["y"].count(None) for t in bands) == n_lines
+    assert all(len(t["x"]) % (n_axes + 1) == 0 for t in bands)
+    assert all(0.0 <= y <= 1.0 for t in bands for y in t["y"] if y is not None)
+    # the lowest loss sits at the bottom of the last (objective) axis, in the last band
+    brightest = bands[-1]
+    objective_positions = brightest["y"][n_axes - 1 :: n_axes + 1]
+    assert min(objective_positions) == 0.0
+    assert colour_bar["marker"]["reversescale"] is True
+    assert len(figure["layout"]["shapes"]) == n_axes
+    labels = [a["text"] for a in figure["layout"]["annotations"] if a.get("yanchor") == "bottom"]
+    assert labels[-1] == "loss"
+
+
 def test_every_chart_follows_plotlys_schema(planted, planted_report) -> None:
     import plotly.graph_objects as go
 
@@ -397,17 +421,18 @@ def test_every_chart_follows_plotlys_schema(planted, planted_report) -> None:
         report_html.objective_chart(frame, "loss", "Minimize"),
         report_html.parallel_chart(snapshot.parameters, frame, "loss", "Minimize"),
         report_html.importance_chart(report["Importance"]),
+        report_html.parallel_lines_chart(snapshot.parameters, frame, "loss", "Minimize"),
         report_html.curve_chart(curves, "loss", report["BestTrainingJob"]["TrainingJobName"]),
         *(report_html.parameter_chart(p, frame, "loss", "r") for p in snapshot.parameters),
     ]
     for figure in figures:
         go.Figure(figure)  # raises ValueError on any property plotly does not know
-    curve = figures[3]
+    curve = figures[4]
     stopped = next(t for t in curve["data"] if t["name"] == "stopped here")
     n_stopped = int(frame["StoppedEarly"].sum())
     assert len(stopped["x"]) == n_stopped and set(stopped["marker"].values()) >= {"x"}
     assert curve["data"][-1]["name"].startswith("best: planted-")
-    assert figures[4 + 0]["layout"]["xaxis"]["type"] == "log"  # eta, Auto -> log
+    assert figures[5 + 0]["layout"]["xaxis"]["type"] == "log"  # eta, Auto -> log
 
 
 def html_escaped(text: str) -> str:

@@ -11,8 +11,10 @@ that a job of 100,000 training jobs draws as fast as one of 100:
   consecutive buckets, plus every training job that set a new best, so the extremes and the
   best-so-far line (computed over all of them) stay exact.
 * Hyperparameter charts: a seeded random sample of :data:`CHART_SAMPLE` scored training jobs
-  plus the :data:`TOP_K` best; parallel coordinates (WebGL, slow to draw without a GPU):
-  :data:`PARALLEL_SAMPLE` of those plus the same best.
+  plus the :data:`TOP_K` best; parallel coordinates: :data:`PARALLEL_SAMPLE` of those plus the
+  same best, as SVG lines (``Parallel``, drawn at once) and as plotly's WebGL ``parcoords``
+  whose axes filter when dragged (``ParallelInteractive``, drawn on request: WebGL takes over
+  a second to start in a browser without a GPU).
 * Correlations and importance: a seeded random sample of :data:`ANALYSIS_SAMPLE` (the
   statistics and the forest cost seconds per thousand trials); a job that small gets exactly
   ``tuner report``'s numbers. They run in the background (:class:`AnalysisCache`).
@@ -50,6 +52,7 @@ from tuner.report_html import (
     importance_chart,
     objective_chart,
     parallel_chart,
+    parallel_lines_chart,
     parameter_chart,
 )
 
@@ -175,7 +178,7 @@ def parameter_figures(
     parameters = snapshot.parameters
     objective = job.objective
     figures: list[dict[str, Any]] = []
-    parallel = None
+    parallel = interactive = None
     parallel_rows = 0
     if trials and parameters:
         frame = snapshot.dataframe()
@@ -188,11 +191,13 @@ def parameter_figures(
             figures.append({"Parameter": p.name, "Figure": figure})
         rows = _parallel_rows(frame, series, job)
         parallel_rows = len(rows)
-        parallel = parallel_chart(parameters, rows, objective.metric, objective.type.value)
+        args = (parameters, rows, objective.metric, objective.type.value)
+        parallel, interactive = parallel_lines_chart(*args), parallel_chart(*args)
     how = f"a random sample (seed {SEED}) and the {TOP_K} best"
     return {
         "Figures": figures,
         "Parallel": parallel,
+        "ParallelInteractive": interactive,
         "WithReadings": bool(readings),
         "Sample": _sample_info(len(trials), len(series.numbers), how),
         "ParallelSample": _sample_info(parallel_rows, len(series.numbers), how),

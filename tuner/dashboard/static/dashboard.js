@@ -434,31 +434,35 @@
       }).catch(showError);
     }
 
-    // Parallel coordinates use WebGL, which costs seconds where there is no GPU to draw
-    // with (a headless browser, a VM): draw them only once they scroll into view, so the
-    // other charts never wait for them.
-    var parallel = { figure: null, visible: false, observer: null };
+    // Parallel coordinates: SVG lines by default (quick everywhere); on request plotly's
+    // WebGL parcoords, whose axes filter when dragged but which take a second or more to
+    // start where the browser has no GPU. The choice is kept across refreshes.
+    var parallel = { figures: null, interactive: false };
     function drawParallel() {
-      if (parallel.visible && parallel.figure !== null) {
-        plot($("chart-parallel"), parallel.figure || null);
-        parallel.figure = null;
+      if (parallel.figures === null) return;
+      var figure = parallel.interactive ? parallel.figures.ParallelInteractive : parallel.figures.Parallel;
+      var node = $("chart-parallel");
+      if (node.dataset.mode !== (parallel.interactive ? "interactive" : "lines") && node.data) {
+        window.Plotly.purge(node);
       }
+      node.dataset.mode = parallel.interactive ? "interactive" : "lines";
+      plot(node, figure || null);
+      var button = $("parallel-mode");
+      button.hidden = !parallel.figures.Parallel;
+      button.textContent = parallel.interactive
+        ? "Static lines (quick)"
+        : "Interactive: drag an axis to filter (WebGL, slow without a GPU)";
     }
-    if (window.IntersectionObserver) {
-      parallel.observer = new IntersectionObserver(function (entries) {
-        parallel.visible = entries.some(function (e) { return e.isIntersecting; });
-        drawParallel();
-      }, { rootMargin: "200px" });
-      parallel.observer.observe($("chart-parallel"));
-    } else {
-      parallel.visible = true;
-    }
+    $("parallel-mode").addEventListener("click", function () {
+      parallel.interactive = !parallel.interactive;
+      drawParallel();
+    });
 
     function loadParameters() {
       return getJSON(base + "/charts/parameters").then(function (data) {
         chartsWithReadings = data.WithReadings;
         plotMany($("charts-parameters"), data.Figures, function (f) { return f.Parameter; }, "chart-param", "chart");
-        parallel.figure = data.Parallel || false;
+        parallel.figures = data;
         drawParallel();
         setText("sample-parameters", sampleText(data.Sample, "Training jobs in these charts"));
         setText("sample-parallel", sampleText(data.ParallelSample, "Training jobs drawn"));
