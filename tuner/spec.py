@@ -37,6 +37,7 @@ Choices where AMT is silent or where a local run differs:
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import re
@@ -500,12 +501,10 @@ def spec_from_request(
     elif (
         isinstance(objective_request, dict) and {"Type", "MetricName"} <= objective_request.keys()
     ):
-        try:
+        with contextlib.suppress(ValueError):  # an invalid Type was reported structurally
             objective = Objective(
                 str(objective_request["MetricName"]), ObjectiveType(objective_request["Type"])
             )
-        except ValueError:
-            pass  # an invalid Type was reported structurally
 
     # -- algorithm ----------------------------------------------------------------------------
     algo_spec = definition.get("AlgorithmSpecification") or {}
