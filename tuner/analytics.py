@@ -16,61 +16,26 @@ jobs were created, then by trial number, ``BestSoFar`` running across all of the
 must share the objective; a hyperparameter tuned in only some of them is missing (NaN) in the
 others' rows, and ranges that differ are merged (the widest bounds, the first job's scale).
 
-Statistics. Only training jobs whose objective Succeeded (a final objective value, so Completed
-or Stopped early) count, and every result says how many (``n_trials``).
-
-* :meth:`~TuningJobAnalytics.correlations`, numeric hyperparameters: Spearman's rank
-  correlation ``rho`` between the value on the parameter's own scale (``log10 x`` for
-  Logarithmic, Auto resolved as the search does; ``-log10(1 - x)`` for ReverseLogarithmic) and
-  the objective as reported, with scipy's p-value and a seeded bootstrap 95% interval. A rank
-  correlation does not change under these monotone transforms; the scale matters for the
-  importance model and the charts, and is stated so the reader knows which axis is meant.
-* Categorical hyperparameters: eta squared (between-value sum of squares over total sum of
-  squares, from a one-way analysis of variance), the F-test's p-value, and the mean objective
-  and number of trials per value.
-* Strength (documented thresholds, see the constants below): *strong* when ``|rho| >= 0.5`` or
-  ``eta^2 >= 0.14`` (Cohen's "large") with ``p < 0.05``; *moderate* when ``|rho| >= 0.3`` or
-  ``eta^2 >= 0.06`` (Cohen's "medium") with ``p < 0.05``; *weak* otherwise; *constant* when the
-  parameter took one value only; *inconclusive* below 8 trials, whatever the numbers say.
-* :meth:`~TuningJobAnalytics.importance`: fANOVA (Hutter, Hoos and Leyton-Brown, ICML 2014) as
-  implemented by Optuna's ``FanovaImportanceEvaluator`` (32 trees, seeded), fed our trials with
-  each numeric parameter on its own scale, so the marginals are integrated over the space the
-  search sampled. fANOVA fits a random forest and splits its variance into main effects while
-  averaging over the other parameters, so interactions do not inflate a parameter's share.
-  Without Optuna it falls back to scikit-learn's permutation importance of a random forest.
-  The result names the method used, and reports the forest's out-of-bag R^2: importances are
-  only *conclusive* with at least 8 trials and ``R^2 >= 0.2`` (the hyperparameters explain a
-  fifth of the objective's variation); shares always sum to 1, even for pure noise.
-
-Everything random (bootstrap, forests) is seeded, so a report is stable for a fixed seed.
+Statistics (:meth:`~TuningJobAnalytics.correlations`, :meth:`~TuningJobAnalytics.importance`):
+:mod:`tuner.effects` says which trials count, the thresholds and the importance methods; the
+tuned hyperparameters and their scales are :mod:`tuner.tuned_parameters`. Both are re-exported
+here, so ``from tuner.analytics import ...`` keeps working for every name it offered.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 import math
 import sys
 import types
-import warnings
-import zlib
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
-from enum import StrEnum
+from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from strategies.space import (
-    CategoricalParameter,
-    ContinuousParameter,
-    IntegerParameter,
-    Parameter,
-    ScalingType,
-    SpaceError,
-)
 from tuner.describe import (
     amt_status,
     best_trial,
@@ -79,605 +44,60 @@ from tuner.describe import (
     objective_status,
     timestamp,
 )
-from tuner.errors import BestTrainingJobNotAvailableError, MissingDependencyError, TunerError
+from tuner.effects import (
+    ALPHA,
+    BEST_FRACTION,
+    MIN_MODEL_R2,
+    MIN_TRIALS,
+    MODERATE_ETA_SQUARED,
+    MODERATE_RHO,
+    N_BOOTSTRAP,
+    N_FANOVA_TREES,
+    STRONG_ETA_SQUARED,
+    STRONG_RHO,
+    EffectStrength,
+    ImportanceMethod,
+    ParameterEffect,
+    ParameterImportance,
+    categorical_effect,
+    importance_of,
+    numeric_effect,
+)
+from tuner.errors import BestTrainingJobNotAvailableError, TunerError
 from tuner.objective import Objective
 from tuner.storage import DEFAULT_URL, SqlStorage
 from tuner.storage.records import JobRecord, TrainingJobRecord
+from tuner.tuned_parameters import TunedParameter, tuned_parameters
+
+__all__ = [
+    # tuner.effects
+    "ALPHA",
+    "BEST_FRACTION",
+    "MIN_MODEL_R2",
+    "MIN_TRIALS",
+    "MODERATE_ETA_SQUARED",
+    "MODERATE_RHO",
+    "N_BOOTSTRAP",
+    "N_FANOVA_TREES",
+    "STRONG_ETA_SQUARED",
+    "STRONG_RHO",
+    "EffectStrength",
+    "ImportanceMethod",
+    "ParameterEffect",
+    "ParameterImportance",
+    "categorical_effect",
+    "importance_of",
+    "numeric_effect",
+    # tuner.tuned_parameters
+    "TunedParameter",
+    "tuned_parameters",
+    # this module
+    "AnalyticsSnapshot",
+    "TuningJobAnalytics",
+    "analytics",
+]
 
 logger = logging.getLogger(__name__)
-
-#: Below this many trials with an objective value, no effect or importance is called conclusive.
-MIN_TRIALS = 8
-#: Significance level for strong and moderate effects.
-ALPHA = 0.05
-#: |Spearman rho| for a strong / moderate monotone effect.
-STRONG_RHO = 0.5
-MODERATE_RHO = 0.3
-#: eta squared for a strong / moderate categorical effect (Cohen's large / medium).
-STRONG_ETA_SQUARED = 0.14
-MODERATE_ETA_SQUARED = 0.06
-#: Out-of-bag R^2 the importance model needs before its importances are called conclusive.
-MIN_MODEL_R2 = 0.2
-#: Bootstrap resamples for the interval of rho.
-N_BOOTSTRAP = 1000
-#: Share of the best trials whose median value :attr:`ParameterEffect.median_of_best` reports.
-BEST_FRACTION = 0.2
-#: Trees in the fANOVA forest: 32 keep a 200-trial report well under a second.
-N_FANOVA_TREES = 32
-
-_RANGE_CLASSES = {
-    "ContinuousParameterRanges": "Continuous",
-    "IntegerParameterRanges": "Integer",
-    "CategoricalParameterRanges": "Categorical",
-}
-
-
-class EffectStrength(StrEnum):
-    """How strongly a hyperparameter relates to the objective (thresholds in the module doc)."""
-
-    STRONG = "strong"
-    MODERATE = "moderate"
-    WEAK = "weak"
-    CONSTANT = "constant"
-    INCONCLUSIVE = "inconclusive"
-
-
-class ImportanceMethod(StrEnum):
-    """How :meth:`TuningJobAnalytics.importance` scores hyperparameters."""
-
-    AUTO = "auto"  # fANOVA when Optuna is installed, else permutation
-    FANOVA = "fanova"
-    PERMUTATION = "permutation"
-
-
-# ----------------------------------------------------------------------------------------------
-# Tuned parameters and their scales
-# ----------------------------------------------------------------------------------------------
-@dataclass(frozen=True, slots=True)
-class TunedParameter:
-    """One tuned hyperparameter: its name and range (the range knows the scale)."""
-
-    name: str
-    range: Parameter
-
-    @property
-    def kind(self) -> str:
-        """Continuous, Integer or Categorical."""
-        return self.range.kind
-
-    @property
-    def is_categorical(self) -> bool:
-        return isinstance(self.range, CategoricalParameter)
-
-    @property
-    def scale(self) -> ScalingType | None:
-        """The scale the search used (Auto resolved); None for a categorical range."""
-        return None if isinstance(self.range, CategoricalParameter) else self.range.scale
-
-    @property
-    def scale_label(self) -> str:
-        """The axis the statistics and charts use, e.g. ``log10(eta)``."""
-        if self.scale is ScalingType.LOGARITHMIC:
-            return f"log10({self.name})"
-        if self.scale is ScalingType.REVERSE_LOGARITHMIC:
-            return f"-log10(1 - {self.name})"
-        return self.name
-
-    def to_scale(self, values: np.ndarray) -> np.ndarray:
-        """Values on the parameter's own scale; out-of-domain values become NaN."""
-        v = np.asarray(values, dtype=float)
-        out: np.ndarray
-        with np.errstate(divide="ignore", invalid="ignore"):
-            if self.scale is ScalingType.LOGARITHMIC:
-                out = np.log10(v)
-            elif self.scale is ScalingType.REVERSE_LOGARITHMIC:
-                out = -np.log10(1.0 - v)
-            else:
-                out = v.copy()
-        out[~np.isfinite(out)] = np.nan
-        return out
-
-    def from_scale(self, values: np.ndarray) -> np.ndarray:
-        """Inverse of :meth:`to_scale`."""
-        g = np.asarray(values, dtype=float)
-        out: np.ndarray = g
-        if self.scale is ScalingType.LOGARITHMIC:
-            out = np.power(10.0, g)
-        elif self.scale is ScalingType.REVERSE_LOGARITHMIC:
-            out = 1.0 - np.power(10.0, -g)
-        return out
-
-
-def _parse_range(kind: str, item: Mapping[str, Any]) -> Parameter:
-    if kind == "Categorical":
-        return CategoricalParameter(list(item["Values"]))
-    scaling = item.get("ScalingType", "Auto")
-    if kind == "Integer":
-        return IntegerParameter(int(item["MinValue"]), int(item["MaxValue"]), scaling)
-    return ContinuousParameter(float(item["MinValue"]), float(item["MaxValue"]), scaling)
-
-
-def _request_ranges(request: Mapping[str, Any]) -> dict[str, Parameter]:
-    """Tuned name -> range, in the request's order (the DataFrame's column order)."""
-    groups = request["HyperParameterTuningJobConfig"].get("ParameterRanges") or {}
-    out: dict[str, Parameter] = {}
-    for group, items in groups.items():
-        kind = _RANGE_CLASSES.get(group)
-        for item in items or []:
-            if kind is not None:
-                out[item["Name"]] = _parse_range(kind, item)
-    return out
-
-
-def _merge_ranges(first: Parameter, other: Parameter) -> Parameter:
-    """The union of two ranges of one hyperparameter (jobs analysed together may differ)."""
-    if first == other:
-        return first
-    if isinstance(first, CategoricalParameter) or isinstance(other, CategoricalParameter):
-        values = list(getattr(first, "values", []))
-        values += [v for v in getattr(other, "values", []) if v not in values]
-        return CategoricalParameter(values) if values else first
-    lo, hi = min(first.min_value, other.min_value), max(first.max_value, other.max_value)
-    for scale in (first.scale, ScalingType.LINEAR):
-        try:
-            if isinstance(first, IntegerParameter):
-                return IntegerParameter(int(lo), int(hi), scale)
-            return ContinuousParameter(lo, hi, scale)
-        except SpaceError:
-            continue
-    return first
-
-
-def tuned_parameters(jobs: Sequence[JobRecord]) -> list[TunedParameter]:
-    """The tuned hyperparameters of ``jobs``, in first-seen order, ranges merged across jobs."""
-    merged: dict[str, Parameter] = {}
-    for job in jobs:
-        for name, rng in _request_ranges(job.request).items():
-            merged[name] = _merge_ranges(merged[name], rng) if name in merged else rng
-    return [TunedParameter(name, rng) for name, rng in merged.items()]
-
-
-# ----------------------------------------------------------------------------------------------
-# Results
-# ----------------------------------------------------------------------------------------------
-def _finite_or_none(value: float | None) -> float | None:
-    if value is None:
-        return None
-    value = float(value)
-    return value if math.isfinite(value) else None
-
-
-@dataclass(frozen=True, slots=True)
-class ParameterEffect:
-    """How one hyperparameter relates to the objective.
-
-    ``value`` is Spearman's rho (numeric; against the objective as reported, so for a Maximize
-    objective a positive rho means higher is better) or eta squared (categorical). ``better``
-    is where the objective improves: ``"lower"``/``"higher"`` for a numeric parameter, the
-    value with the best mean for a categorical one (None when undecided). It is filled whatever
-    the strength; only strong and moderate effects should be read as findings.
-
-    ``median_of_best`` is the parameter's median among the best 20% of trials (at least 3),
-    and ``best_position`` where that median sits among all tried values: 0 below all of
-    them, 1 above all, about 0.5 in the middle (an optimum inside the range, which a rank
-    correlation cannot see).
-    """
-
-    parameter: str
-    kind: str
-    scale: str | None
-    n_trials: int
-    statistic: str  # "spearman_rho" | "eta_squared"
-    value: float | None
-    p_value: float | None
-    strength: EffectStrength
-    better: str | None = None
-    ci95: tuple[float, float] | None = None
-    median_of_best: float | None = None
-    best_position: float | None = None
-    mean_by_value: Mapping[str, float] = field(default_factory=dict)
-    count_by_value: Mapping[str, int] = field(default_factory=dict)
-
-    @property
-    def size(self) -> float:
-        """Comparable effect size in [0, 1]: |rho|, or eta (the square root of eta squared)."""
-        if self.value is None:
-            return 0.0
-        return abs(self.value) if self.statistic == "spearman_rho" else math.sqrt(self.value)
-
-    def to_dict(self) -> dict[str, Any]:
-        """Plain JSON form (the report's keys)."""
-        return {
-            "Parameter": self.parameter,
-            "Type": self.kind,
-            "Scale": self.scale,
-            "NTrials": self.n_trials,
-            "Statistic": self.statistic,
-            "Value": _finite_or_none(self.value),
-            "PValue": _finite_or_none(self.p_value),
-            "CI95": list(self.ci95) if self.ci95 is not None else None,
-            "Strength": self.strength.value,
-            "Better": self.better,
-            "MedianOfBest": _finite_or_none(self.median_of_best),
-            "BestPosition": _finite_or_none(self.best_position),
-            "MeanObjectiveByValue": {k: _finite_or_none(v) for k, v in self.mean_by_value.items()},
-            "TrialsByValue": dict(self.count_by_value),
-        }
-
-
-@dataclass(frozen=True, slots=True)
-class ParameterImportance:
-    """Model-based importance of each hyperparameter; ``scores`` sum to 1 (or are all 0)."""
-
-    method: ImportanceMethod
-    description: str
-    n_trials: int
-    seed: int
-    scores: Mapping[str, float]
-    model_r2: float | None
-    conclusive: bool
-    note: str | None = None
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "Method": self.method.value,
-            "Description": self.description,
-            "NTrials": self.n_trials,
-            "Seed": self.seed,
-            "Scores": {k: _finite_or_none(v) for k, v in self.scores.items()},
-            "ModelR2": _finite_or_none(self.model_r2),
-            "Conclusive": self.conclusive,
-            "Note": self.note,
-        }
-
-
-# ----------------------------------------------------------------------------------------------
-# Pure statistics (no storage): tested on hand-built arrays
-# ----------------------------------------------------------------------------------------------
-def _rng_for(seed: int, name: str) -> np.random.Generator:
-    # One stream per parameter, so a result does not depend on the other parameters' order.
-    return np.random.default_rng([seed, zlib.crc32(name.encode())])
-
-
-def _rowwise_pearson(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    a = a - a.mean(axis=1, keepdims=True)
-    b = b - b.mean(axis=1, keepdims=True)
-    denom = np.sqrt((a * a).sum(axis=1) * (b * b).sum(axis=1))
-    with np.errstate(divide="ignore", invalid="ignore"):
-        return np.where(denom > 0, (a * b).sum(axis=1) / denom, np.nan)
-
-
-def _bootstrap_rho(
-    x: np.ndarray, y: np.ndarray, rng: np.random.Generator, n_bootstrap: int
-) -> tuple[float, float] | None:
-    from scipy.stats import rankdata
-
-    idx = rng.integers(0, len(x), size=(n_bootstrap, len(x)))
-    rho = _rowwise_pearson(rankdata(x[idx], axis=1), rankdata(y[idx], axis=1))
-    rho = rho[np.isfinite(rho)]
-    if len(rho) < n_bootstrap // 2:
-        return None
-    low, high = np.percentile(rho, [2.5, 97.5])
-    return float(low), float(high)
-
-
-def _median_of_best(
-    parameter: TunedParameter, x_scaled: np.ndarray, oriented: np.ndarray
-) -> tuple[float | None, float | None]:
-    """(median of the best trials' values, its position among all values in [0, 1])."""
-    k = max(3, int(math.ceil(BEST_FRACTION * len(x_scaled))))
-    if len(x_scaled) < k:
-        return None, None
-    best = np.argsort(oriented, kind="stable")[:k]
-    median = float(np.median(x_scaled[best]))
-    position = float(np.mean(x_scaled < median) + 0.5 * np.mean(x_scaled == median))
-    return float(parameter.from_scale(np.array([median]))[0]), position
-
-
-def _numeric_strength(n: int, rho: float | None, p: float | None) -> EffectStrength:
-    if n < MIN_TRIALS:
-        return EffectStrength.INCONCLUSIVE
-    if rho is None or p is None:
-        return EffectStrength.WEAK
-    if p < ALPHA and abs(rho) >= STRONG_RHO:
-        return EffectStrength.STRONG
-    if p < ALPHA and abs(rho) >= MODERATE_RHO:
-        return EffectStrength.MODERATE
-    return EffectStrength.WEAK
-
-
-def numeric_effect(
-    parameter: TunedParameter,
-    values: np.ndarray,
-    objective_values: np.ndarray,
-    objective: Objective,
-    *,
-    seed: int = 0,
-    n_bootstrap: int = N_BOOTSTRAP,
-) -> ParameterEffect:
-    """Spearman's rho of a numeric hyperparameter (raw values) with the objective."""
-    from scipy.stats import spearmanr
-
-    x = parameter.to_scale(values)
-    y = np.asarray(objective_values, dtype=float)
-    keep = np.isfinite(x) & np.isfinite(y)
-    x, y = x[keep], y[keep]
-    n = len(x)
-    effect = ParameterEffect(
-        parameter.name,
-        parameter.kind,
-        parameter.scale.value if parameter.scale else None,
-        n,
-        "spearman_rho",
-        value=None,
-        p_value=None,
-        strength=EffectStrength.INCONCLUSIVE,
-    )
-    if n > 0 and np.ptp(x) == 0:
-        if n < MIN_TRIALS:
-            return effect
-        return dataclasses.replace(effect, strength=EffectStrength.CONSTANT)
-    rho: float | None = None
-    p: float | None = None
-    ci: tuple[float, float] | None = None
-    if n >= 3 and np.ptp(y) > 0:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            result = spearmanr(x, y)
-        rho = _finite_or_none(result.statistic)
-        p = _finite_or_none(result.pvalue)
-        if rho is not None:
-            ci = _bootstrap_rho(x, y, _rng_for(seed, parameter.name), n_bootstrap)
-    oriented = np.array([objective.orient(v) for v in y])
-    better = None
-    if rho is not None and rho != 0:
-        # A positive rho with a loss (or a negative one with a score) means lower is better.
-        better = "lower" if objective.orient(rho) > 0 else "higher"
-    median, position = _median_of_best(parameter, x, oriented)
-    return dataclasses.replace(
-        effect,
-        value=rho,
-        p_value=p,
-        strength=_numeric_strength(n, rho, p),
-        better=better,
-        ci95=ci,
-        median_of_best=median,
-        best_position=position,
-    )
-
-
-def categorical_effect(
-    parameter: TunedParameter,
-    values: Sequence[str | None],
-    objective_values: np.ndarray,
-    objective: Objective,
-) -> ParameterEffect:
-    """Eta squared of a categorical hyperparameter, with the mean objective per value."""
-    from scipy.stats import f_oneway
-
-    y_all = np.asarray(objective_values, dtype=float)
-    groups: dict[str, list[float]] = {}
-    for v, y in zip(values, y_all, strict=True):
-        if v is not None and math.isfinite(y):
-            groups.setdefault(str(v), []).append(float(y))
-    order = [v for v in getattr(parameter.range, "values", []) if v in groups]
-    order += sorted(v for v in groups if v not in order)
-    groups = {v: groups[v] for v in order}
-    n = sum(len(g) for g in groups.values())
-    means = {v: float(np.mean(g)) for v, g in groups.items()}
-    count = {v: len(g) for v, g in groups.items()}
-    effect = ParameterEffect(
-        parameter.name,
-        parameter.kind,
-        None,
-        n,
-        "eta_squared",
-        value=None,
-        p_value=None,
-        strength=EffectStrength.INCONCLUSIVE,
-        mean_by_value=means,
-        count_by_value=count,
-    )
-    if len(groups) < 2:
-        if n < MIN_TRIALS:
-            return effect
-        return dataclasses.replace(effect, strength=EffectStrength.CONSTANT)
-    y = np.concatenate([np.asarray(g) for g in groups.values()])
-    total = float(((y - y.mean()) ** 2).sum())
-    eta2: float | None = None
-    p: float | None = None
-    if total > 0:
-        between = sum(len(g) * (np.mean(g) - y.mean()) ** 2 for g in groups.values())
-        eta2 = float(min(1.0, between / total))
-        if n > len(groups):
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")
-                p = _finite_or_none(f_oneway(*groups.values()).pvalue)
-            if p is None and eta2 >= 1.0 - 1e-12:
-                p = 0.0  # no spread within values at all: the values explain everything
-    # The best value among those tried at least twice (a single lucky trial proves little).
-    eligible = [v for v in groups if count[v] >= 2] or list(groups)
-    better = min(eligible, key=lambda v: objective.orient(means[v])) if eta2 else None
-    if n < MIN_TRIALS:
-        strength = EffectStrength.INCONCLUSIVE
-    elif eta2 is None or p is None or p >= ALPHA:
-        strength = EffectStrength.WEAK
-    elif eta2 >= STRONG_ETA_SQUARED:
-        strength = EffectStrength.STRONG
-    elif eta2 >= MODERATE_ETA_SQUARED:
-        strength = EffectStrength.MODERATE
-    else:
-        strength = EffectStrength.WEAK
-    return dataclasses.replace(effect, value=eta2, p_value=p, strength=strength, better=better)
-
-
-def _design_matrix(
-    parameters: Sequence[TunedParameter], columns: Mapping[str, np.ndarray]
-) -> tuple[np.ndarray, list[list[str]]]:
-    """Numeric columns on their scale, categoricals as codes; plus each categorical's labels."""
-    matrix, labels = [], []
-    for p in parameters:
-        col = columns[p.name]
-        if p.is_categorical:
-            values = [v for v in getattr(p.range, "values", [])]
-            values += sorted({str(v) for v in col if v is not None} - set(values))
-            index = {v: i for i, v in enumerate(values)}
-            codes = [float(index[str(v)]) if v is not None else np.nan for v in col]
-            matrix.append(np.array(codes))
-            labels.append(values)
-        else:
-            matrix.append(p.to_scale(np.asarray(col, dtype=float)))
-            labels.append([])
-    return np.column_stack(matrix), labels
-
-
-def _oob_r2(x: np.ndarray, y: np.ndarray, seed: int) -> float | None:
-    from sklearn.ensemble import RandomForestRegressor
-
-    if len(y) < MIN_TRIALS:
-        return None
-    forest = RandomForestRegressor(n_estimators=64, oob_score=True, random_state=seed, n_jobs=1)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # "some inputs do not have OOB scores" on tiny samples
-        forest.fit(x, y)
-    return _finite_or_none(forest.oob_score_)
-
-
-def _fanova_scores(
-    parameters: Sequence[TunedParameter],
-    x: np.ndarray,
-    labels: Sequence[Sequence[str]],
-    y: np.ndarray,
-    seed: int,
-) -> dict[str, float]:
-    import optuna
-    from optuna.distributions import BaseDistribution, CategoricalDistribution, FloatDistribution
-    from optuna.importance import FanovaImportanceEvaluator
-
-    distributions: dict[str, BaseDistribution] = {}
-    for j, p in enumerate(parameters):
-        if isinstance(p.range, CategoricalParameter):
-            distributions[p.name] = CategoricalDistribution(list(labels[j]))
-            continue
-        # fANOVA integrates the marginals over the distribution's bounds: give it the searched
-        # interval on the parameter's own scale, widened to any value observed outside it.
-        ends = p.to_scale(np.array([p.range.min_value, p.range.max_value], dtype=float))
-        lo = float(np.nanmin([*ends, x[:, j].min()]))
-        hi = float(np.nanmax([*ends, x[:, j].max()]))
-        distributions[p.name] = FloatDistribution(lo, hi if hi > lo else lo + 1.0)
-    trials = [
-        optuna.trial.create_trial(
-            params={
-                p.name: labels[j][int(row[j])] if p.is_categorical else float(row[j])
-                for j, p in enumerate(parameters)
-            },
-            distributions=distributions,
-            value=float(value),
-        )
-        for row, value in zip(x, y, strict=True)
-    ]
-    verbosity = optuna.logging.get_verbosity()
-    optuna.logging.set_verbosity(optuna.logging.WARNING)  # no "A new study created" line
-    try:
-        study = optuna.create_study()
-        study.add_trials(trials)
-        evaluator = FanovaImportanceEvaluator(n_trees=N_FANOVA_TREES, seed=seed)
-        raw = evaluator.evaluate(study)
-    finally:
-        optuna.logging.set_verbosity(verbosity)
-    return {p.name: float(raw.get(p.name, 0.0)) for p in parameters}
-
-
-def _permutation_scores(
-    parameters: Sequence[TunedParameter], x: np.ndarray, y: np.ndarray, seed: int
-) -> dict[str, float]:
-    from sklearn.ensemble import RandomForestRegressor
-    from sklearn.inspection import permutation_importance
-
-    forest = RandomForestRegressor(n_estimators=64, random_state=seed, n_jobs=1).fit(x, y)
-    result = permutation_importance(forest, x, y, n_repeats=10, random_state=seed, n_jobs=1)
-    return {
-        p.name: max(0.0, float(s))
-        for p, s in zip(parameters, result.importances_mean, strict=True)
-    }
-
-
-def _has_optuna() -> bool:
-    try:
-        import optuna.importance  # noqa: F401
-    except ImportError:
-        return False
-    return True
-
-
-def _resolve_method(method: ImportanceMethod | str) -> tuple[ImportanceMethod, str]:
-    """The method to use and its description (which says when fANOVA was not available)."""
-    asked = ImportanceMethod(method)
-    if asked is not ImportanceMethod.PERMUTATION and _has_optuna():
-        return ImportanceMethod.FANOVA, (
-            "fANOVA (Hutter et al. 2014): Optuna's FanovaImportanceEvaluator, a random forest "
-            f"of {N_FANOVA_TREES} trees, each parameter on its own scale"
-        )
-    if asked is ImportanceMethod.FANOVA:
-        msg = "fANOVA importance needs Optuna: pip install optuna (or use method='permutation')"
-        raise MissingDependencyError(msg)
-    description = (
-        "permutation importance of a scikit-learn random forest (64 trees, 10 repeats), "
-        "each parameter on its own scale"
-    )
-    if asked is ImportanceMethod.AUTO:
-        description += " (Optuna is not installed, so no fANOVA)"
-    return ImportanceMethod.PERMUTATION, description
-
-
-def importance_of(
-    parameters: Sequence[TunedParameter],
-    columns: Mapping[str, np.ndarray],
-    objective_values: np.ndarray,
-    *,
-    seed: int = 0,
-    method: ImportanceMethod | str = ImportanceMethod.AUTO,
-) -> ParameterImportance:
-    """Importance of each parameter; ``columns`` hold raw values (strings for categoricals)."""
-    resolved, description = _resolve_method(method)
-    y = np.asarray(objective_values, dtype=float)
-    zeros = {p.name: 0.0 for p in parameters}
-    if not parameters:
-        return ParameterImportance(
-            resolved, description, 0, seed, {}, None, False, "nothing tuned"
-        )
-    x, labels = _design_matrix(parameters, columns)
-    keep = np.isfinite(y) & np.isfinite(x).all(axis=1)
-    x, y = x[keep], y[keep]
-    n = len(y)
-
-    def result(
-        scores: Mapping[str, float], r2: float | None, note: str | None
-    ) -> ParameterImportance:
-        ranked = dict(sorted(scores.items(), key=lambda kv: -kv[1]))
-        conclusive = n >= MIN_TRIALS and r2 is not None and r2 >= MIN_MODEL_R2
-        return ParameterImportance(resolved, description, n, seed, ranked, r2, conclusive, note)
-
-    if n < 2 or np.ptp(y) == 0:
-        reason = "the objective did not vary" if n >= 2 else "fewer than 2 trials"
-        return result(zeros, None, f"no importance: {reason}")
-    if resolved is ImportanceMethod.FANOVA:
-        raw = _fanova_scores(parameters, x, labels, y, seed)
-    else:
-        raw = _permutation_scores(parameters, x, y, seed)
-    total = sum(raw.values())
-    scores = {k: v / total for k, v in raw.items()} if total > 0 else zeros
-    r2 = _oob_r2(x, y, seed)
-    note = None
-    if n < MIN_TRIALS:
-        note = f"too few trials to conclude ({n} with an objective value, {MIN_TRIALS} needed)"
-    elif r2 is None or r2 < MIN_MODEL_R2:
-        shown = "n/a" if r2 is None else f"{r2:.2f}"
-        note = (
-            f"the hyperparameters explain little of the objective (out-of-bag R^2 {shown} < "
-            f"{MIN_MODEL_R2}): the importances may be noise"
-        )
-    return result(scores, r2, note)
 
 
 # ----------------------------------------------------------------------------------------------

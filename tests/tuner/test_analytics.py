@@ -237,7 +237,7 @@ def test_results_are_stable_for_a_fixed_seed(planted_db) -> None:
 
 
 def test_importance_falls_back_to_permutation_without_optuna(monkeypatch, planted_db) -> None:
-    import tuner.analytics as module
+    import tuner.effects as module
 
     monkeypatch.setattr(module, "_has_optuna", lambda: False)
     result = TuningJobAnalytics("planted-min", planted_db).importance()

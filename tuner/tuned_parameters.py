@@ -1,0 +1,138 @@
+"""The tuned hyperparameters of stored tuning jobs, each with its range and so its scale.
+
+The ranges come back from each job's stored ``CreateHyperParameterTuningJob`` request, with
+``Auto`` scaling resolved as the search resolves it; jobs analysed together (a warm-start parent
+and its children) may list one hyperparameter with different ranges, which are merged (the
+widest bounds, the first job's scale). Its own module because it is the one place that knows
+how a value maps onto the parameter's scale (``log10 x``, ``-log10(1 - x)``): the statistics
+(:mod:`tuner.effects`), the DataFrame layer (:mod:`tuner.analytics`) and the reports all read
+it, and it needs neither the statistics nor pandas.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from strategies.space import (
+    CategoricalParameter,
+    ContinuousParameter,
+    IntegerParameter,
+    Parameter,
+    ScalingType,
+    SpaceError,
+)
+from tuner.storage.records import JobRecord
+
+_RANGE_CLASSES = {
+    "ContinuousParameterRanges": "Continuous",
+    "IntegerParameterRanges": "Integer",
+    "CategoricalParameterRanges": "Categorical",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class TunedParameter:
+    """One tuned hyperparameter: its name and range (the range knows the scale)."""
+
+    name: str
+    range: Parameter
+
+    @property
+    def kind(self) -> str:
+        """Continuous, Integer or Categorical."""
+        return self.range.kind
+
+    @property
+    def is_categorical(self) -> bool:
+        return isinstance(self.range, CategoricalParameter)
+
+    @property
+    def scale(self) -> ScalingType | None:
+        """The scale the search used (Auto resolved); None for a categorical range."""
+        return None if isinstance(self.range, CategoricalParameter) else self.range.scale
+
+    @property
+    def scale_label(self) -> str:
+        """The axis the statistics and charts use, e.g. ``log10(eta)``."""
+        if self.scale is ScalingType.LOGARITHMIC:
+            return f"log10({self.name})"
+        if self.scale is ScalingType.REVERSE_LOGARITHMIC:
+            return f"-log10(1 - {self.name})"
+        return self.name
+
+    def to_scale(self, values: np.ndarray) -> np.ndarray:
+        """Values on the parameter's own scale; out-of-domain values become NaN."""
+        v = np.asarray(values, dtype=float)
+        out: np.ndarray
+        with np.errstate(divide="ignore", invalid="ignore"):
+            if self.scale is ScalingType.LOGARITHMIC:
+                out = np.log10(v)
+            elif self.scale is ScalingType.REVERSE_LOGARITHMIC:
+                out = -np.log10(1.0 - v)
+            else:
+                out = v.copy()
+        out[~np.isfinite(out)] = np.nan
+        return out
+
+    def from_scale(self, values: np.ndarray) -> np.ndarray:
+        """Inverse of :meth:`to_scale`."""
+        g = np.asarray(values, dtype=float)
+        out: np.ndarray = g
+        if self.scale is ScalingType.LOGARITHMIC:
+            out = np.power(10.0, g)
+        elif self.scale is ScalingType.REVERSE_LOGARITHMIC:
+            out = 1.0 - np.power(10.0, -g)
+        return out
+
+
+def _parse_range(kind: str, item: Mapping[str, Any]) -> Parameter:
+    if kind == "Categorical":
+        return CategoricalParameter(list(item["Values"]))
+    scaling = item.get("ScalingType", "Auto")
+    if kind == "Integer":
+        return IntegerParameter(int(item["MinValue"]), int(item["MaxValue"]), scaling)
+    return ContinuousParameter(float(item["MinValue"]), float(item["MaxValue"]), scaling)
+
+
+def _request_ranges(request: Mapping[str, Any]) -> dict[str, Parameter]:
+    """Tuned name -> range, in the request's order (the DataFrame's column order)."""
+    groups = request["HyperParameterTuningJobConfig"].get("ParameterRanges") or {}
+    out: dict[str, Parameter] = {}
+    for group, items in groups.items():
+        kind = _RANGE_CLASSES.get(group)
+        for item in items or []:
+            if kind is not None:
+                out[item["Name"]] = _parse_range(kind, item)
+    return out
+
+
+def _merge_ranges(first: Parameter, other: Parameter) -> Parameter:
+    """The union of two ranges of one hyperparameter (jobs analysed together may differ)."""
+    if first == other:
+        return first
+    if isinstance(first, CategoricalParameter) or isinstance(other, CategoricalParameter):
+        values = list(getattr(first, "values", []))
+        values += [v for v in getattr(other, "values", []) if v not in values]
+        return CategoricalParameter(values) if values else first
+    lo, hi = min(first.min_value, other.min_value), max(first.max_value, other.max_value)
+    for scale in (first.scale, ScalingType.LINEAR):
+        try:
+            if isinstance(first, IntegerParameter):
+                return IntegerParameter(int(lo), int(hi), scale)
+            return ContinuousParameter(lo, hi, scale)
+        except SpaceError:
+            continue
+    return first
+
+
+def tuned_parameters(jobs: Sequence[JobRecord]) -> list[TunedParameter]:
+    """The tuned hyperparameters of ``jobs``, in first-seen order, ranges merged across jobs."""
+    merged: dict[str, Parameter] = {}
+    for job in jobs:
+        for name, rng in _request_ranges(job.request).items():
+            merged[name] = _merge_ranges(merged[name], rng) if name in merged else rng
+    return [TunedParameter(name, rng) for name, rng in merged.items()]
