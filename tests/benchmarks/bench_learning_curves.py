@@ -5,7 +5,8 @@ in ``BENCH_ARGS``: ``--quick`` (8 trials, 1 seed: a smoke run), ``--seeds N`` (o
 ``--repeats``, default 3), ``--trials N`` (trials per run; otherwise ``min(--trials, 40)``),
 ``--problems mlp,xgb``, ``--methods a,b,...`` (keys below; ``nostop`` always runs first, it is the
 reference). Run it with ``COLUMNS=180`` or wider so that rich does not fold the table.
-The default (40 trials, 3 seeds, both problems, all methods) takes about 9 minutes on 2 cores;
+The default (40 trials, 3 seeds, both problems, all methods) takes about 10 minutes on 2 cores
+(``--seeds 5``, as in the README, about 17);
 ``--quick`` about 2. Asynchronous stopping decisions depend on the order reports arrive in, so
 repeated runs with the same seed differ somewhat (the configurations do not).
 
