@@ -5,12 +5,8 @@ learning for image recognition", CVPR 2016, and "Identity mappings in deep resid
 ECCV 2016) of ``num_layers`` layers on the ``train`` channel and reports ``train:accuracy`` and
 ``validation:accuracy`` after every epoch. This module does the same in torch, on ``ctx.device``:
 
-* ``num_layers`` 18 and 34 build ImageNet's basic-block ResNets, 50, 101, 152 and 200 its
-  bottleneck ResNets (four stages of 64 to 512 channels). Any other ``6n + 2`` (SageMaker lists
-  20, 32, 44, 56 and 110; smaller ones such as 8 and 14 are accepted here too) builds the CIFAR
-  ResNet of the paper's section 4.2: three stages of 16, 32 and 64 channels, ``n`` basic blocks
-  each. Inputs of at most 32 pixels get a 3x3 stem without max-pooling, larger ones ImageNet's
-  7x7 stem with stride 2 and max-pooling.
+* ``num_layers`` picks an ImageNet ResNet (18 to 200) or a CIFAR ResNet (any other
+  ``6n + 2``); see :mod:`algorithms.resnet`.
 * Images come as SageMaker's image format (images with a ``.lst`` file, in a ``<channel>_lst``
   channel or at the top of the image channel) or one folder per class; see
   :mod:`algorithms.images`. RecordIO (``.rec``) input is not supported.
@@ -18,10 +14,8 @@ ECCV 2016) of ``num_layers`` layers on the ``train`` channel and reports ``train
   hyperparameters; ``weight_decay`` applies to sgd and nag only, as documented. The learning
   rate is multiplied by ``lr_scheduler_factor`` after each epoch listed in
   ``lr_scheduler_step``.
-* ``augmentation_type`` works on the batch, on the device: ``crop`` pads by an eighth of the
-  side, crops at random and flips horizontally; ``crop_color`` also shifts hue (±36 degrees),
-  saturation and lightness (±50/255); ``crop_color_transform`` also rotates (±10 degrees),
-  shears (±0.1) and changes the aspect ratio (±25%).
+* ``augmentation_type`` (``crop``, ``crop_color``, ``crop_color_transform``) augments each
+  batch on the device; see :mod:`algorithms.image_augmentation`.
 * The model saved (``image-classification-model.pt``) is the epoch with the best validation
   accuracy (the last epoch without a validation channel), as SageMaker keeps its best
   checkpoint; ``checkpoint_frequency`` also saves ``image-classification-NNNN.pt`` every so
@@ -38,6 +32,12 @@ ECCV 2016) of ``num_layers`` layers on the ``train`` channel and reports ``train
 
 Training is seeded (weights, shuffling, augmentation): on the CPU the same hyperparameters give
 the same metrics; CUDA kernels may differ in the last bits from run to run.
+
+This module holds the hyperparameters and their checks, the channels' images and labels, and the
+training loop. The network is :mod:`algorithms.resnet`; the saved model (its file,
+:func:`load`, :class:`ImageClassifier`) is :mod:`algorithms.image_model`; augmentation is
+:mod:`algorithms.image_augmentation`. Their public names are re-exported here, so
+``from algorithms.image_classification import ...`` keeps working for every name it offered.
 """
 
 from __future__ import annotations
@@ -45,11 +45,11 @@ from __future__ import annotations
 import copy
 import logging
 import math
-from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from types import MappingProxyType
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 
@@ -62,17 +62,39 @@ from algorithms.base import (
     TrainingContext,
     parse_hyperparameters,
 )
-from algorithms.images import fit_to_shape, list_images, load_images, read_image
+from algorithms.image_augmentation import _augment
+from algorithms.image_model import (
+    CHECKPOINT_PATTERN,
+    MODEL_FILENAME,
+    Architecture,
+    ImageClassifier,
+    _normalise,
+    _save,
+    load,
+)
+from algorithms.images import list_images, load_images
+from algorithms.resnet import IMAGENET_LAYERS, build_network
 
-if TYPE_CHECKING:
-    import torch
+__all__ = [
+    # algorithms.resnet
+    "IMAGENET_LAYERS",
+    "build_network",
+    # algorithms.image_model
+    "CHECKPOINT_PATTERN",
+    "MODEL_FILENAME",
+    "Architecture",
+    "ImageClassifier",
+    "load",
+    # this module
+    "ALGORITHM",
+    "DOCUMENTED_LAYERS",
+    "HYPERPARAMETERS",
+    "METRICS",
+    "SEED",
+    "ImageClassificationAlgorithm",
+]
 
 logger = logging.getLogger(__name__)
-
-#: The model's file name in the output folder.
-MODEL_FILENAME = "image-classification-model.pt"
-#: Periodic checkpoints (``checkpoint_frequency``), by epoch, as MXNet names its parameter files.
-CHECKPOINT_PATTERN = "image-classification-{epoch:04d}.pt"
 
 #: Seed of the weights, the shuffling and the augmentation (SageMaker's algorithm takes none).
 SEED = 0
@@ -86,20 +108,8 @@ METRICS: Mapping[str, Direction] = MappingProxyType(
     }
 )
 
-#: num_layers of ImageNet's ResNets: block kind and blocks per stage.
-IMAGENET_LAYERS: Mapping[int, tuple[str, tuple[int, ...]]] = MappingProxyType(
-    {
-        18: ("basic", (2, 2, 2, 2)),
-        34: ("basic", (3, 4, 6, 3)),
-        50: ("bottleneck", (3, 4, 6, 3)),
-        101: ("bottleneck", (3, 4, 23, 3)),
-        152: ("bottleneck", (3, 8, 36, 3)),
-        200: ("bottleneck", (3, 24, 36, 3)),
-    }
-)
 #: The values SageMaker documents; other 6n+2 values are accepted too (CIFAR-style).
 DOCUMENTED_LAYERS = (18, 34, 50, 101, 152, 200, 20, 32, 44, 56, 110)
-_SMALL_INPUT = 32  # at most this many pixels a side: 3x3 stem, no max-pooling
 
 
 def _spec(kind: Any, default: Any = None, description: str = "", **bounds: Any) -> Any:
@@ -193,213 +203,10 @@ HYPERPARAMETERS: Mapping[str, HyperparameterSpec] = MappingProxyType(
 )
 
 
-# -- the network ---------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Architecture:
-    """What the saved weights belong to; enough to rebuild the network and its input."""
-
-    num_layers: int
-    num_classes: int
-    image_shape: tuple[int, int, int]
-    multi_label: bool
-    resize: int | None
-    mean: tuple[float, ...]
-    std: tuple[float, ...]
-    class_names: dict[int, str] | None = None
-
-
 def _torch() -> Any:
     import torch
 
     return torch
-
-
-def build_network(
-    num_layers: int, num_classes: int, image_shape: Sequence[int]
-) -> torch.nn.Sequential:
-    """The ResNet of ``num_layers`` layers for ``image_shape`` inputs (weights not seeded)."""
-    from torch import nn
-
-    channels, height, width = image_shape
-    small = max(height, width) <= _SMALL_INPUT
-
-    def conv3(c_in: int, c_out: int, stride: int = 1) -> nn.Conv2d:
-        return nn.Conv2d(c_in, c_out, 3, stride=stride, padding=1, bias=False)
-
-    class Basic(nn.Module):
-        expansion = 1
-
-        def __init__(self, c_in: int, width: int, stride: int) -> None:
-            super().__init__()
-            self.body = nn.Sequential(
-                conv3(c_in, width, stride),
-                nn.BatchNorm2d(width),
-                nn.ReLU(inplace=True),
-                conv3(width, width),
-                nn.BatchNorm2d(width),
-            )
-            self.shortcut = _shortcut(c_in, width, stride)
-
-        def forward(self, x: Any) -> Any:
-            return (self.body(x) + self.shortcut(x)).relu()
-
-    class Bottleneck(nn.Module):
-        expansion = 4
-
-        def __init__(self, c_in: int, width: int, stride: int) -> None:
-            super().__init__()
-            out = width * 4
-            self.body = nn.Sequential(
-                nn.Conv2d(c_in, width, 1, bias=False),
-                nn.BatchNorm2d(width),
-                nn.ReLU(inplace=True),
-                conv3(width, width, stride),
-                nn.BatchNorm2d(width),
-                nn.ReLU(inplace=True),
-                nn.Conv2d(width, out, 1, bias=False),
-                nn.BatchNorm2d(out),
-            )
-            self.shortcut = _shortcut(c_in, out, stride)
-
-        def forward(self, x: Any) -> Any:
-            return (self.body(x) + self.shortcut(x)).relu()
-
-    def _shortcut(c_in: int, c_out: int, stride: int) -> nn.Module:
-        if stride == 1 and c_in == c_out:
-            return nn.Identity()
-        return nn.Sequential(
-            nn.Conv2d(c_in, c_out, 1, stride=stride, bias=False), nn.BatchNorm2d(c_out)
-        )
-
-    blocks: tuple[int, ...]
-    widths: tuple[int, ...]
-    if num_layers in IMAGENET_LAYERS:
-        kind, blocks = IMAGENET_LAYERS[num_layers]
-        block: type[nn.Module] = Basic if kind == "basic" else Bottleneck
-        widths, stem_width = (64, 128, 256, 512), 64
-    else:
-        block, widths, stem_width = Basic, (16, 32, 64), 16
-        blocks = ((num_layers - 2) // 6,) * 3
-    if small or num_layers not in IMAGENET_LAYERS:
-        stem: list[nn.Module] = [conv3(channels, stem_width)]
-    else:
-        stem = [nn.Conv2d(channels, stem_width, 7, stride=2, padding=3, bias=False)]
-    stem += [nn.BatchNorm2d(stem_width), nn.ReLU(inplace=True)]
-    if not small and num_layers in IMAGENET_LAYERS:
-        stem.append(nn.MaxPool2d(3, stride=2, padding=1))
-    layers = list(stem)
-    c_in = stem_width
-    for stage, (width, count) in enumerate(zip(widths, blocks, strict=True)):
-        for i in range(count):
-            stride = 2 if stage > 0 and i == 0 else 1
-            layers.append(block(c_in, width, stride))
-            c_in = width * block.expansion  # type: ignore[attr-defined]
-    layers += [nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(c_in, num_classes)]
-    network = nn.Sequential(*layers)
-    for module in network.modules():
-        if isinstance(module, nn.Conv2d):
-            nn.init.kaiming_normal_(module.weight, mode="fan_out", nonlinearity="relu")
-    return network
-
-
-# -- model ---------------------------------------------------------------------------------------
-
-
-class ImageClassifier:
-    """A trained network and its input handling; ``predict`` takes images or image files."""
-
-    def __init__(self, architecture: Architecture, state: Mapping[str, Any], device: str) -> None:
-        torch = _torch()
-        self.architecture = architecture
-        self.device = torch.device(device)
-        self.network = build_network(
-            architecture.num_layers, architecture.num_classes, architecture.image_shape
-        ).to(self.device)
-        self.network.load_state_dict(state)
-        self.network.eval()
-
-    def predict(self, images: Any) -> np.ndarray:
-        """Class indices (or, multi-label, 0/1 per class) of ``images``.
-
-        ``images`` is a sequence of image files, a ``(N, C, H, W)`` or ``(N, H, W, C)`` array,
-        or a ``(N, H, W)`` array of grey images (pixel values 0..255); each is fitted to the
-        model's ``image_shape`` as at training.
-        """
-        scores = self.predict_proba(images)
-        if self.architecture.multi_label:
-            return (scores > 0.5).astype(np.int64)
-        return np.argmax(scores, axis=1)
-
-    def predict_proba(self, images: Any) -> np.ndarray:
-        """Class probabilities (softmax; sigmoid per class for multi-label), ``(N, classes)``."""
-        torch = _torch()
-        batch = torch.as_tensor(self._pixels(images), device=self.device)
-        outputs = []
-        with torch.no_grad():
-            for start in range(0, len(batch), 256):
-                logits = self.network(_normalise(batch[start : start + 256], self.architecture))
-                scores = logits.sigmoid() if self.architecture.multi_label else logits.softmax(1)
-                outputs.append(scores.float().cpu().numpy())
-        if not outputs:
-            return np.zeros((0, self.architecture.num_classes))
-        return np.concatenate(outputs)
-
-    def _pixels(self, images: Any) -> np.ndarray:
-        shape, resize = self.architecture.image_shape, self.architecture.resize
-        if isinstance(images, (str, Path)) or (
-            isinstance(images, Sequence) and images and isinstance(images[0], (str, Path))
-        ):
-            files = [images] if isinstance(images, (str, Path)) else list(images)
-            return np.stack([fit_to_shape(read_image(f), shape, resize=resize) for f in files])
-        array = np.asarray(images)
-        if array.ndim == 3:  # a batch of grey images
-            array = array[:, None]
-        if array.ndim != 4:
-            msg = f"images must be (N, C, H, W), (N, H, W, C) or (N, H, W), got {array.shape}"
-            raise InputError(msg)
-        if array.shape[1] not in (1, 3, 4) and array.shape[-1] in (1, 3, 4):
-            array = array.transpose(0, 3, 1, 2)
-        return np.stack(
-            [fit_to_shape(image.transpose(1, 2, 0), shape, resize=resize) for image in array]
-        )
-
-
-def load(path: Path | str, *, device: str = "cpu") -> ImageClassifier:
-    """The model that ``train`` saved in ``path`` (an output folder or a model/checkpoint file)."""
-    torch = _torch()
-    path = Path(path)
-    file = path / MODEL_FILENAME if path.is_dir() else path
-    if not file.is_file():
-        msg = f"no image-classification model at {file}"
-        raise FileNotFoundError(msg)
-    saved = torch.load(file, map_location=device, weights_only=True)
-    config = dict(saved["architecture"])
-    config["image_shape"] = tuple(config["image_shape"])
-    config["mean"], config["std"] = tuple(config["mean"]), tuple(config["std"])
-    if config.get("class_names") is not None:
-        config["class_names"] = {int(k): v for k, v in config["class_names"].items()}
-    return ImageClassifier(Architecture(**config), saved["state_dict"], device)
-
-
-def _save(file: Path, architecture: Architecture, state: Mapping[str, Any]) -> None:
-    torch = _torch()
-    file.parent.mkdir(parents=True, exist_ok=True)
-    config = asdict(architecture)
-    config["image_shape"] = list(architecture.image_shape)
-    config["mean"], config["std"] = list(architecture.mean), list(architecture.std)
-    if architecture.class_names is not None:
-        config["class_names"] = {str(k): v for k, v in architecture.class_names.items()}
-    cpu_state = {name: value.detach().cpu() for name, value in state.items()}
-    torch.save({"architecture": config, "state_dict": cpu_state}, file)
-
-
-def _normalise(pixels: torch.Tensor, architecture: Architecture) -> torch.Tensor:
-    torch = _torch()
-    mean = torch.as_tensor(architecture.mean, device=pixels.device).view(1, -1, 1, 1)
-    std = torch.as_tensor(architecture.std, device=pixels.device).view(1, -1, 1, 1)
-    return (pixels.float() / 255.0 - mean) / std
 
 
 # -- planning ------------------------------------------------------------------------------------
@@ -820,73 +627,3 @@ def _optimizer(values: Mapping[str, Any], parameters: Any) -> Any:
             parameters, lr=rate, betas=(values["beta_1"], values["beta_2"]), eps=values["eps"]
         )
     return torch.optim.RMSprop(parameters, lr=rate, alpha=values["gamma"], eps=values["eps"])
-
-
-# -- augmentation --------------------------------------------------------------------------------
-
-
-def _augment(pixels: torch.Tensor, kind: str | None, generator: torch.Generator) -> torch.Tensor:
-    """A randomly augmented copy of a ``(B, C, H, W)`` uint8 batch, as float pixels 0..255."""
-    torch = _torch()
-    x = pixels.float()
-    if kind is None:
-        return x
-    batch, channels, height, width = x.shape
-    device = x.device
-
-    def uniform(low: float, high: float) -> Any:
-        draw = torch.rand(batch, generator=generator, dtype=torch.float32)
-        return (low + (high - low) * draw).to(device)
-
-    # crop: pad by an eighth of each side, cut a random window, flip half the images.
-    pad_y, pad_x = max(1, height // 8), max(1, width // 8)
-    padded = torch.nn.functional.pad(x, (pad_x, pad_x, pad_y, pad_y), mode="replicate")
-    top = torch.randint(0, 2 * pad_y + 1, (batch,), generator=generator).to(device)
-    left = torch.randint(0, 2 * pad_x + 1, (batch,), generator=generator).to(device)
-    rows = (top[:, None] + torch.arange(height, device=device))[:, None, :, None]
-    cols = (left[:, None] + torch.arange(width, device=device))[:, None, None, :]
-    images = torch.arange(batch, device=device)[:, None, None, None]
-    x = padded[images, torch.arange(channels, device=device)[None, :, None, None], rows, cols]
-    flip = (torch.rand(batch, generator=generator) < 0.5).to(device)
-    x = torch.where(flip[:, None, None, None], x.flip(3), x)
-    if kind in ("crop_color", "crop_color_transform"):
-        x = _shift_colour(x, uniform(-36, 36), uniform(-50, 50), uniform(-50, 50))
-    if kind == "crop_color_transform":
-        angle = uniform(-10, 10) * math.pi / 180
-        shear = uniform(-0.1, 0.1)
-        aspect = torch.sqrt(1 + uniform(-0.25, 0.25))
-        cos, sin = torch.cos(angle), torch.sin(angle)
-        theta = torch.zeros(batch, 2, 3, device=device)
-        theta[:, 0, 0] = cos * aspect
-        theta[:, 0, 1] = -sin + shear
-        theta[:, 1, 0] = sin
-        theta[:, 1, 1] = cos / aspect
-        grid = torch.nn.functional.affine_grid(theta, list(x.shape), align_corners=False)
-        x = torch.nn.functional.grid_sample(
-            x, grid, mode="bilinear", padding_mode="border", align_corners=False
-        )
-    return x.clamp(0, 255)
-
-
-def _shift_colour(x: Any, hue_degrees: Any, saturation: Any, lightness: Any) -> Any:
-    """Shift hue (degrees), saturation and lightness (on 0..255) of each image of a batch.
-
-    Hue turns the chroma plane of YIQ space; saturation scales the distance from grey by
-    ``1 + saturation / 255``; lightness is added to every channel. Grey images only change in
-    lightness.
-    """
-    torch = _torch()
-    x = x + lightness[:, None, None, None]
-    if x.shape[1] != 3:
-        return x
-    rgb_to_yiq = torch.tensor(
-        [[0.299, 0.587, 0.114], [0.596, -0.274, -0.322], [0.211, -0.523, 0.312]],
-        device=x.device,
-    )
-    yiq = torch.einsum("ij,bjhw->bihw", rgb_to_yiq, x)
-    angle = hue_degrees * math.pi / 180
-    cos, sin = torch.cos(angle)[:, None, None], torch.sin(angle)[:, None, None]
-    scale = (1 + saturation / 255)[:, None, None]
-    i, q = yiq[:, 1], yiq[:, 2]
-    turned = torch.stack((yiq[:, 0], scale * (cos * i - sin * q), scale * (sin * i + cos * q)), 1)
-    return torch.einsum("ij,bjhw->bihw", torch.linalg.inv(rgb_to_yiq), turned)
