@@ -19,14 +19,7 @@ from algorithms.base import Algorithm, InputError, parse_hyperparameters  # noqa
 from algorithms.data import load_channel, write_csv  # noqa: E402
 from algorithms.knn import ALGORITHM, MODEL_FILENAME, KNNModel, fjlt, load  # noqa: E402
 
-
-@pytest.fixture(autouse=True)
-def one_thread(monkeypatch: pytest.MonkeyPatch):
-    """One torch thread: the tests share two cores, where more threads only wait."""
-    threads = torch.get_num_threads()
-    monkeypatch.setenv("OMP_NUM_THREADS", "1")
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def _write_split(directory: Path, X: np.ndarray, y: np.ndarray) -> dict[str, Path]:
