@@ -13,6 +13,7 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 import pandas as pd
 import pytest
+import stored_jobs
 
 import tuner
 from tuner import (
@@ -88,24 +89,6 @@ def planted_db(tmp_path_factory):
 
 
 # -- helpers for jobs written straight into storage --------------------------------------------
-def _request(ranges: Mapping[str, object], objective: Objective) -> dict:
-    groups: dict[str, list] = {}
-    for name, rng in ranges.items():
-        groups.setdefault(f"{rng.kind}ParameterRanges", []).append(rng.as_tuning_range(name))
-    return {
-        "HyperParameterTuningJobConfig": {
-            "Strategy": "Random",
-            "HyperParameterTuningJobObjective": {
-                "Type": objective.type.value,
-                "MetricName": objective.metric,
-            },
-            "ResourceLimits": {"MaxNumberOfTrainingJobs": 100, "MaxParallelTrainingJobs": 1},
-            "ParameterRanges": groups,
-        },
-        "TrainingJobDefinition": {"AlgorithmSpecification": {"TrainingImage": "test"}},
-    }
-
-
 def store_job(
     storage: SqlStorage,
     name: str,
@@ -116,46 +99,7 @@ def store_job(
     start: float = 1_700_000_000.0,
 ) -> None:
     """A finished job: each trial is (hyperparameters, objective curve, final status)."""
-    storage.create_job(
-        name,
-        _request(ranges, objective),
-        strategy="Random",
-        seed=0,
-        status="InProgress",
-        now=start,
-    )
-    for number, (hp, curve, status) in enumerate(trials, start=1):
-        at = start + number
-        storage.add_trial(
-            name,
-            number,
-            name=f"{name}-{number:03d}",
-            hyperparameters={k: str(v) for k, v in hp.items()},
-            now=at,
-        )
-        storage.mark_running(name, number, worker="w", now=at)
-        for epoch, value in enumerate(curve, start=1):
-            storage.add_report(
-                name,
-                number,
-                attempt=1,
-                epoch=epoch,
-                metrics={objective.metric: value, "other": -value},
-                at=at + epoch * 0.01,
-            )
-        final = curve[-1] if curve and status != "Failed" else None
-        storage.finish_trial(
-            name,
-            number,
-            status=status,
-            now=at + 0.5,
-            final_value=final,
-            final_metrics={objective.metric: final} if final is not None else {},
-            n_reports=len(curve),
-            failure_reason="boom" if status == "Failed" else None,
-            retryable=False if status == "Failed" else None,
-        )
-    storage.set_job_status(name, "Completed", now=start + len(trials) + 1, ended=True)
+    stored_jobs.store_job(storage, name, ranges, trials, objective=objective, start=start)
 
 
 # -- the DataFrame -------------------------------------------------------------------------------
