@@ -4,12 +4,30 @@ Never imports ``tuner`` or ``algorithms``: strategies are pure functions of (spa
 history), tested without pools or databases.
 """
 
-from strategies.base import EarlyStopper, Strategy, Trial, TrialStatus, rng_for
+from strategies.base import (
+    EarlyStopper,
+    StopDecision,
+    Strategy,
+    Suggestion,
+    Trial,
+    TrialStatus,
+    rng_for,
+)
 from strategies.bayesian import BayesianStrategy
 from strategies.grid import GridStrategy
 from strategies.hyperband import HyperbandSchedule, HyperbandStrategy, infer_max_resource
 from strategies.median_rule import MedianStoppingRule
 from strategies.random_search import RandomStrategy
+from strategies.registry import (
+    DEFAULT_STRATEGY,
+    EARLY_STOPPING_TYPES,
+    STRATEGIES,
+    Search,
+    StrategyEntry,
+    build_search,
+    get_strategy,
+    strategy_names,
+)
 from strategies.space import (
     CategoricalParameter,
     Config,
@@ -25,6 +43,16 @@ from strategies.space import (
 from strategies.tpe import TPEStrategy
 
 __all__ = [
+    "DEFAULT_STRATEGY",
+    "EARLY_STOPPING_TYPES",
+    "STRATEGIES",
+    "Search",
+    "StopDecision",
+    "StrategyEntry",
+    "Suggestion",
+    "build_search",
+    "get_strategy",
+    "strategy_names",
     "BayesianStrategy",
     "CategoricalParameter",
     "Config",

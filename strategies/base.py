@@ -1,4 +1,5 @@
-"""What a strategy may see of a trial, and the two plug-in points: Strategy and EarlyStopper.
+"""What a strategy may see of a trial, the two plug-in points (Strategy and EarlyStopper), and
+what they answer (Suggestion and StopDecision).
 
 A strategy is a function of (search space, seed, history). It keeps no state that cannot be
 rebuilt from the trials, which is what makes resume after a crash, warm start and
@@ -52,6 +53,32 @@ class Trial:
     bracket: int | None = None
 
 
+@dataclass(frozen=True, slots=True)
+class Suggestion:
+    """A strategy's proposal for the next trial: its configuration, and what to record with it.
+
+    ``bracket`` is the Hyperband bracket the trial belongs to (None for strategies without
+    brackets); the coordinator stores it with the trial and hands it back in
+    :attr:`Trial.bracket`, so nothing else needs to know how a strategy assigns brackets.
+    """
+
+    config: Config
+    bracket: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class StopDecision:
+    """A stopping rule's verdict that a running trial should end now.
+
+    ``reason`` is recorded as the trial's stop reason (shown to people, never parsed).
+    ``completed`` says the trial has used its whole budget (Hyperband's MaxResource): it is
+    recorded as Completed, not Stopped, because nothing was cut short.
+    """
+
+    reason: str
+    completed: bool = False
+
+
 class Strategy(Protocol):
     """Chooses the next configuration from the history.
 
@@ -61,18 +88,18 @@ class Strategy(Protocol):
     Must be deterministic for a given seed and history.
     """
 
-    def ask(self, history: Sequence[Trial]) -> Config | None: ...
+    def ask(self, history: Sequence[Trial]) -> Suggestion | None: ...
 
 
 class EarlyStopper(Protocol):
     """Decides, after each report of a running trial, whether to stop it.
 
     ``trial`` is the running trial with its curve so far; ``history`` holds every trial of the job
-    (the same snapshot the strategy sees). Must be a pure function of its arguments, so the
-    decision can be replayed after a resume.
+    (the same snapshot the strategy sees). Returns None to let it run on. Must be a pure
+    function of its arguments, so the decision can be replayed after a resume.
     """
 
-    def should_stop(self, trial: Trial, history: Sequence[Trial]) -> bool: ...
+    def should_stop(self, trial: Trial, history: Sequence[Trial]) -> StopDecision | None: ...
 
 
 def rng_for(seed: int, number: int) -> np.random.Generator:

@@ -55,7 +55,7 @@ from collections.abc import Iterator, Sequence
 import numpy as np
 
 from strategies.acquisition import LogExpectedImprovement, maximise
-from strategies.base import Trial, TrialStatus, rng_for
+from strategies.base import Suggestion, Trial, TrialStatus, rng_for
 from strategies.encoding import MixedEncoding
 from strategies.gp import GaussianProcess, fit_gp
 from strategies.space import CategoricalParameter, Config, SearchSpace
@@ -157,9 +157,9 @@ class BayesianStrategy:
         self.n_starts = n_starts
 
     # -- public ---------------------------------------------------------------------------------
-    def ask(self, history: Sequence[Trial]) -> Config | None:
+    def ask(self, history: Sequence[Trial]) -> Suggestion | None:
         with _single_threaded_blas():
-            return self._ask(history)
+            return Suggestion(self._ask(history))
 
     # -- suggestions ----------------------------------------------------------------------------
     def _ask(self, history: Sequence[Trial]) -> Config:

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from strategies.base import Trial
-from strategies.space import Config, SearchSpace
+from strategies.base import Suggestion, Trial
+from strategies.space import SearchSpace
 
 
 class GridStrategy:
@@ -24,8 +24,8 @@ class GridStrategy:
         if self.size:
             space.grid_point(0)
 
-    def ask(self, history: Sequence[Trial]) -> Config | None:
+    def ask(self, history: Sequence[Trial]) -> Suggestion | None:
         index = len(history)
         if index >= self.size:
             return None
-        return self.space.grid_point(index)
+        return Suggestion(self.space.grid_point(index))

@@ -22,7 +22,11 @@ rest (reduction factor, rungs, brackets) is ours, fixed here:
   trials whatever their status): it stops when its loss is above the ``1/eta`` quantile of
   those losses. The first trial at a rung always continues: asynchronous halving promotes
   optimistically rather than wait.
-* **MaxResource**: a trial that has reported ``MaxResource`` values is stopped.
+* **MaxResource**: a trial that has reported ``MaxResource`` values is stopped, and the
+  decision says it ran its whole budget, so it is recorded as Completed.
+* **Brackets travel with trials**: :meth:`HyperbandStrategy.ask` returns the bracket in its
+  :class:`~strategies.base.Suggestion`; the rung decision reads it back from
+  :attr:`Trial.bracket` (or recomputes it from the number when a trial has none).
 
 Decisions depend only on the trials' curves, so after a resume, or with trials in parallel,
 they are the same as they would have been.
@@ -41,7 +45,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from strategies.base import Strategy, Trial, TrialStatus, rng_for
+from strategies.base import StopDecision, Strategy, Suggestion, Trial, TrialStatus, rng_for
 from strategies.space import Config, SearchSpace
 
 #: Static hyperparameters AMT reads MaxResource from, in the order we look for them.
@@ -142,15 +146,14 @@ class HyperbandStrategy:
         return bracket
 
     # -- Strategy ---------------------------------------------------------------------------
-    def ask(self, history: Sequence[Trial]) -> Config | None:
+    def ask(self, history: Sequence[Trial]) -> Suggestion | None:
         number = len(history) + 1
-        if self.model_based:
-            suggestion = self._model_suggestion(history)
-            if suggestion is not None:
-                return suggestion
-        return self.space.sample(rng_for(self.seed, number))
+        config = self._model_config(history) if self.model_based else None
+        if config is None:
+            config = self.space.sample(rng_for(self.seed, number))
+        return Suggestion(config, bracket=self.bracket_of(number))
 
-    def _model_suggestion(self, history: Sequence[Trial]) -> Config | None:
+    def _model_config(self, history: Sequence[Trial]) -> Config | None:
         """BOHB: fit the model on the highest rung with enough results, if any."""
         levels = sorted(
             {level for s in range(self.schedule.s_max + 1) for level in self.schedule.rungs(s)}
@@ -173,31 +176,39 @@ class HyperbandStrategy:
                 for t in history
             ]
             assert self.model_factory is not None
-            return self.model_factory(self.space, self.seed).ask(synthetic)
+            suggestion = self.model_factory(self.space, self.seed).ask(synthetic)
+            return None if suggestion is None else suggestion.config
         return None
 
     # -- EarlyStopper -----------------------------------------------------------------------
-    def should_stop(self, trial: Trial, history: Sequence[Trial]) -> bool:
+    def _bracket(self, trial: Trial) -> int:
+        return trial.bracket if trial.bracket is not None else self.bracket_of(trial.number)
+
+    def should_stop(self, trial: Trial, history: Sequence[Trial]) -> StopDecision | None:
         resource = len(trial.curve)
-        if resource < self.schedule.min_resource:
-            return False
-        if resource >= self.schedule.max_resource:
-            return True
-        bracket = self.bracket_of(trial.number)
-        if resource not in self.schedule.rungs(bracket):
-            return False
+        schedule = self.schedule
+        if resource >= schedule.max_resource:
+            return StopDecision(f"Hyperband: MaxResource ({schedule.max_resource}) reached", True)
+        if resource < schedule.min_resource:
+            return None
+        bracket = self._bracket(trial)
+        if resource not in schedule.rungs(bracket):
+            return None
         recorded = [
             t.curve[resource - 1][1]
             for t in history
             if len(t.curve) >= resource
-            and self.bracket_of(t.number) == bracket
             and t.number != trial.number
+            and self._bracket(t) == bracket
         ]
-        value = trial.curve[resource - 1][1]
         if not recorded:
-            return False
-        values = np.array([*recorded, value])
+            return None
+        value = trial.curve[resource - 1][1]
         # Values are losses (lower is better): keep the best 1/eta, i.e. stop above the
         # 1/eta quantile (Ray's ASHA takes the 1 - 1/eta percentile of rewards).
-        cutoff = float(np.quantile(values, 1.0 / self.schedule.eta))
-        return value > cutoff
+        cutoff = float(np.quantile(np.array([*recorded, value]), 1.0 / schedule.eta))
+        if value <= cutoff:
+            return None
+        return StopDecision(
+            f"Hyperband: not in the top 1/{schedule.eta} of its bracket at rung {resource}"
+        )

@@ -28,7 +28,7 @@ from __future__ import annotations
 import statistics
 from collections.abc import Sequence
 
-from strategies.base import Trial, TrialStatus
+from strategies.base import StopDecision, Trial, TrialStatus
 
 _COUNTED = (TrialStatus.COMPLETED, TrialStatus.STOPPED)
 
@@ -57,9 +57,14 @@ class MedianStoppingRule:
             return None
         return statistics.median(means)
 
-    def should_stop(self, trial: Trial, history: Sequence[Trial]) -> bool:
+    def should_stop(self, trial: Trial, history: Sequence[Trial]) -> StopDecision | None:
         epoch = len(trial.curve)
         if epoch < self.min_epochs:
-            return False
+            return None
         median = self.median_at(epoch, history, exclude=trial.number)
-        return median is not None and trial.curve[-1][1] > median
+        if median is None or trial.curve[-1][1] <= median:
+            return None
+        return StopDecision(
+            "early stopping: worse than the median of previous training jobs "
+            f"after {epoch} report{'s' if epoch != 1 else ''}"
+        )

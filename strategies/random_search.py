@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from strategies.base import Trial, rng_for
-from strategies.space import Config, SearchSpace
+from strategies.base import Suggestion, Trial, rng_for
+from strategies.space import SearchSpace
 
 
 class RandomStrategy:
@@ -20,5 +20,5 @@ class RandomStrategy:
         self.space = space
         self.seed = seed
 
-    def ask(self, history: Sequence[Trial]) -> Config | None:
-        return self.space.sample(rng_for(self.seed, len(history) + 1))
+    def ask(self, history: Sequence[Trial]) -> Suggestion | None:
+        return Suggestion(self.space.sample(rng_for(self.seed, len(history) + 1)))

@@ -29,10 +29,9 @@ import warnings
 from collections.abc import Sequence
 from typing import Any
 
-from strategies.base import Trial, TrialStatus, rng_for
+from strategies.base import Suggestion, Trial, TrialStatus, rng_for
 from strategies.space import (
     CategoricalParameter,
-    Config,
     ContinuousParameter,
     IntegerParameter,
     ScalingType,
@@ -81,7 +80,7 @@ class TPEStrategy:
         self.constant_liar = constant_liar
         self._distributions = {name: self._distribution(r) for name, r in space.ranges.items()}
 
-    def ask(self, history: Sequence[Trial]) -> Config | None:
+    def ask(self, history: Sequence[Trial]) -> Suggestion | None:
         optuna = self._optuna
         sampler_seed = int(rng_for(self.seed, len(history) + 1).integers(2**31))
         with warnings.catch_warnings():
@@ -108,7 +107,9 @@ class TPEStrategy:
             if frozen is not None:
                 study.add_trial(frozen)
         asked = study.ask(self._distributions)
-        return {name: self._to_ours(name, asked.params[name]) for name in self.space.ranges}
+        return Suggestion(
+            {name: self._to_ours(name, asked.params[name]) for name in self.space.ranges}
+        )
 
     # -- mapping --------------------------------------------------------------------------------
     def _distribution(self, r: object) -> Any:

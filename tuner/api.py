@@ -28,6 +28,7 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from strategies.registry import DEFAULT_STRATEGY
 from strategies.space import Parameter, format_value
 from tuner.coordinator import Coordinator, JobOutcome, Progress
 from tuner.describe import (
@@ -39,6 +40,7 @@ from tuner.describe import (
 from tuner.errors import BestTrainingJobNotAvailableError, TunerError
 from tuner.pools.factory import DEFAULT_EXECUTOR, make_pool
 from tuner.spec import CALLABLE_IMAGE_PREFIX, TuningJobSpec, spec_from_request
+from tuner.status import JobStatus
 from tuner.storage import DEFAULT_URL, SqlStorage
 from tuner.strategy_config import StrategyConfig
 
@@ -162,7 +164,7 @@ class HyperparameterTuner:
         objective_metric_name: str,
         hyperparameter_ranges: Mapping[str, Parameter],
         metric_definitions: Sequence[Mapping[str, str]] | None = None,
-        strategy: str = "Bayesian",
+        strategy: str = DEFAULT_STRATEGY,
         objective_type: str = "Maximize",
         max_jobs: int | None = None,
         max_parallel_jobs: int = 1,
@@ -331,7 +333,7 @@ class HyperparameterTuner:
         name = self._require_job()
         storage = self._open_storage()
         storage.set_job_status(
-            name, "Stopping", now=dt.datetime.now(tz=dt.timezone.utc).timestamp()
+            name, JobStatus.STOPPING, now=dt.datetime.now(tz=dt.timezone.utc).timestamp()
         )
 
     # -- results -------------------------------------------------------------------------------

@@ -46,6 +46,7 @@ from tuner.describe import (
 from tuner.errors import InvalidSpecError, JobExistsError, JobNotFoundError, TunerError
 from tuner.pools.factory import DEFAULT_EXECUTOR, EXECUTORS, make_pool
 from tuner.spec import TuningJobSpec, load_request_file, load_spec, spec_from_request
+from tuner.status import JobStatus
 from tuner.storage import SqlStorage
 
 out = Console(soft_wrap=True)
@@ -90,11 +91,11 @@ def _run_coordinator(coordinator: Coordinator, quiet: bool) -> int:
 
         coordinator.on_progress = line
         outcome = coordinator.run()
-    style = {"Completed": "green", "Failed": "red"}.get(outcome.status, "yellow")
+    style = {JobStatus.COMPLETED: "green", JobStatus.FAILED: "red"}.get(outcome.status, "yellow")
     err.print(Text.assemble("tuning job ", (outcome.name, "bold"), " ", (outcome.status, style)))
     if outcome.failure_reason:
         err.print(f"FailureReason: {outcome.failure_reason}")
-    if outcome.status == "Completed":
+    if outcome.status is JobStatus.COMPLETED:
         storage = coordinator.storage
         job = storage.load_job(outcome.name)
         best = best_trial(storage.trials(outcome.name), objective_of(job))
@@ -103,7 +104,7 @@ def _run_coordinator(coordinator: Coordinator, quiet: bool) -> int:
                 f"best training job {best.name}: {objective_of(job).metric} = {best.final_value}"
             )
             err.print(f"  hyperparameters: {dict(best.hyperparameters)}")
-    return 0 if outcome.status == "Completed" else 1
+    return 0 if outcome.status is JobStatus.COMPLETED else 1
 
 
 def cmd_run(args: argparse.Namespace) -> int:
@@ -266,12 +267,12 @@ def cmd_best(args: argparse.Namespace) -> int:
 def cmd_stop(args: argparse.Namespace) -> int:
     storage = SqlStorage(args.db)
     job = storage.load_job(args.name)
-    if job.status != "InProgress":
+    if job.status is not JobStatus.IN_PROGRESS:
         err.print(
             f"tuning job {args.name!r} is {job.status}; only an InProgress job can be stopped"
         )
         return 1
-    storage.set_job_status(args.name, "Stopping", now=time.time())
+    storage.set_job_status(args.name, JobStatus.STOPPING, now=time.time())
     out.print(f"tuning job {args.name!r} is Stopping")
     return 0
 

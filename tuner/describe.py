@@ -18,11 +18,18 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from tuner.objective import Objective, ObjectiveType
+from tuner.status import (
+    JobStatus,
+    ObjectiveStatus,
+    StatusCounters,
+    TrialStatus,
+    amt_training_status,
+    objective_status_for,
+)
 from tuner.storage.records import JobRecord, TrainingJobRecord
 
 REGION = "local"
 ACCOUNT = "000000000000"
-TERMINAL_JOB_STATUSES = ("Completed", "Failed", "Stopped")
 
 
 def tuning_job_arn(name: str) -> str:
@@ -43,18 +50,14 @@ def timestamp(seconds: float | None) -> dt.datetime | None:
     return None if seconds is None else dt.datetime.fromtimestamp(seconds, tz=dt.timezone.utc)
 
 
-def amt_status(trial: TrainingJobRecord) -> str:
+def amt_status(trial: TrainingJobRecord) -> TrialStatus:
     """TrainingJobStatus: Pending is InProgress at the AMT surface."""
-    return "InProgress" if trial.status == "Pending" else trial.status
+    return amt_training_status(trial.status)
 
 
-def objective_status(trial: TrainingJobRecord) -> str:
+def objective_status(trial: TrainingJobRecord) -> ObjectiveStatus:
     """Succeeded once a finished job has a final objective; Pending while running; else Failed."""
-    if trial.status in ("Pending", "InProgress"):
-        return "Pending"
-    if trial.status in ("Completed", "Stopped") and trial.final_value is not None:
-        return "Succeeded"
-    return "Failed"
+    return objective_status_for(trial.status, trial.final_value is not None)
 
 
 def objective_of(job: JobRecord) -> Objective:
@@ -64,22 +67,10 @@ def objective_of(job: JobRecord) -> Objective:
 
 def counters(trials: Iterable[TrainingJobRecord]) -> tuple[dict[str, int], dict[str, int]]:
     """(TrainingJobStatusCounters, ObjectiveStatusCounters)."""
-    status = {
-        "Completed": 0,
-        "InProgress": 0,
-        "RetryableError": 0,
-        "NonRetryableError": 0,
-        "Stopped": 0,
-    }
-    objective = {"Succeeded": 0, "Pending": 0, "Failed": 0}
+    counted = StatusCounters()
     for t in trials:
-        s = amt_status(t)
-        if s == "Failed":
-            status["RetryableError" if t.retryable else "NonRetryableError"] += 1
-        else:
-            status[s] += 1
-        objective[objective_status(t)] += 1
-    return status, objective
+        counted.add(t.status, retryable=t.retryable, has_value=t.final_value is not None)
+    return counted.status, counted.objective
 
 
 def best_trial(
@@ -88,7 +79,7 @@ def best_trial(
     """The best final objective among jobs whose objective Succeeded (the first wins ties)."""
     best: TrainingJobRecord | None = None
     for t in trials:
-        if objective_status(t) != "Succeeded" or t.final_value is None:
+        if objective_status(t) is not ObjectiveStatus.SUCCEEDED or t.final_value is None:
             continue
         if best is None or objective.is_better(t.final_value, best.final_value):
             best = t
@@ -104,7 +95,10 @@ def training_job_summary(
 ) -> dict[str, Any]:
     """One ``HyperParameterTrainingJobSummary``."""
     final = None
-    if trial.final_value is not None and amt_status(trial) in ("Completed", "Stopped"):
+    if trial.final_value is not None and trial.status in (
+        TrialStatus.COMPLETED,
+        TrialStatus.STOPPED,
+    ):
         final = {
             "Type": objective.type.value,
             "MetricName": objective.metric,
@@ -120,7 +114,7 @@ def training_job_summary(
             "TrainingEndTime": timestamp(trial.ended_at),
             "TrainingJobStatus": amt_status(trial),
             "TunedHyperParameters": dict(trial.hyperparameters),
-            "FailureReason": trial.failure_reason if amt_status(trial) == "Failed" else None,
+            "FailureReason": trial.failure_reason if trial.status is TrialStatus.FAILED else None,
             "FinalHyperParameterTuningJobObjectiveMetric": final,
             "ObjectiveStatus": objective_status(trial),
         }
@@ -134,7 +128,7 @@ def describe_tuning_job(
     objective = objective_of(job)
     status_counters, objective_counters = counters(trials)
     best = best_trial(trials, objective)
-    end = job.ended_at if job.status in TERMINAL_JOB_STATUSES else None
+    end = job.ended_at if job.status.is_terminal else None
     request = job.request
     completion = dict(job.completion) or None
     if completion is not None and "ConvergenceDetectedTime" in completion:
@@ -152,7 +146,7 @@ def describe_tuning_job(
             "TrainingJobStatusCounters": status_counters,
             "ObjectiveStatusCounters": objective_counters,
             "BestTrainingJob": training_job_summary(job, best, objective) if best else None,
-            "FailureReason": job.failure_reason if job.status == "Failed" else None,
+            "FailureReason": job.failure_reason if job.status is JobStatus.FAILED else None,
             "TuningJobCompletionDetails": completion,
             "ConsumedResources": {"RuntimeInSeconds": int(round((end or now) - job.created_at))},
         }
@@ -163,7 +157,7 @@ def tuning_job_summary(job: JobRecord, trials: Sequence[TrainingJobRecord]) -> d
     """One ``HyperParameterTuningJobSummary`` of ListHyperParameterTuningJobs."""
     status_counters, objective_counters = counters(trials)
     config = job.request["HyperParameterTuningJobConfig"]
-    end = job.ended_at if job.status in TERMINAL_JOB_STATUSES else None
+    end = job.ended_at if job.status.is_terminal else None
     return _drop_none(
         {
             "HyperParameterTuningJobName": job.name,

@@ -49,7 +49,7 @@ from tuner.analytics import (
     TunedParameter,
     TuningJobAnalytics,
 )
-from tuner.describe import TERMINAL_JOB_STATUSES, amt_status, timestamp, to_json
+from tuner.describe import amt_status, timestamp, to_json
 
 #: A conclusive importance share above which a weak monotone effect reads as non-monotone.
 IMPORTANT_SHARE = 0.25
@@ -246,7 +246,7 @@ def build_report(
         )
     elif importance is not None and importance.note:
         notes.append(f"importance: {importance.note}")
-    running = [j.name for j in snapshot.jobs if j.status not in TERMINAL_JOB_STATUSES]
+    running = [j.name for j in snapshot.jobs if not j.status.is_terminal]
     if running:
         notes.append(f"still running: {_names(running)}; the report is a snapshot")
     return {

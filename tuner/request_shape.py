@@ -21,6 +21,8 @@ from typing import Any
 import botocore.session
 from botocore.model import ListShape, MapShape, Shape, StructureShape
 
+from strategies.registry import STRATEGIES
+
 #: Members not required locally, by "<StructureShapeName>.<Member>".
 RELAXED_REQUIRED = frozenset(
     {
@@ -50,7 +52,10 @@ EXTENSION_MEMBERS: dict[str, dict[str, str]] = {
 
 #: Enum values of ours accepted beside AMT's: shape name -> extra values.
 EXTENSION_ENUM_VALUES: dict[str, tuple[str, ...]] = {
-    "HyperParameterTuningJobStrategyType": ("TPE",),  # Optuna's TPE (strategies.tpe)
+    # Strategies of ours beside AMT's (TPE: Optuna's sampler), from the one registry.
+    "HyperParameterTuningJobStrategyType": tuple(
+        name for name, entry in STRATEGIES.items() if not entry.amt
+    ),
 }
 
 #: String shapes whose values may be given as numbers or booleans and are coerced to strings.

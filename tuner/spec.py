@@ -38,6 +38,7 @@ Choices where AMT is silent or where a local run differs:
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import json
 import math
 import re
@@ -50,6 +51,7 @@ import yaml
 
 from algorithms import HyperparameterSpec, get_algorithm, resolve_algorithm_name
 from strategies.hyperband import EPOCH_HYPERPARAMETERS, infer_max_resource
+from strategies.registry import DEFAULT_STRATEGY, STRATEGIES
 from strategies.space import (
     CategoricalParameter,
     ContinuousParameter,
@@ -71,12 +73,6 @@ CONFIG = "HyperParameterTuningJobConfig"
 DEFINITION = "TrainingJobDefinition"
 RANGES = f"{CONFIG}.ParameterRanges"
 
-#: AMT's strategies (HyperParameterTuningJobConfig.Strategy) and ours ("TPE", Optuna's TPE).
-_STRATEGIES = ("Bayesian", "Random", "Hyperband", "Grid", "TPE")
-#: Strategies this version can run; the others are refused with a clear message.
-IMPLEMENTED_STRATEGIES = ("Bayesian", "Random", "Grid", "Hyperband", "TPE")
-#: The strategy when the request names none: AMT's (and the SageMaker SDK's) default.
-DEFAULT_STRATEGY = "Bayesian"
 #: AMT: at most 30 tuned hyperparameters, 100 static + tuned (incl. _tuning_objective_metric).
 MAX_TUNED = 30
 MAX_HYPERPARAMETERS = 100
@@ -133,6 +129,11 @@ class TuningJobSpec:
     max_jobs_not_improving: int | None = None
     complete_on_convergence: bool = False
     train_fn: Callable[..., Any] | None = field(default=None, compare=False, repr=False)
+
+    @property
+    def strategy_options(self) -> dict[str, Any]:
+        """What the strategy is configured with beyond its name (HyperbandStrategyConfig)."""
+        return dataclasses.asdict(self.hyperband) if self.hyperband is not None else {}
 
     def hyperparameters_for(self, tuned: Mapping[str, str]) -> dict[str, str]:
         """What a training job receives: statics, its tuned values, AMT's objective key."""
@@ -434,23 +435,17 @@ def spec_from_request(
 
     # -- strategy and limits ----------------------------------------------------------------
     strategy = config.get("Strategy", DEFAULT_STRATEGY)
-    if (
-        isinstance(strategy, str)
-        and strategy not in IMPLEMENTED_STRATEGIES
-        and strategy in _STRATEGIES
-    ):
+    entry = STRATEGIES.get(strategy) if isinstance(strategy, str) else None
+    if "StrategyConfig" in config and (entry is None or entry.options_field is None):
+        takes = [e.name for e in STRATEGIES.values() if e.options_field]
         problems.add(
-            f"{CONFIG}.Strategy",
-            f"{strategy!r} is not available in this version yet; use one of "
-            + ", ".join(IMPLEMENTED_STRATEGIES),
+            f"{CONFIG}.StrategyConfig", f"may be given only with Strategy {' or '.join(takes)}"
         )
-    if "StrategyConfig" in config and strategy != "Hyperband":
-        problems.add(f"{CONFIG}.StrategyConfig", "may be given only with Strategy Hyperband")
     early = config.get("TrainingJobEarlyStoppingType", "Off")
-    if strategy == "Hyperband" and early == "Auto":
+    if entry is not None and entry.stops_trials and early == "Auto":
         problems.add(
             f"{CONFIG}.TrainingJobEarlyStoppingType",
-            "must be Off with Strategy Hyperband (Hyperband has its own early stopping)",
+            f"must be Off with Strategy {strategy} ({strategy} has its own early stopping)",
         )
 
     hyperband = _parse_hyperband(config, definition, problems) if strategy == "Hyperband" else None
@@ -468,12 +463,12 @@ def spec_from_request(
         config["ResourceLimits"] if isinstance(config.get("ResourceLimits"), dict) else {}
     )
     max_jobs = limits.get("MaxNumberOfTrainingJobs")
-    if strategy == "Grid":
+    if entry is not None and entry.categorical_only:
         not_categorical = [n for n, r in ranges.items() if not isinstance(r, CategoricalParameter)]
         if not_categorical:
             problems.add(
                 RANGES,
-                "Strategy Grid takes only CategoricalParameterRanges; "
+                f"Strategy {strategy} takes only CategoricalParameterRanges; "
                 f"not categorical: {', '.join(not_categorical)}",
             )
         elif ranges:
@@ -481,11 +476,11 @@ def spec_from_request(
             if max_jobs is not None and isinstance(max_jobs, int) and max_jobs != combos:
                 problems.add(
                     f"{CONFIG}.ResourceLimits.MaxNumberOfTrainingJobs",
-                    f"with Strategy Grid it must equal the number of combinations, {combos}, "
-                    f"or be omitted; got {max_jobs}",
+                    f"with Strategy {strategy} it must equal the number of combinations, "
+                    f"{combos}, or be omitted; got {max_jobs}",
                 )
             max_jobs = combos
-    elif max_jobs is None and strategy in _STRATEGIES and "ResourceLimits" in config:
+    elif max_jobs is None and entry is not None and "ResourceLimits" in config:
         problems.add(
             f"{CONFIG}.ResourceLimits.MaxNumberOfTrainingJobs",
             f"is required with Strategy {strategy} (the number of training jobs to run)",

@@ -239,7 +239,7 @@ def _run_ours(
     while len(values) < n_trials:
         while len(pending) < parallel and len(history) < n_trials:
             start, start_cpu = time.perf_counter(), time.process_time()
-            config = strategy.ask(history)
+            config = strategy.ask(history).config
             ask_s.append((time.perf_counter() - start, time.process_time() - start_cpu))
             history.append(Trial(len(history) + 1, config, TrialStatus.PENDING))
             pending.append(len(history))

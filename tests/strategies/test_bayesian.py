@@ -65,7 +65,7 @@ BRANIN = SearchSpace({"x1": ContinuousParameter(-5.0, 10.0), "x2": ContinuousPar
 def _optimise(strategy, objective, n: int) -> list[Trial]:
     history: list[Trial] = []
     for _ in range(n):
-        config = strategy.ask(history)
+        config = strategy.ask(history).config
         history.append(
             Trial(len(history) + 1, config, TrialStatus.COMPLETED, value=objective(config))
         )
@@ -188,8 +188,8 @@ def test_integer_and_categorical_suggestions_are_always_valid() -> None:
     assert all(_is_valid(space, t.config) for t in history)
     # pending trials and a failure in the history change nothing about validity
     history.append(Trial(17, history[-1].config, TrialStatus.FAILED))
-    history.append(Trial(18, strategy.ask(history), TrialStatus.IN_PROGRESS))
-    assert _is_valid(space, strategy.ask(history))
+    history.append(Trial(18, strategy.ask(history).config, TrialStatus.IN_PROGRESS))
+    assert _is_valid(space, strategy.ask(history).config)
 
 
 def test_same_seed_same_history_same_suggestion_and_resumable() -> None:
@@ -209,7 +209,7 @@ from strategies.bayesian import BayesianStrategy
 space = SearchSpace({"x1": ContinuousParameter(-5.0, 10.0), "x2": ContinuousParameter(0.0, 15.0)})
 rows = json.load(sys.stdin)
 history = [Trial(n, c, TrialStatus(s), value=v) for n, c, s, v in rows]
-print(json.dumps(BayesianStrategy(space, seed=2).ask(history)))
+print(json.dumps(BayesianStrategy(space, seed=2).ask(history).config))
 """
 
 
@@ -228,7 +228,7 @@ def test_same_suggestion_in_another_process() -> None:
         cwd=Path(__file__).resolve().parents[2],
         timeout=120,
     )
-    assert json.loads(out.stdout) == BayesianStrategy(BRANIN, seed=2).ask(history)
+    assert json.loads(out.stdout) == BayesianStrategy(BRANIN, seed=2).ask(history).config
 
 
 def test_pending_aware_suggestions_differ() -> None:
@@ -236,7 +236,7 @@ def test_pending_aware_suggestions_differ() -> None:
     history = _optimise(strategy, _branin, 12)
     suggestions = []
     for _ in range(4):
-        config = strategy.ask(history)
+        config = strategy.ask(history).config
         suggestions.append(config)
         history.append(Trial(len(history) + 1, config, TrialStatus.PENDING))
     points = np.array([[c["x1"] / 15, c["x2"] / 15] for c in suggestions])
@@ -252,7 +252,7 @@ def test_never_repeats_a_pending_configuration_in_a_tiny_discrete_space() -> Non
         Trial(2, {"a": "y", "n": 3}, TrialStatus.COMPLETED, value=1.0),
     ]
     for _ in range(4):
-        history.append(Trial(len(history) + 1, strategy.ask(history), TrialStatus.PENDING))
+        history.append(Trial(len(history) + 1, strategy.ask(history).config, TrialStatus.PENDING))
     keys = [tuple(sorted(t.config.items())) for t in history]
     assert len(set(keys)) == len(keys) == 6  # the whole space, each configuration once
 
@@ -263,7 +263,7 @@ def test_failed_trials_steer_the_search_away() -> None:
     strategy = BayesianStrategy(space, seed=1)
     history: list[Trial] = []
     for _ in range(20):
-        config = strategy.ask(history)
+        config = strategy.ask(history).config
         x = config["x"]
         status = TrialStatus.FAILED if x > 0.5 else TrialStatus.COMPLETED
         value = None if x > 0.5 else -x
@@ -275,9 +275,9 @@ def test_failed_trials_steer_the_search_away() -> None:
 
 def test_no_observations_yet_uses_the_design() -> None:
     strategy = BayesianStrategy(BRANIN, seed=0)
-    first = strategy.ask([])
+    first = strategy.ask([]).config
     pending = [Trial(i + 1, first, TrialStatus.PENDING) for i in range(12)]
-    assert _is_valid(BRANIN, strategy.ask(pending))
+    assert _is_valid(BRANIN, strategy.ask(pending).config)
 
 
 def test_bayesian_beats_random_on_branin() -> None:

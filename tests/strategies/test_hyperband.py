@@ -10,6 +10,7 @@ from strategies import (
     HyperbandStrategy,
     RandomStrategy,
     SearchSpace,
+    Suggestion,
     Trial,
     TrialStatus,
     infer_max_resource,
@@ -85,11 +86,13 @@ def test_rung_decision_keeps_the_best_third() -> None:
     # losses 0.1, 0.5, 0.9 and the new one: the cutoff is their 1/3 quantile (the best third
     # continues), as Ray's ASHA keeps rewards above the 2/3 percentile
     good, middling, bad = _trial(d, [0.05]), _trial(d, [0.6]), _trial(d, [0.95])
-    assert strategy.should_stop(good, [*done, good]) is False  # cutoff 0.1
-    assert strategy.should_stop(middling, [*done, middling]) is True  # cutoff 0.5
-    assert strategy.should_stop(bad, [*done, bad]) is True
+    assert strategy.should_stop(good, [*done, good]) is None  # cutoff 0.1
+    decision = strategy.should_stop(middling, [*done, middling])  # cutoff 0.5
+    assert decision is not None and not decision.completed
+    assert "top 1/3 of its bracket at rung 1" in decision.reason
+    assert strategy.should_stop(bad, [*done, bad]) is not None
     tied = _trial(d, [0.1])
-    assert strategy.should_stop(tied, [*done, tied]) is False  # equal to the cutoff: continues
+    assert strategy.should_stop(tied, [*done, tied]) is None  # equal to the cutoff: continues
 
 
 def test_first_trial_at_a_rung_continues() -> None:
@@ -97,7 +100,7 @@ def test_first_trial_at_a_rung_continues() -> None:
     bracket = strategy.schedule.s_max
     (a,) = _same_bracket(strategy, bracket, 1)
     alone = _trial(a, [100.0])
-    assert strategy.should_stop(alone, [alone]) is False
+    assert strategy.should_stop(alone, [alone]) is None
 
 
 def test_trials_of_other_brackets_do_not_count() -> None:
@@ -106,7 +109,7 @@ def test_trials_of_other_brackets_do_not_count() -> None:
     others = [_trial(n, [0.0], TrialStatus.COMPLETED) for n in _same_bracket(strategy, 0, 5)]
     (mine,) = _same_bracket(strategy, s_max, 1)
     trial = _trial(mine, [1.0])
-    assert strategy.should_stop(trial, [*others, trial]) is False
+    assert strategy.should_stop(trial, [*others, trial]) is None
 
 
 def test_never_stopped_between_rungs_or_before_min_resource() -> None:
@@ -116,22 +119,24 @@ def test_never_stopped_between_rungs_or_before_min_resource() -> None:
     history = [_trial(n, [0.0] * 5, TrialStatus.COMPLETED) for n in numbers[:3]]
     for length in (1, 2, 4, 5):
         trial = _trial(numbers[3], [9.0] * length)
-        assert strategy.should_stop(trial, [*history, trial]) is False
+        assert strategy.should_stop(trial, [*history, trial]) is None
     trial = _trial(numbers[3], [9.0] * 3)
-    assert strategy.should_stop(trial, [*history, trial]) is True
+    assert strategy.should_stop(trial, [*history, trial]) is not None
 
 
 def test_always_stopped_at_max_resource() -> None:
     strategy = _strategy(max_resource=9)
     trial = _trial(1, [0.0] * 9)
-    assert strategy.should_stop(trial, [trial]) is True
+    decision = strategy.should_stop(trial, [trial])
+    assert decision is not None and decision.completed  # the whole budget: Completed
+    assert "MaxResource (9)" in decision.reason
 
 
 def test_min_resource_above_every_rung_means_no_stop_before_max() -> None:
     strategy = _strategy(min_resource=9, max_resource=9)
     trial = _trial(1, [5.0] * 8)
     assert (
-        strategy.should_stop(trial, [_trial(2, [0.0] * 9, TrialStatus.COMPLETED), trial]) is False
+        strategy.should_stop(trial, [_trial(2, [0.0] * 9, TrialStatus.COMPLETED), trial]) is None
     )
 
 
@@ -139,8 +144,10 @@ def test_configurations_are_random_and_seeded_like_random_search() -> None:
     hyperband, random = _strategy(), RandomStrategy(SPACE, seed=0)
     history: list[Trial] = []
     for _ in range(5):
-        config = hyperband.ask(history)
-        assert config == random.ask(history)
+        suggestion = hyperband.ask(history)
+        config = suggestion.config
+        assert config == random.ask(history).config
+        assert suggestion.bracket == hyperband.bracket_of(len(history) + 1)
         history.append(Trial(len(history) + 1, config, TrialStatus.PENDING))
 
 
@@ -178,12 +185,12 @@ def test_model_based_falls_back_to_random_until_a_rung_has_data() -> None:
 
         def ask(self, history):
             calls.append([(t.number, t.status, t.value) for t in history])
-            return {"x": 0.123}
+            return Suggestion({"x": 0.123})
 
     strategy = _strategy(model_based=True, model_factory=Model, model_min_points=3)
     few = [_trial(n, [0.5]) for n in (1, 2)]
-    assert strategy.ask(few) != {"x": 0.123}
+    assert strategy.ask(few).config != {"x": 0.123}
     enough = [_trial(n, [0.1 * n, 0.2]) for n in (1, 2, 3)] + [_trial(4, [])]
-    assert strategy.ask(enough) == {"x": 0.123}
+    assert strategy.ask(enough).config == {"x": 0.123}
     observed = calls[-1]
     assert [s for _, s, _ in observed] == [TrialStatus.COMPLETED] * 3 + [TrialStatus.PENDING]

@@ -30,7 +30,7 @@ FINISHED = [_trial(1, [1.0, 1.0, 1.0]), _trial(2, [2.0, 2.0, 2.0]), _trial(3, [3
 def test_median_rule_compares_latest_value_with_median_of_running_means(curve, stop) -> None:
     rule = MedianStoppingRule()
     current = _trial(4, curve, TrialStatus.IN_PROGRESS)
-    assert rule.should_stop(current, [*FINISHED, current]) is stop
+    assert (rule.should_stop(current, [*FINISHED, current]) is not None) is stop
 
 
 def test_running_means_not_last_values() -> None:
@@ -39,13 +39,13 @@ def test_running_means_not_last_values() -> None:
     rule = MedianStoppingRule()
     assert rule.median_at(2, finished, exclude=99) == pytest.approx(6.0)
     current = _trial(4, [10.0, 5.0], TrialStatus.IN_PROGRESS)
-    assert rule.should_stop(current, [*finished, current]) is False  # 5 < 6 even though 5 > 3
+    assert rule.should_stop(current, [*finished, current]) is None  # 5 < 6 even though 5 > 3
 
 
 def test_median_rule_waits_for_min_trials() -> None:
     rule = MedianStoppingRule(min_trials=3)
     current = _trial(3, [100.0], TrialStatus.IN_PROGRESS)
-    assert rule.should_stop(current, [*FINISHED[:2], current]) is False
+    assert rule.should_stop(current, [*FINISHED[:2], current]) is None
 
 
 def test_running_and_failed_trials_do_not_count() -> None:
@@ -57,21 +57,21 @@ def test_running_and_failed_trials_do_not_count() -> None:
         _trial(4, [1.0], TrialStatus.STOPPED),
     ]
     current = _trial(5, [5.0], TrialStatus.IN_PROGRESS)
-    assert rule.should_stop(current, [*others, current]) is False  # only 2 counted
-    assert rule.should_stop(current, [*others, _trial(6, [1.0]), current]) is True
+    assert rule.should_stop(current, [*others, current]) is None  # only 2 counted
+    assert rule.should_stop(current, [*others, _trial(6, [1.0]), current]) is not None
 
 
 def test_only_trials_that_reached_the_epoch_count() -> None:
     rule = MedianStoppingRule()
     short = [_trial(i, [1.0], TrialStatus.STOPPED) for i in range(1, 4)]
     current = _trial(9, [0.5, 9.0], TrialStatus.IN_PROGRESS)
-    assert rule.should_stop(current, [*short, current]) is False  # nobody reached epoch 2
+    assert rule.should_stop(current, [*short, current]) is None  # nobody reached epoch 2
 
 
 def test_min_epochs_warm_up() -> None:
     rule = MedianStoppingRule(min_epochs=2)
     current = _trial(4, [9.0], TrialStatus.IN_PROGRESS)
-    assert rule.should_stop(current, [*FINISHED, current]) is False
+    assert rule.should_stop(current, [*FINISHED, current]) is None
 
 
 @pytest.mark.parametrize(

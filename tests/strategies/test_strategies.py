@@ -32,7 +32,7 @@ def _history(configs, status=TrialStatus.COMPLETED) -> list[Trial]:
 def _run(strategy, n: int, order=None) -> list[dict]:
     history: list[Trial] = []
     for _ in range(n):
-        config = strategy.ask(history)
+        config = strategy.ask(history).config
         history.append(Trial(len(history) + 1, config, TrialStatus.PENDING))
     return [t.config for t in history]
 
@@ -53,7 +53,7 @@ def test_random_draw_depends_on_trial_number_not_on_history_contents() -> None:
         Trial(i + 1, c, TrialStatus.COMPLETED, value=float(-i)) for i, c in enumerate(configs[:5])
     ]
     running = [Trial(i + 1, c, TrialStatus.IN_PROGRESS) for i, c in enumerate(configs[:5])]
-    assert strategy.ask(finished) == strategy.ask(running) == configs[5]
+    assert strategy.ask(finished).config == strategy.ask(running).config == configs[5]
 
 
 def test_random_values_are_valid() -> None:

@@ -36,7 +36,7 @@ def _objective(c: dict) -> float:
 def _optimise(strategy: TPEStrategy, n: int) -> list[Trial]:
     history: list[Trial] = []
     for _ in range(n):
-        config = strategy.ask(history)
+        config = strategy.ask(history).config
         history.append(
             Trial(len(history) + 1, config, TrialStatus.COMPLETED, value=_objective(config))
         )
@@ -48,7 +48,7 @@ def test_tpe_suggestions_are_valid() -> None:
     history.append(Trial(21, history[0].config, TrialStatus.FAILED))
     history.append(Trial(22, history[1].config, TrialStatus.IN_PROGRESS))
     history.append(Trial(23, history[2].config, TrialStatus.STOPPED, value=5.0))
-    configs = [t.config for t in history] + [TPEStrategy(SPACE, seed=0).ask(history)]
+    configs = [t.config for t in history] + [TPEStrategy(SPACE, seed=0).ask(history).config]
     for c in configs:
         assert 1e-5 <= c["lr"] <= 1.0 and isinstance(c["lr"], float)
         assert 0.9 <= c["beta"] <= 0.9999

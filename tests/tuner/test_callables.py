@@ -101,3 +101,42 @@ def test_function_from_a_user_module(tmp_path: Path, where: str) -> None:
             timeout=120,
         ),
     )
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        ("True", True),
+        ("false", False),
+        ("3", 3),
+        ("-7", -7),
+        ("0.25", 0.25),
+        ("1e-3", 1e-3),
+        ("nan", "nan"),
+        ("inf", "inf"),
+        ("adam", "adam"),
+        ("", ""),
+        (5, 5),
+    ],
+)
+def test_static_values_reach_callables_as_literals(raw, expected) -> None:
+    from tuner.callables import parse_literal
+
+    assert parse_literal(raw) == expected
+    assert type(parse_literal(raw)) is type(expected)
+
+
+def test_tuned_values_are_typed_by_their_range() -> None:
+    from strategies import CategoricalParameter, ContinuousParameter, IntegerParameter, SearchSpace
+    from tuner.callables import callable_hyperparameters
+
+    space = SearchSpace(
+        {
+            "lr": ContinuousParameter(1e-4, 1.0),
+            "depth": IntegerParameter(1, 8),
+            "opt": CategoricalParameter(["adam", "2"]),
+        }
+    )
+    typed = callable_hyperparameters(space, {"lr": "0.01", "depth": "3", "opt": "2", "n": "10"})
+    assert typed == {"lr": 0.01, "depth": 3, "opt": 2, "n": 10}
+    assert type(typed["depth"]) is int and type(typed["lr"]) is float

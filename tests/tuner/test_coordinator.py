@@ -1,5 +1,7 @@
 """Real tuning jobs through the Python API and the coordinator, on the LocalPool.
 
+Limits, stops, early stopping and resume with exact timing are in test_coordinator_simulated.py.
+
 User training functions here are plain callables; worker processes and the SQLite file are real.
 """
 
@@ -19,8 +21,6 @@ from tuner import (
     IntegerParameter,
     JobExistsError,
 )
-from tuner.coordinator import Coordinator, replace_spec
-from tuner.pools import LocalPool
 from tuner.storage import SqlStorage
 
 RANGES = {
@@ -167,99 +167,6 @@ def test_missing_objective_metric_gives_objective_status_failed(db_url, tmp_path
     assert described["HyperParameterTuningJobStatus"] == "Failed"
 
 
-def curve_by_x(hp, ctx):
-    # Good trials (small |x|) finish with a low loss; the rest are clearly worse at every epoch.
-    for epoch in range(1, 11):
-        ctx.report(epoch, loss=abs(hp["x"]) + 1.0 / epoch)
-        time.sleep(0.02)
-
-
-def test_early_stopping_auto_stops_bad_trials_and_keeps_their_curves(db_url, tmp_path) -> None:
-    tuner = _tuner(
-        curve_by_x,
-        db_url,
-        tmp_path,
-        ranges={"x": ContinuousParameter(-5, 5)},
-        max_jobs=16,
-        max_parallel_jobs=2,
-        early_stopping_type="Auto",
-    )
-    tuner.fit(job_name="early")
-    frame = tuner.analytics().dataframe()
-    stopped = frame[frame["TrainingJobStatus"] == "Stopped"]
-    assert len(stopped) >= 3
-    assert (stopped["EpochsReported"] < 10).all()
-    assert stopped["FinalObjectiveValue"].notna().all()  # a stopped job keeps its last value
-    assert tuner.describe()["TrainingJobStatusCounters"]["Stopped"] == len(stopped)
-    storage = SqlStorage(db_url)
-    curves = storage.curves("early", ["loss"])
-    for number in stopped["TrialNumber"]:
-        assert 1 <= len(curves[number]) < 10
-
-
-def test_tuning_job_runtime_limit_stops_running_trials(db_url, tmp_path) -> None:
-    spec = _tuner(
-        slow, db_url, tmp_path, max_jobs=10, ranges={"x": ContinuousParameter(-1, 1)}
-    ).build_spec(job_name="limited")
-    spec = replace_spec(
-        spec, max_runtime_s=1.0
-    )  # AMT's minimum is 120 s; the coordinator takes any
-    with LocalPool(2) as pool:
-        outcome = Coordinator(spec, SqlStorage(db_url), pool, output_root=tmp_path).run()
-    assert outcome.status == "Completed"
-    trials = SqlStorage(db_url).trials("limited")
-    assert len(trials) == 2 and all(t.status == "Stopped" for t in trials)
-    assert all(t.final_value is not None for t in trials)
-
-
-def test_training_job_runtime_limit(db_url, tmp_path) -> None:
-    spec = _tuner(
-        slow, db_url, tmp_path, max_jobs=2, ranges={"x": ContinuousParameter(-1, 1)}
-    ).build_spec(job_name="per-trial")
-    spec = replace_spec(spec, trial_max_runtime_s=0.5)
-    with LocalPool(2) as pool:
-        Coordinator(spec, SqlStorage(db_url), pool, output_root=tmp_path).run()
-    trials = SqlStorage(db_url).trials("per-trial")
-    assert all(t.status == "Stopped" and "MaxRuntimeExceeded" in t.failure_reason for t in trials)
-
-
-def test_target_objective_value_ends_the_job_early(db_url, tmp_path) -> None:
-    tuner = _tuner(
-        quadratic,
-        db_url,
-        tmp_path,
-        max_jobs=50,
-        max_parallel_jobs=1,
-        completion_criteria={"TargetObjectiveMetricValue": 3.0},
-    )
-    tuner.fit(job_name="target")
-    described = tuner.describe()
-    assert described["HyperParameterTuningJobStatus"] == "Completed"
-    assert (
-        described["BestTrainingJob"]["FinalHyperParameterTuningJobObjectiveMetric"]["Value"] <= 3.0
-    )
-    assert sum(described["TrainingJobStatusCounters"].values()) < 50
-
-
-def test_best_not_improving_ends_the_job(db_url, tmp_path) -> None:
-    tuner = _tuner(
-        quadratic,
-        db_url,
-        tmp_path,
-        max_jobs=60,
-        max_parallel_jobs=1,
-        completion_criteria={
-            "BestObjectiveNotImproving": {"MaxNumberOfTrainingJobsNotImproving": 3}
-        },
-    )
-    tuner.fit(job_name="plateau")
-    described = tuner.describe()
-    assert (
-        described["TuningJobCompletionDetails"]["NumberOfTrainingJobsObjectiveNotImproving"] == 3
-    )
-    assert sum(described["TrainingJobStatusCounters"].values()) < 60
-
-
 def test_grid_runs_every_combination(db_url, tmp_path) -> None:
     ranges = {
         "x": CategoricalParameter(["0.5", "1.0", "2.0"]),
@@ -282,30 +189,6 @@ def test_existing_finished_job_name_is_refused(db_url, tmp_path) -> None:
     tuner.fit(job_name="once")
     with pytest.raises(JobExistsError, match="already exists and is Completed"):
         tuner.fit(job_name="once")
-
-
-def test_resume_after_coordinator_loss_runs_the_rest(db_url, tmp_path) -> None:
-    tuner = _tuner(quadratic, db_url, tmp_path, max_jobs=9, max_parallel_jobs=3)
-    spec = tuner.build_spec(job_name="resumable")
-    with LocalPool(3) as pool:
-        first = Coordinator(spec, SqlStorage(db_url), pool, output_root=tmp_path)
-        first.start()
-        while sum(t.status == "Completed" for t in SqlStorage(db_url).trials("resumable")) < 4:
-            first.step()
-    # the coordinator "crashed" here: its pool is gone, some trials were left InProgress/Pending
-    before = {t.number: t for t in SqlStorage(db_url).trials("resumable")}
-    assert SqlStorage(db_url).load_job("resumable").status == "InProgress"
-    with LocalPool(3) as pool:
-        outcome = Coordinator(spec, SqlStorage(db_url), pool, output_root=tmp_path).run()
-    assert outcome.status == "Completed"
-    after = SqlStorage(db_url).trials("resumable")
-    assert [t.number for t in after] == list(range(1, 10))
-    assert all(t.status == "Completed" for t in after)
-    for t in after:  # finished trials were kept, interrupted ones rerun with the same values
-        if t.number in before:
-            assert t.hyperparameters == before[t.number].hyperparameters
-            if before[t.number].status == "Completed":
-                assert t.final_value == before[t.number].final_value and t.attempt == 1
 
 
 def test_stop_request_from_another_process_stops_the_job(db_url, tmp_path) -> None:
@@ -416,16 +299,3 @@ def _request_kwargs(tuner) -> dict:
     }
 
 
-def test_progress_counts_follow_every_status_change(db_url, tmp_path) -> None:
-    seen = []
-    spec = _tuner(curve_by_x, db_url, tmp_path, ranges={"x": ContinuousParameter(-5, 5)}, max_jobs=12,
-                  early_stopping_type="Auto").build_spec(job_name="progress")
-    with LocalPool(2) as pool:
-        coordinator = Coordinator(spec, SqlStorage(db_url), pool, output_root=tmp_path, on_progress=seen.append)
-        coordinator.run()
-    final = coordinator.progress()
-    trials = SqlStorage(db_url).trials("progress")
-    assert final.completed == sum(t.status == "Completed" for t in trials)
-    assert final.stopped == sum(t.status == "Stopped" for t in trials)
-    assert final.completed + final.stopped + final.failed == 12 and final.running == 0
-    assert all(p.completed + p.stopped + p.failed + p.running <= 12 for p in seen)

@@ -42,7 +42,7 @@ import pandas as pd
 
 from tuner.analytics import AnalyticsSnapshot
 from tuner.dashboard.reader import DashboardReader, LoadedJob, ScoredSeries, evenly_spaced
-from tuner.describe import TERMINAL_JOB_STATUSES, training_job_name
+from tuner.describe import training_job_name
 from tuner.objective import ObjectiveType
 from tuner.report import build_report
 from tuner.report_html import (
@@ -448,7 +448,7 @@ class AnalysisCache:
     def get(self, job: LoadedJob) -> dict[str, Any]:
         """The analysis if ready (``Ready``), else ``{"Ready": False}``; starts it if needed."""
         key = self.reader.fingerprint(job)
-        live = job.record.status not in TERMINAL_JOB_STATUSES
+        live = not job.record.status.is_terminal
         with self._lock:
             entry = self._entries.get(job.record.name)
             if entry is not None:

@@ -23,7 +23,7 @@ import threading
 import time
 import urllib.parse
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -45,10 +45,16 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.pool import QueuePool
 
-from tuner.describe import TERMINAL_JOB_STATUSES, objective_of, timestamp
+from tuner.describe import objective_of, timestamp
 from tuner.errors import JobNotFoundError, StorageError
 from tuner.objective import Objective, ObjectiveType
 from tuner.pools.trial_runner import LOG_NAME
+from tuner.status import (
+    ObjectiveStatus,
+    StatusCounters,
+    amt_training_status,
+    objective_status_for,
+)
 from tuner.storage import schema as s
 from tuner.storage.records import (
     JobRecord,
@@ -150,28 +156,14 @@ def open_read_only(url: str) -> Engine:
 # ----------------------------------------------------------------------------------------------
 @dataclass
 class Counters:
-    """AMT's TrainingJobStatusCounters and ObjectiveStatusCounters, plus the best value."""
+    """AMT's two status counters (:class:`~tuner.status.StatusCounters`) plus the best value."""
 
-    status: dict[str, int]
-    objective: dict[str, int]
+    counted: StatusCounters = field(default_factory=StatusCounters)
     best_value: float | None = None
-
-    @classmethod
-    def empty(cls) -> Counters:
-        return cls(
-            {
-                "Completed": 0,
-                "InProgress": 0,
-                "RetryableError": 0,
-                "NonRetryableError": 0,
-                "Stopped": 0,
-            },
-            {"Succeeded": 0, "Pending": 0, "Failed": 0},
-        )
 
     @property
     def total(self) -> int:
-        return sum(self.status.values())
+        return self.counted.total
 
     def add(
         self,
@@ -184,26 +176,16 @@ class Counters:
         objective: Objective,
     ) -> None:
         """Fold in one ``GROUP BY`` row (see :func:`_counter_rows`)."""
-        if status == "Failed":
-            self.status["RetryableError" if retryable else "NonRetryableError"] += count
-        elif status in ("Pending", "InProgress"):
-            self.status["InProgress"] += count
-        else:
-            self.status[status] = self.status.get(status, 0) + count
-        if status in ("Pending", "InProgress"):
-            self.objective["Pending"] += count
-        elif status in _SCORED_STATUSES and has_value:
-            self.objective["Succeeded"] += count
+        self.counted.add(status, retryable=retryable, has_value=has_value, count=count)
+        if objective_status_for(status, has_value) is ObjectiveStatus.SUCCEEDED:
             best = finite(low if objective.type is ObjectiveType.MINIMIZE else high)
             if best is not None and objective.is_better(best, self.best_value):
                 self.best_value = best
-        else:
-            self.objective["Failed"] += count
 
     def to_dict(self) -> dict[str, Any]:
         return {
-            "TrainingJobStatusCounters": self.status,
-            "ObjectiveStatusCounters": self.objective,
+            "TrainingJobStatusCounters": self.counted.status,
+            "ObjectiveStatusCounters": self.counted.objective,
             "TrainingJobs": self.total,
         }
 
@@ -352,7 +334,7 @@ class DashboardReader:
         return self._loaded(rows[0])
 
     def _counters(self, jobs: Mapping[int, LoadedJob], *, restrict: bool) -> dict[int, Counters]:
-        out = {job_id: Counters.empty() for job_id in jobs}
+        out = {job_id: Counters() for job_id in jobs}
         rows = self._rows(_counter_rows(list(jobs) if restrict else None))
         for job_id, status, retryable, has_value, count, low, high in rows:
             if job_id in out:
@@ -362,7 +344,7 @@ class DashboardReader:
         return out
 
     def _duration(self, job: JobRecord) -> float:
-        end = job.ended_at if job.status in TERMINAL_JOB_STATUSES else None
+        end = job.ended_at if job.status.is_terminal else None
         return max(0.0, (end if end is not None else self.clock()) - job.created_at)
 
     def _job_summary(self, job: LoadedJob, counters: Counters) -> dict[str, Any]:
@@ -376,7 +358,7 @@ class DashboardReader:
             "Objective": {"MetricName": objective.metric, "Type": objective.type.value},
             "CreationTime": iso(record.created_at),
             "HyperParameterTuningEndTime": iso(record.ended_at)
-            if record.status in TERMINAL_JOB_STATUSES
+            if record.status.is_terminal
             else None,
             "LastModifiedTime": iso(record.last_modified_at),
             "DurationSeconds": round(self._duration(record), 1),
@@ -384,7 +366,7 @@ class DashboardReader:
             "MaxNumberOfTrainingJobs": config.get("ResourceLimits", {}).get(
                 "MaxNumberOfTrainingJobs"
             ),
-            "IsLive": record.status not in TERMINAL_JOB_STATUSES,
+            "IsLive": not record.status.is_terminal,
             **counters.to_dict(),
         }
 
@@ -455,7 +437,7 @@ class DashboardReader:
             else {
                 "TrainingJobName": best.name,
                 "TrialNumber": best.number,
-                "TrainingJobStatus": _amt(best.status),
+                "TrainingJobStatus": amt_training_status(best.status),
                 "FinalObjectiveValue": finite(best.final_value),
                 "TunedHyperParameters": dict(best.hyperparameters),
             }
@@ -601,7 +583,7 @@ class DashboardReader:
         return {
             "TrialNumber": t.number,
             "TrainingJobName": t.name,
-            "TrainingJobStatus": _amt(t.status),
+            "TrainingJobStatus": amt_training_status(t.status),
             "FinalObjectiveValue": value,
             "ObjectiveMetricName": objective.metric,
             "EpochsReported": max(epochs, t.n_reports),
@@ -672,7 +654,7 @@ class DashboardReader:
         (a resume) once it has ended.
         """
         key = (job.record.status, job.record.last_modified_at)
-        live = job.record.status not in TERMINAL_JOB_STATUSES
+        live = not job.record.status.is_terminal
         with self._series_lock:
             hit = self._series.get(job.id)
             fresh = hit is not None and (not live or time.monotonic() - hit[1] < SERIES_TTL_S)
@@ -784,10 +766,6 @@ class DashboardReader:
 # ----------------------------------------------------------------------------------------------
 # Helpers
 # ----------------------------------------------------------------------------------------------
-def _amt(status: str) -> str:
-    return "InProgress" if status == "Pending" else status
-
-
 def _tuned_names(job: JobRecord) -> Iterable[str]:
     groups = job.request.get("HyperParameterTuningJobConfig", {}).get("ParameterRanges") or {}
     for items in groups.values():

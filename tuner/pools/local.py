@@ -33,6 +33,7 @@ from typing import Any
 
 from strategies.base import TrialStatus
 from tuner.pools.base import Event, Finished, Report, Started, TrialSpec
+from tuner.pools.stop_deadlines import StopDeadlines
 from tuner.pools.wire import Channel
 
 log = logging.getLogger(__name__)
@@ -89,7 +90,7 @@ class LocalPool:
         self._events: queue.Queue[tuple[_Worker, Any]] = queue.Queue()
         self._idle: list[_Worker] = []
         self._running: dict[int, _Worker] = {}
-        self._stop_deadlines: dict[int, float] = {}
+        self._stop_deadlines = StopDeadlines(stop_grace_s)
         self._ids = itertools.count(1)
         self._closed = False
         if prestart:
@@ -182,18 +183,15 @@ class LocalPool:
 
     def stop(self, number: int) -> None:
         worker = self._running.get(number)
-        if worker is None or number in self._stop_deadlines:
+        if worker is None or not self._stop_deadlines.request(number):
             return
-        self._stop_deadlines[number] = time.monotonic() + self.stop_grace_s
         with contextlib.suppress(OSError):
             worker.channel.send(("stop", number))
 
     def poll(self, timeout_s: float) -> list[Event]:
         events: list[Event] = []
         deadline = time.monotonic() + max(0.0, timeout_s)
-        wait = timeout_s
-        if self._stop_deadlines:
-            wait = min(wait, max(0.0, min(self._stop_deadlines.values()) - time.monotonic()))
+        wait = self._stop_deadlines.wait_s(timeout_s)
         try:
             item = self._events.get(timeout=wait) if wait > 0 else self._events.get_nowait()
         except queue.Empty:
@@ -259,25 +257,16 @@ class LocalPool:
         if self._running.get(number) is not worker:
             return
         del self._running[number]
-        self._stop_deadlines.pop(number, None)
+        self._stop_deadlines.discard(number)
         worker.current = None
         events.append(Finished(number, status, at, error, retryable))
 
     def _enforce_stop_deadlines(self, events: list[Event]) -> None:
-        now = time.monotonic()
-        for number, deadline in list(self._stop_deadlines.items()):
-            if now < deadline:
-                continue
+        for number in self._stop_deadlines.overdue():
             worker = self._running.get(number)
             if worker is None:
-                self._stop_deadlines.pop(number, None)
                 continue
-            log.info(
-                "trial %s did not stop within %.1fs; killing worker %s",
-                number,
-                self.stop_grace_s,
-                worker.id,
-            )
+            log.info("trial %s did not stop in time; killing worker %s", number, worker.id)
             self._retire(worker, kill=True)
             self._finish(worker, number, TrialStatus.STOPPED, None, False, time.time(), events)
 

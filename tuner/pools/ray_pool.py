@@ -40,6 +40,7 @@ import cloudpickle
 from strategies.base import TrialStatus
 from tuner.errors import MissingDependencyError
 from tuner.pools.base import Event, Finished, Report, Started, TrialSpec
+from tuner.pools.stop_deadlines import StopDeadlines
 from tuner.resources import Resources
 
 log = logging.getLogger(__name__)
@@ -198,7 +199,7 @@ class RayPool:
         )
         self._idle: list[_Slot] = []
         self._running: dict[int, _Slot] = {}
-        self._stop_deadlines: dict[int, float] = {}
+        self._stop_deadlines = StopDeadlines(stop_grace_s)
         self._ids = itertools.count(1)
         self._closed = False
         if warm and prestart:
@@ -265,9 +266,8 @@ class RayPool:
 
     def stop(self, number: int) -> None:
         slot = self._running.get(number)
-        if slot is None or number in self._stop_deadlines:
+        if slot is None or not self._stop_deadlines.request(number):
             return
-        self._stop_deadlines[number] = time.monotonic() + self.stop_grace_s
         slot.actor.stop.remote(number)
 
     def poll(self, timeout_s: float) -> list[Event]:
@@ -277,9 +277,7 @@ class RayPool:
             refs[slot.drain_ref] = ("drain", slot)
             refs[slot.run_ref] = ("run", slot)
         if refs:
-            wait = timeout_s
-            if self._stop_deadlines:
-                wait = min(wait, max(0.0, min(self._stop_deadlines.values()) - time.monotonic()))
+            wait = self._stop_deadlines.wait_s(timeout_s)
             ready, _ = self.ray.wait(list(refs), num_returns=1, timeout=wait)
             if ready:
                 ready, _ = self.ray.wait(list(refs), num_returns=len(refs), timeout=0)
@@ -356,7 +354,7 @@ class RayPool:
         if number is None or self._running.get(number) is not slot:
             return
         del self._running[number]
-        self._stop_deadlines.pop(number, None)
+        self._stop_deadlines.discard(number)
         slot.number = slot.run_ref = slot.drain_ref = None
         events.append(Finished(number, status, at, error, retryable))
         if reusable and self.warm and not self._closed:
@@ -373,20 +371,11 @@ class RayPool:
             log.debug("actor %s already gone", slot.name)
 
     def _enforce_stop_deadlines(self, events: list[Event]) -> None:
-        now = time.monotonic()
-        for number, deadline in list(self._stop_deadlines.items()):
-            if now < deadline:
-                continue
+        for number in self._stop_deadlines.overdue():
             slot = self._running.get(number)
             if slot is None:
-                self._stop_deadlines.pop(number, None)
                 continue
-            log.info(
-                "trial %s did not stop within %.1fs; killing actor %s",
-                number,
-                self.stop_grace_s,
-                slot.name,
-            )
+            log.info("trial %s did not stop in time; killing actor %s", number, slot.name)
             self._discard(slot)
             self._finish(slot, TrialStatus.STOPPED, None, False, time.time(), events)
 

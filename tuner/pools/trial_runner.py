@@ -98,6 +98,13 @@ def environment(extra: Mapping[str, str]) -> Iterator[None]:
                 os.environ[k] = v
 
 
+def failure_of(exc: Exception) -> tuple[str, bool]:
+    """(FailureReason, retryable) of a trial that raised ``exc``: bad input is a client error."""
+    if isinstance(exc, InputError):
+        return f"ClientError: {exc}", False
+    return f"AlgorithmError: {type(exc).__name__}: {exc}", True
+
+
 def execute_trial(
     job: Mapping[str, Any],
     emit: Emit,
@@ -130,8 +137,7 @@ def execute_trial(
             status = "Stopped"
     except StopTraining:
         status = "Stopped"
-    except InputError as exc:
-        status, error = "Failed", f"ClientError: {exc}"
     except Exception as exc:
-        status, error, retryable = "Failed", f"AlgorithmError: {type(exc).__name__}: {exc}", True
+        status = "Failed"
+        error, retryable = failure_of(exc)
     emit(("finished", number, status, error, retryable, time.time()))

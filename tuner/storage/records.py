@@ -7,6 +7,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from strategies.base import TrialStatus
+from tuner.status import JobStatus
+
 
 @dataclass(frozen=True, slots=True)
 class JobRecord:
@@ -15,7 +18,7 @@ class JobRecord:
     name: str
     request: Mapping[str, Any]
     strategy: str
-    status: str
+    status: JobStatus
     seed: int
     created_at: float
     last_modified_at: float
@@ -32,7 +35,7 @@ class TrainingJobRecord:
     number: int
     name: str
     hyperparameters: Mapping[str, str]
-    status: str
+    status: TrialStatus
     created_at: float
     final_value: float | None = None
     final_metrics: Mapping[str, float] = field(default_factory=dict)
@@ -64,7 +67,7 @@ def job_record_from_row(row: Any) -> JobRecord:
         name=row.name,
         request=json.loads(row.request_json),
         strategy=row.strategy,
-        status=row.status,
+        status=JobStatus(row.status),
         seed=row.seed,
         created_at=row.created_at,
         last_modified_at=row.last_modified_at,
@@ -81,7 +84,7 @@ def training_job_record_from_row(row: Any) -> TrainingJobRecord:
         number=row.number,
         name=row.name,
         hyperparameters=json.loads(row.hyperparameters_json),
-        status=row.status,
+        status=TrialStatus(row.status),
         created_at=row.created_at,
         final_value=row.final_value,
         final_metrics=json.loads(row.final_metrics_json) if row.final_metrics_json else {},

@@ -20,7 +20,9 @@ from typing import Any
 from sqlalchemy import Connection, Engine, create_engine, event, func, insert, select, update
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
+from strategies.base import TrialStatus
 from tuner.errors import JobExistsError, JobNotFoundError, StorageError
+from tuner.status import JobStatus
 from tuner.storage import schema as s
 from tuner.storage.records import (
     JobRecord,
@@ -48,7 +50,10 @@ def _set_sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
 
 
 class SqlStorage:
-    """The one storage implementation. Thread-safe for reads; writes come from the coordinator."""
+    """The :class:`~tuner.storage.base.Storage` implementation.
+
+    Thread-safe for reads; writes come from the coordinator.
+    """
 
     def __init__(self, url: str = DEFAULT_URL) -> None:
         self.url = normalise_url(url)
@@ -152,7 +157,7 @@ class SqlStorage:
         *,
         strategy: str,
         seed: int,
-        status: str,
+        status: JobStatus,
         now: float,
         callable_blob: bytes | None = None,
     ) -> None:
@@ -172,7 +177,7 @@ class SqlStorage:
                         name=name,
                         request_json=json.dumps(request),
                         strategy=strategy,
-                        status=status,
+                        status=JobStatus(status).value,
                         seed=seed,
                         callable_blob=callable_blob,
                         created_at=now,
@@ -200,14 +205,14 @@ class SqlStorage:
     def set_job_status(
         self,
         name: str,
-        status: str,
+        status: JobStatus,
         *,
         now: float,
         reason: str | None = None,
         ended: bool = False,
         completion: Mapping[str, Any] | None = None,
     ) -> None:
-        values: dict[str, Any] = {"status": status, "last_modified_at": now}
+        values: dict[str, Any] = {"status": JobStatus(status).value, "last_modified_at": now}
         if reason is not None:
             values["failure_reason"] = reason[:1024]
         if ended:
@@ -242,7 +247,7 @@ class SqlStorage:
                     number=number,
                     name=name,
                     hyperparameters_json=json.dumps(dict(hyperparameters)),
-                    status="Pending",
+                    status=TrialStatus.PENDING.value,
                     created_at=now,
                     output_dir=output_dir,
                     bracket=bracket,
@@ -257,7 +262,7 @@ class SqlStorage:
             conn.execute(
                 update(s.training_jobs)
                 .where(s.training_jobs.c.id == self._trial_id(conn, job, number))
-                .values(status="InProgress", worker=worker, started_at=now)
+                .values(status=TrialStatus.IN_PROGRESS.value, worker=worker, started_at=now)
             )
 
     def add_report(
@@ -295,7 +300,7 @@ class SqlStorage:
         job: str,
         number: int,
         *,
-        status: str,
+        status: TrialStatus,
         now: float,
         final_value: float | None,
         final_metrics: Mapping[str, float],
@@ -308,7 +313,7 @@ class SqlStorage:
                 update(s.training_jobs)
                 .where(s.training_jobs.c.id == self._trial_id(conn, job, number))
                 .values(
-                    status=status,
+                    status=TrialStatus(status).value,
                     ended_at=now,
                     final_value=final_value,
                     final_metrics_json=json.dumps(dict(final_metrics)),
@@ -338,7 +343,7 @@ class SqlStorage:
                 update(s.training_jobs)
                 .where(s.training_jobs.c.id == trial_id)
                 .values(
-                    status="Pending",
+                    status=TrialStatus.PENDING.value,
                     attempt=attempt,
                     retry_reasons_json=json.dumps(reasons),
                     failure_reason=None,

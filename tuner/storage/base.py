@@ -1,0 +1,128 @@
+"""The storage interface the coordinator writes through, and the readers read.
+
+Narrow on purpose (Optuna's 20-odd abstract storage methods are the warning): the coordinator
+creates a job, adds trials, records their start, reports and end, restarts them for a retry,
+and sets the job's status; everything else reads snapshots. :class:`~tuner.storage.SqlStorage`
+is the implementation (SQLite or any SQLAlchemy database); the storage contract suite in
+``tests/contracts`` runs against every implementation.
+
+Contract: returned records are immutable snapshots, never changed by later writes; names of
+tuning jobs are unique without regard to case; writes inside one :meth:`Storage.batch` block
+commit together or not at all; only one process writes a job at a time (its coordinator).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from contextlib import AbstractContextManager
+from typing import Any, Protocol
+
+from strategies.base import TrialStatus
+from tuner.status import JobStatus
+from tuner.storage.records import JobRecord, MetricPoint, TrainingJobRecord
+
+
+class Storage(Protocol):
+    """Tuning jobs, their training jobs and reported metrics."""
+
+    def batch(self) -> AbstractContextManager[None]:
+        """A block whose writes share one transaction (nested blocks join the outer one)."""
+        ...
+
+    def create_job(
+        self,
+        name: str,
+        request: Mapping[str, Any],
+        *,
+        strategy: str,
+        seed: int,
+        status: JobStatus,
+        now: float,
+        callable_blob: bytes | None = None,
+    ) -> None:
+        """Insert a tuning job; JobExistsError if the name is taken (in any case)."""
+        ...
+
+    def load_job(self, name: str) -> JobRecord:
+        """The tuning job called ``name``; JobNotFoundError if there is none."""
+        ...
+
+    def list_jobs(self) -> list[JobRecord]:
+        """Every tuning job, oldest first."""
+        ...
+
+    def set_job_status(
+        self,
+        name: str,
+        status: JobStatus,
+        *,
+        now: float,
+        reason: str | None = None,
+        ended: bool = False,
+        completion: Mapping[str, Any] | None = None,
+    ) -> None:
+        """Change a job's status (with a failure reason, its end time, completion details)."""
+        ...
+
+    def add_trial(
+        self,
+        job: str,
+        number: int,
+        *,
+        name: str,
+        hyperparameters: Mapping[str, str],
+        now: float,
+        output_dir: str | None = None,
+        bracket: int | None = None,
+    ) -> None:
+        """Insert training job ``number`` of ``job`` as Pending."""
+        ...
+
+    def mark_running(self, job: str, number: int, *, worker: str, now: float) -> None:
+        """The training job started on ``worker``."""
+        ...
+
+    def add_report(
+        self,
+        job: str,
+        number: int,
+        *,
+        attempt: int,
+        epoch: int,
+        metrics: Mapping[str, float],
+        at: float,
+    ) -> None:
+        """Append one report's metrics to the training job's ``attempt``."""
+        ...
+
+    def finish_trial(
+        self,
+        job: str,
+        number: int,
+        *,
+        status: TrialStatus,
+        now: float,
+        final_value: float | None,
+        final_metrics: Mapping[str, float],
+        n_reports: int,
+        failure_reason: str | None = None,
+        retryable: bool | None = None,
+    ) -> None:
+        """The training job ended with ``status`` (Completed, Failed or Stopped)."""
+        ...
+
+    def restart_trial(
+        self, job: str, number: int, *, attempt: int, reason: str | None, now: float
+    ) -> None:
+        """Put a training job back to Pending for attempt ``attempt``, noting why."""
+        ...
+
+    def trials(self, job: str) -> list[TrainingJobRecord]:
+        """Every training job of ``job``, ordered by number."""
+        ...
+
+    def curves(
+        self, job: str, metric_names: Sequence[str] | None = None
+    ) -> dict[int, list[MetricPoint]]:
+        """Reported metrics of each training job's latest attempt, by training job number."""
+        ...
