@@ -39,10 +39,11 @@ from tuner.describe import (
 )
 from tuner.errors import BestTrainingJobNotAvailableError, TunerError
 from tuner.pools.factory import DEFAULT_EXECUTOR, make_pool
-from tuner.spec import CALLABLE_IMAGE_PREFIX, TuningJobSpec, spec_from_request
+from tuner.spec.model import CALLABLE_IMAGE_PREFIX, TuningJobSpec
+from tuner.spec.strategy_config import StrategyConfig
+from tuner.spec.validation import spec_from_request
 from tuner.status import JobStatus
 from tuner.storage import DEFAULT_URL, SqlStorage
-from tuner.strategy_config import StrategyConfig
 
 _RANGE_KEYS = {
     "Continuous": "ContinuousParameterRanges",
@@ -375,7 +376,7 @@ class HyperparameterTuner:
         return list_training_jobs(storage.load_job(name), storage.trials(name), **kwargs)
 
     def analytics(self) -> Any:
-        """A :class:`tuner.analytics.TuningJobAnalytics` of the latest job."""
-        from tuner.analytics import TuningJobAnalytics
+        """A :class:`tuner.reports.analytics.TuningJobAnalytics` of the latest job."""
+        from tuner.reports.analytics import TuningJobAnalytics
 
         return TuningJobAnalytics(self._require_job(), self.storage_url)

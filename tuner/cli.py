@@ -45,7 +45,9 @@ from tuner.describe import (
 )
 from tuner.errors import InvalidSpecError, JobExistsError, JobNotFoundError, TunerError
 from tuner.pools.factory import DEFAULT_EXECUTOR, EXECUTORS, make_pool
-from tuner.spec import TuningJobSpec, load_request_file, load_spec, spec_from_request
+from tuner.spec.loading import load_request_file, load_spec
+from tuner.spec.model import TuningJobSpec
+from tuner.spec.validation import spec_from_request
 from tuner.status import JobStatus
 from tuner.storage import SqlStorage
 
@@ -278,7 +280,9 @@ def cmd_stop(args: argparse.Namespace) -> int:
 
 
 def _cmd_report(args: argparse.Namespace) -> int:
-    from tuner.report import cmd_report  # pandas, scipy and plotly load for this command only
+    from tuner.reports.terminal import (
+        cmd_report,  # pandas, scipy and plotly load for this command only
+    )
 
     return cmd_report(args)
 

@@ -59,7 +59,7 @@ from tuner.completion import CompletionCriteria, CompletionTracker
 from tuner.describe import training_job_name
 from tuner.errors import JobExistsError
 from tuner.pools.base import Event, Finished, Report, Started, TrialSpec, WorkerPool
-from tuner.spec import TuningJobSpec
+from tuner.spec.model import TuningJobSpec
 from tuner.status import JobStatus
 from tuner.storage.base import Storage
 from tuner.storage.records import JobRecord

@@ -24,7 +24,7 @@ from pathlib import Path
 from tuner.clock import SimulatedClock
 from tuner.coordinator import Coordinator, JobOutcome
 from tuner.pools.simulated import EpochSeconds, LearningCurve, SimulatedPool
-from tuner.spec import TuningJobSpec
+from tuner.spec.model import TuningJobSpec
 from tuner.storage import SqlStorage
 from tuner.storage.base import Storage
 

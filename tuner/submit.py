@@ -69,7 +69,9 @@ from pathlib import Path
 from typing import Any
 
 from tuner.errors import MissingDependencyError, TunerError
-from tuner.spec import TuningJobSpec, load_request_file, load_spec, spec_from_request
+from tuner.spec.loading import load_request_file, load_spec
+from tuner.spec.model import TuningJobSpec
+from tuner.spec.validation import spec_from_request
 
 log = logging.getLogger(__name__)
 

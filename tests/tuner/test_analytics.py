@@ -23,17 +23,17 @@ from tuner import (
     IntegerParameter,
     TunerError,
 )
-from tuner.analytics import (
+from tuner.objective import Objective, ObjectiveType
+from tuner.reports.analytics import TuningJobAnalytics
+from tuner.reports.effects import (
     MIN_TRIALS,
     EffectStrength,
     ImportanceMethod,
-    TunedParameter,
-    TuningJobAnalytics,
     categorical_effect,
     importance_of,
     numeric_effect,
 )
-from tuner.objective import Objective, ObjectiveType
+from tuner.reports.tuned_parameters import TunedParameter
 from tuner.storage import SqlStorage
 
 PLANTED_RANGES = {
@@ -181,7 +181,7 @@ def test_results_are_stable_for_a_fixed_seed(planted_db) -> None:
 
 
 def test_importance_falls_back_to_permutation_without_optuna(monkeypatch, planted_db) -> None:
-    import tuner.effects as module
+    import tuner.reports.effects as module
 
     monkeypatch.setattr(module, "_has_optuna", lambda: False)
     result = TuningJobAnalytics("planted-min", planted_db).importance()
@@ -330,3 +330,14 @@ def test_jobs_with_different_objectives_are_refused(db_url) -> None:
     store_job(storage, "score-job", ranges, [({"x": 0.5}, [1.0], "Completed")], objective=MAXIMIZE)
     with pytest.raises(TunerError, match="objectives differ"):
         TuningJobAnalytics("loss-job", storage, include=["score-job"])
+
+
+def test_the_first_published_import_paths_keep_working(planted_db) -> None:
+    """``tuner.analytics(...)`` and ``from tuner.analytics import ...`` in one process."""
+    import tuner.analytics
+    from tuner.analytics import MIN_TRIALS as published_min_trials
+    from tuner.analytics import TuningJobAnalytics as Published
+
+    assert Published is TuningJobAnalytics and published_min_trials == MIN_TRIALS
+    assert isinstance(tuner.analytics("planted-max", planted_db), TuningJobAnalytics)
+    assert tuner.TuningJobAnalytics is TuningJobAnalytics

@@ -18,7 +18,7 @@ import pytest
 
 pytestmark = pytest.mark.slow
 
-from tuner.request_shape import check_response
+from tuner.spec.request_shape import check_response
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 

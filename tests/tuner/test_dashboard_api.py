@@ -34,14 +34,14 @@ from sqlalchemy import insert, select, text
 from sqlalchemy.exc import OperationalError
 
 from tuner import CategoricalParameter, ContinuousParameter, HyperparameterTuner, IntegerParameter
-from tuner.analytics import TuningJobAnalytics
 from tuner.dashboard import charts
 from tuner.dashboard.app import _host_name, create_app
 from tuner.dashboard.cli import cmd_dashboard, is_loopback
 from tuner.dashboard.reader import DashboardReader, evenly_spaced, read_log_tail
 from tuner.describe import describe_tuning_job, training_job_name
 from tuner.objective import ObjectiveType
-from tuner.report import build_report
+from tuner.reports.analytics import TuningJobAnalytics
+from tuner.reports.report import build_report
 from tuner.storage import SqlStorage
 from tuner.storage import schema as s
 

@@ -9,7 +9,7 @@ import time
 import pytest
 
 from tuner import ContinuousParameter, HyperparameterTuner, InvalidSpecError
-from tuner.resources import INSTANCE_TYPES, Resources, instance_shape, resources_from_config
+from tuner.spec.resources import INSTANCE_TYPES, Resources, instance_shape, resources_from_config
 from tuner.storage import SqlStorage
 
 
@@ -122,7 +122,7 @@ def test_ray_refuses_gpu_without_gpus_unless_fallback(ray_session, db_url, tmp_p
 
 
 def test_local_executor_refuses_gpu_without_gpus(db_url, tmp_path) -> None:
-    from tuner.resources import local_gpu_count
+    from tuner.spec.resources import local_gpu_count
 
     if local_gpu_count():
         pytest.skip("this machine has a GPU")

@@ -22,16 +22,17 @@ import stored_jobs
 from rich.console import Console
 
 from tuner import CategoricalParameter, ContinuousParameter, IntegerParameter
-from tuner.analytics import (
+from tuner.objective import Objective, ObjectiveType
+from tuner.reports.analytics import TuningJobAnalytics
+from tuner.reports.effects import (
     EffectStrength,
     ImportanceMethod,
     ParameterEffect,
     ParameterImportance,
-    TuningJobAnalytics,
 )
-from tuner.objective import Objective, ObjectiveType
-from tuner.report import build_report, cmd_report, reading, render_terminal, summary_line
-from tuner.report_html import render_html
+from tuner.reports.html import render_html
+from tuner.reports.report import build_report, reading, summary_line
+from tuner.reports.terminal import cmd_report, render_terminal
 from tuner.storage import SqlStorage
 
 MINIMIZE = Objective("loss", ObjectiveType.MINIMIZE)
@@ -339,7 +340,7 @@ def test_html_report_is_self_contained_with_every_chart(planted, planted_report)
 
 
 def test_parallel_lines_put_the_best_training_job_in_the_brightest_band(planted) -> None:
-    from tuner import report_html
+    from tuner.reports import html as report_html
 
     snapshot = planted.snapshot()
     frame = snapshot.dataframe()
@@ -365,7 +366,7 @@ def test_parallel_lines_put_the_best_training_job_in_the_brightest_band(planted)
 def test_every_chart_follows_plotlys_schema(planted, planted_report) -> None:
     import plotly.graph_objects as go
 
-    from tuner import report_html
+    from tuner.reports import html as report_html
 
     snapshot, report = planted.snapshot(), planted_report
     frame = snapshot.dataframe()

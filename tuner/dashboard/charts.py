@@ -1,9 +1,9 @@
 """The job page's charts and analysis, drawn by the report's figure builders on bounded data.
 
-The figures are :mod:`tuner.report_html`'s (objective by training job with the best-so-far
+The figures are :mod:`tuner.reports.html`'s (objective by training job with the best-so-far
 line, each hyperparameter on its own scale, parallel coordinates, learning curves with
 early-stopped training jobs marked, importance bars) and the correlation and importance table
-is :func:`tuner.report.build_report`'s. What this module adds is how much data they get, so
+is :func:`tuner.reports.report.build_report`'s. What this module adds is how much data they get, so
 that a job of 100,000 training jobs draws as fast as one of 100:
 
 * Objective by training job: all scored training jobs when there are at most
@@ -40,12 +40,15 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from tuner.analytics import AnalyticsSnapshot
 from tuner.dashboard.reader import DashboardReader, LoadedJob, ScoredSeries, evenly_spaced
 from tuner.describe import training_job_name
 from tuner.objective import ObjectiveType
-from tuner.report import build_report
-from tuner.report_html import (
+from tuner.reports.analytics import (
+    LEARNING_CURVE_COLUMNS,
+    AnalyticsSnapshot,
+    learning_curve_row,
+)
+from tuner.reports.html import (
     MAX_CURVE_METRICS,
     Figure,
     curve_chart,
@@ -55,6 +58,7 @@ from tuner.report_html import (
     parallel_lines_chart,
     parameter_chart,
 )
+from tuner.reports.report import build_report, fmt_number
 
 logger = logging.getLogger(__name__)
 
@@ -259,29 +263,15 @@ def _curve_frame(
     job_name: str, trials: Mapping[int, Any], points: Sequence[tuple[int, int, str, float]]
 ) -> pd.DataFrame:
     """Rows in :meth:`TuningJobAnalytics.learning_curves`' shape, each curve downsampled."""
-    columns = [
-        "TuningJobName",
-        "TrainingJobName",
-        "TrialNumber",
-        "TrainingJobStatus",
-        "StoppedEarly",
-        "MetricName",
-        "Epoch",
-        "Value",
-    ]
     rows: list[tuple[Any, ...]] = []
     groups: dict[tuple[int, str], list[tuple[int, float]]] = {}
     for number, epoch, metric, value in points:
         groups.setdefault((number, metric), []).append((epoch, value))
     for (number, metric), curve in groups.items():
-        t = trials[number]
-        status = "InProgress" if t.status in ("Pending", "InProgress") else t.status
         for i in evenly_spaced(len(curve), MAX_CURVE_POINTS):
             epoch, value = curve[i]
-            rows.append(
-                (job_name, t.name, number, status, t.status == "Stopped", metric, epoch, value)
-            )
-    return pd.DataFrame(rows, columns=columns)
+            rows.append(learning_curve_row(job_name, trials[number], metric, epoch, value, None))
+    return pd.DataFrame(rows, columns=LEARNING_CURVE_COLUMNS)
 
 
 def _add_running(figure: Figure, data: pd.DataFrame) -> None:
@@ -355,19 +345,15 @@ def trial_figure(trial: Mapping[str, Any]) -> Figure | None:
 # ----------------------------------------------------------------------------------------------
 # Correlations and importance, computed in the background
 # ----------------------------------------------------------------------------------------------
-def _fmt(value: float | None, digits: int = 4) -> str:
-    return "-" if value is None else f"{value:.{digits}g}"
-
-
 def _effect_cell(e: Mapping[str, Any]) -> str:
-    """The report page's Effect column (tuner.report_html)."""
+    """The report page's Effect column (tuner.reports.html)."""
     if e["Statistic"] == "spearman_rho":
-        text = f"rho {_fmt(e['Value'], 2)}"
+        text = f"rho {fmt_number(e['Value'], 2)}"
         if e["CI95"]:
             text += f" [{e['CI95'][0]:.2f}, {e['CI95'][1]:.2f}]"
         return text
-    return f"eta² {_fmt(e['Value'], 2)}; " + ", ".join(
-        f"{v}: {_fmt(m)} ({e['TrialsByValue'].get(v, 0)})"
+    return f"eta² {fmt_number(e['Value'], 2)}; " + ", ".join(
+        f"{v}: {fmt_number(m)} ({e['TrialsByValue'].get(v, 0)})"
         for v, m in e["MeanObjectiveByValue"].items()
     )
 
@@ -391,7 +377,7 @@ def _analysis(reader: DashboardReader, job: LoadedJob) -> dict[str, Any]:
             "Scale": e["Scale"] or "Categorical",
             "NTrials": e["NTrials"],
             "Effect": _effect_cell(e),
-            "PValue": _fmt(e["PValue"], 2),
+            "PValue": fmt_number(e["PValue"], 2),
             "Importance": "-" if e["Importance"] is None else f"{e['Importance']:.0%}",
             "Strength": e["Strength"],
             "Reading": e["Reading"],

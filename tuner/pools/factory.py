@@ -13,8 +13,8 @@ import os
 from tuner.errors import InvalidSpecError
 from tuner.pools.base import WorkerPool
 from tuner.pools.local import LocalPool
-from tuner.resources import local_gpu_count
-from tuner.spec import TuningJobSpec
+from tuner.spec.model import TuningJobSpec
+from tuner.spec.resources import local_gpu_count
 
 EXECUTORS = ("local", "ray")
 DEFAULT_EXECUTOR = "local"

@@ -41,7 +41,7 @@ from strategies.base import TrialStatus
 from tuner.errors import MissingDependencyError
 from tuner.pools.base import Event, Finished, Report, Started, TrialSpec
 from tuner.pools.stop_deadlines import StopDeadlines
-from tuner.resources import Resources
+from tuner.spec.resources import Resources
 
 log = logging.getLogger(__name__)
 

@@ -1,7 +1,7 @@
 """How each hyperparameter relates to the objective, and which ones matter: the statistics.
 
 Pure functions on arrays (no storage, no DataFrame), so they are tested on hand-built samples;
-:class:`~tuner.analytics.TuningJobAnalytics` feeds them the trials of a snapshot, and the
+:class:`~tuner.reports.analytics.TuningJobAnalytics` feeds them the trials of a snapshot, and the
 reports read the thresholds below to word their findings.
 
 Statistics. Only training jobs whose objective Succeeded (a final objective value, so Completed
@@ -49,7 +49,7 @@ import numpy as np
 from strategies.space import CategoricalParameter
 from tuner.errors import MissingDependencyError
 from tuner.objective import Objective
-from tuner.tuned_parameters import TunedParameter
+from tuner.reports.tuned_parameters import TunedParameter
 
 #: Below this many trials with an objective value, no effect or importance is called conclusive.
 MIN_TRIALS = 8

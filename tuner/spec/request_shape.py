@@ -36,7 +36,7 @@ RELAXED_REQUIRED = frozenset(
 )
 
 #: Our extension fields, allowed beside AMT's members of a structure: shape -> field -> type.
-#: ``ResourceConfig`` takes explicit CPUs/GPUs per training job (see :mod:`tuner.resources`).
+#: ``ResourceConfig`` takes explicit CPUs/GPUs per training job (see :mod:`tuner.spec.resources`).
 EXTENSION_MEMBERS: dict[str, dict[str, str]] = {
     # Hyperband's reduction factor and model-based (BOHB-like) sampling (strategies.hyperband).
     "HyperbandStrategyConfig": {"ReductionFactor": "number", "ModelBased": "boolean"},

@@ -5,8 +5,8 @@ The ranges come back from each job's stored ``CreateHyperParameterTuningJob`` re
 and its children) may list one hyperparameter with different ranges, which are merged (the
 widest bounds, the first job's scale). Its own module because it is the one place that knows
 how a value maps onto the parameter's scale (``log10 x``, ``-log10(1 - x)``): the statistics
-(:mod:`tuner.effects`), the DataFrame layer (:mod:`tuner.analytics`) and the reports all read
-it, and it needs neither the statistics nor pandas.
+(:mod:`tuner.reports.effects`), the DataFrame layer (:mod:`tuner.reports.analytics`) and the
+reports all read it, and it needs neither the statistics nor pandas.
 """
 
 from __future__ import annotations
@@ -25,13 +25,8 @@ from strategies.space import (
     ScalingType,
     SpaceError,
 )
+from tuner.spec.ranges import request_ranges
 from tuner.storage.records import JobRecord
-
-_RANGE_CLASSES = {
-    "ContinuousParameterRanges": "Continuous",
-    "IntegerParameterRanges": "Integer",
-    "CategoricalParameterRanges": "Categorical",
-}
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,25 +84,9 @@ class TunedParameter:
         return out
 
 
-def _parse_range(kind: str, item: Mapping[str, Any]) -> Parameter:
-    if kind == "Categorical":
-        return CategoricalParameter(list(item["Values"]))
-    scaling = item.get("ScalingType", "Auto")
-    if kind == "Integer":
-        return IntegerParameter(int(item["MinValue"]), int(item["MaxValue"]), scaling)
-    return ContinuousParameter(float(item["MinValue"]), float(item["MaxValue"]), scaling)
-
-
 def _request_ranges(request: Mapping[str, Any]) -> dict[str, Parameter]:
     """Tuned name -> range, in the request's order (the DataFrame's column order)."""
-    groups = request["HyperParameterTuningJobConfig"].get("ParameterRanges") or {}
-    out: dict[str, Parameter] = {}
-    for group, items in groups.items():
-        kind = _RANGE_CLASSES.get(group)
-        for item in items or []:
-            if kind is not None:
-                out[item["Name"]] = _parse_range(kind, item)
-    return out
+    return request_ranges(request["HyperParameterTuningJobConfig"].get("ParameterRanges"))
 
 
 def _merge_ranges(first: Parameter, other: Parameter) -> Parameter:

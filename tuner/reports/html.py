@@ -26,8 +26,9 @@ import numpy as np
 import pandas as pd
 
 from strategies.space import ScalingType
-from tuner.analytics import AnalyticsSnapshot, TunedParameter
 from tuner.errors import MissingDependencyError
+from tuner.reports.analytics import AnalyticsSnapshot, TunedParameter
+from tuner.reports.report import fmt_number
 
 #: Learning-curve charts drawn: the objective metric first, then the other metrics.
 MAX_CURVE_METRICS = 4
@@ -50,10 +51,6 @@ th { background: #f4f4f4; }
 
 def _e(value: Any) -> str:
     return html.escape("" if value is None else str(value))
-
-
-def _fmt(value: float | None, digits: int = 4) -> str:
-    return "-" if value is None else f"{value:.{digits}g}"
 
 
 def _script_json(data: Any) -> str:
@@ -470,7 +467,10 @@ def importance_chart(importance: Mapping[str, Any]) -> Figure | None:
     scores.reverse()
     method = "fANOVA" if importance["Method"] == "fanova" else "permutation importance"
     r2 = importance["ModelR2"]
-    title = f"importance ({method}, {importance['NTrials']} trials, out-of-bag R^2 {_fmt(r2, 2)})"
+    title = (
+        f"importance ({method}, {importance['NTrials']} trials, "
+        f"out-of-bag R^2 {fmt_number(r2, 2)})"
+    )
     if not importance["Conclusive"]:
         title += ": not conclusive"
     trace = {
@@ -605,7 +605,7 @@ def _tables(report: Mapping[str, Any]) -> list[str]:
         rows = [
             ["TrainingJobName", best["TrainingJobName"]],
             ["TuningJobName", best["TuningJobName"]],
-            [f"{objective['Type']} {metric}", _fmt(best["FinalObjectiveValue"], 6)],
+            [f"{objective['Type']} {metric}", fmt_number(best["FinalObjectiveValue"], 6)],
             ["TrainingJobStatus", best["TrainingJobStatus"]],
             *([k, v] for k, v in best["TunedHyperParameters"].items()),
         ]
@@ -621,7 +621,7 @@ def _tables(report: Mapping[str, Any]) -> list[str]:
                     [
                         r["Rank"],
                         r["TrainingJobName"],
-                        _fmt(r["FinalObjectiveValue"], 6),
+                        fmt_number(r["FinalObjectiveValue"], 6),
                         r["TrainingJobStatus"],
                         r["EpochsReported"],
                         *(r["TunedHyperParameters"].get(n, "") for n in tuned),
@@ -635,12 +635,12 @@ def _tables(report: Mapping[str, Any]) -> list[str]:
         rows = []
         for e in report["Effects"]:
             if e["Statistic"] == "spearman_rho":
-                effect = f"rho {_fmt(e['Value'], 2)}"
+                effect = f"rho {fmt_number(e['Value'], 2)}"
                 if e["CI95"]:
                     effect += f" [{e['CI95'][0]:.2f}, {e['CI95'][1]:.2f}]"
             else:
-                effect = f"eta² {_fmt(e['Value'], 2)}; " + ", ".join(
-                    f"{v}: {_fmt(m)} ({e['TrialsByValue'].get(v, 0)})"
+                effect = f"eta² {fmt_number(e['Value'], 2)}; " + ", ".join(
+                    f"{v}: {fmt_number(m)} ({e['TrialsByValue'].get(v, 0)})"
                     for v, m in e["MeanObjectiveByValue"].items()
                 )
             share = e["Importance"]
@@ -650,7 +650,7 @@ def _tables(report: Mapping[str, Any]) -> list[str]:
                     e["Scale"] or "Categorical",
                     e["NTrials"],
                     effect,
-                    _fmt(e["PValue"], 2),
+                    fmt_number(e["PValue"], 2),
                     "-" if share is None else f"{share:.0%}",
                     e["Strength"],
                     e["Reading"],
@@ -667,7 +667,7 @@ def _tables(report: Mapping[str, Any]) -> list[str]:
             parts.append(
                 f'<p class="dim">Importance: {_e(importance["Description"])}; '
                 f"{_e(importance['NTrials'])} trials, seed {_e(importance['Seed'])}, "
-                f"out-of-bag R² {_e(_fmt(importance['ModelR2'], 2))}.</p>"
+                f"out-of-bag R² {_e(fmt_number(importance['ModelR2'], 2))}.</p>"
             )
     t = report["Thresholds"]
     parts.append(

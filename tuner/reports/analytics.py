@@ -1,0 +1,371 @@
+"""Analytics of tuning jobs: their training jobs as a pandas DataFrame, like the SageMaker SDK's
+``HyperparameterTuningJobAnalytics``, plus what AMT users otherwise work out by hand in a
+notebook: how each hyperparameter relates to the objective, which ones matter, learning curves.
+
+DataFrame columns: one per tuned hyperparameter (cast to float when it reads as a number, else
+kept as a string, as the SDK does), then AMT's ``TrainingJobName``, ``TrainingJobStatus``,
+``FinalObjectiveValue``, ``TrainingStartTime``, ``TrainingEndTime``,
+``TrainingElapsedTimeSeconds``, then ours: ``TrialNumber``, ``EpochsReported``,
+``StoppedEarly``, ``FailureReason``, ``Attempts``, ``BestSoFar`` (best final objective among the
+trials up to this one) and ``TuningJobName``.
+
+Several jobs at once. ``TuningJobAnalytics(name, storage, include=[...])`` analyses ``name``
+together with the listed jobs (a warm-start parent and its children): rows in the order the
+jobs were created, then by trial number, ``BestSoFar`` running across all of them, and
+:meth:`~TuningJobAnalytics.best_training_job` is AMT's ``OverallBestTrainingJob``. The jobs
+must share the objective; a hyperparameter tuned in only some of them is missing (NaN) in the
+others' rows, and ranges that differ are merged (the widest bounds, the first job's scale).
+
+Statistics (:meth:`~TuningJobAnalytics.correlations`, :meth:`~TuningJobAnalytics.importance`):
+:mod:`tuner.reports.effects` says which trials count, the thresholds and the importance
+methods; the tuned hyperparameters and their scales are :mod:`tuner.reports.tuned_parameters`.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from tuner.describe import (
+    amt_status,
+    best_trial,
+    counters,
+    objective_of,
+    objective_status,
+    timestamp,
+)
+from tuner.errors import BestTrainingJobNotAvailableError, TunerError
+from tuner.objective import Objective
+from tuner.reports.effects import (
+    ImportanceMethod,
+    ParameterEffect,
+    ParameterImportance,
+    categorical_effect,
+    importance_of,
+    numeric_effect,
+)
+from tuner.reports.tuned_parameters import TunedParameter, tuned_parameters
+from tuner.status import TrialStatus
+from tuner.storage import DEFAULT_URL, SqlStorage
+from tuner.storage.records import JobRecord, TrainingJobRecord
+
+__all__ = [
+    "LEARNING_CURVE_COLUMNS",
+    "AnalyticsSnapshot",
+    "TuningJobAnalytics",
+    "analytics",
+    "learning_curve_row",
+]
+
+logger = logging.getLogger(__name__)
+
+#: Columns of a learning-curve frame (:meth:`TuningJobAnalytics.learning_curves`, the dashboard).
+LEARNING_CURVE_COLUMNS = [
+    "TuningJobName",
+    "TrainingJobName",
+    "TrialNumber",
+    "TrainingJobStatus",
+    "StoppedEarly",
+    "MetricName",
+    "Epoch",
+    "Value",
+    "Timestamp",
+]
+
+
+def learning_curve_row(
+    job_name: str,
+    trial: TrainingJobRecord,
+    metric: str,
+    epoch: int,
+    value: float,
+    at: float | None,
+) -> tuple[Any, ...]:
+    """One row of a learning-curve frame, in :data:`LEARNING_CURVE_COLUMNS` order."""
+    stopped = trial.status is TrialStatus.STOPPED
+    shown = amt_status(trial)
+    return (
+        job_name,
+        trial.name,
+        trial.number,
+        shown,
+        stopped,
+        metric,
+        epoch,
+        value,
+        timestamp(at),
+    )
+
+
+# ----------------------------------------------------------------------------------------------
+# A snapshot of one or more jobs, and the live handle
+# ----------------------------------------------------------------------------------------------
+def _as_number(value: str | None) -> Any:
+    try:
+        return float(value)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        return value
+
+
+def _to_float(value: str | None) -> float:
+    number = _as_number(value)
+    return number if isinstance(number, float) else math.nan
+
+
+_AMT_COLUMNS = [
+    "TrainingJobName",
+    "TrainingJobStatus",
+    "FinalObjectiveValue",
+    "TrainingStartTime",
+    "TrainingEndTime",
+    "TrainingElapsedTimeSeconds",
+]
+_OUR_COLUMNS = [
+    "TrialNumber",
+    "EpochsReported",
+    "StoppedEarly",
+    "FailureReason",
+    "Attempts",
+    "BestSoFar",
+    "TuningJobName",
+]
+
+
+@dataclass(frozen=True)
+class AnalyticsSnapshot:
+    """What the database held for some jobs at one moment; every result is computed from it.
+
+    ``trials`` are ``(tuning job name, training job)`` pairs: jobs in creation order, then by
+    trial number. A report takes one snapshot so that its tables and charts agree.
+    """
+
+    jobs: tuple[JobRecord, ...]
+    trials: tuple[tuple[str, TrainingJobRecord], ...]
+
+    @property
+    def objective(self) -> Objective:
+        return objective_of(self.jobs[0])
+
+    @property
+    def parameters(self) -> list[TunedParameter]:
+        return tuned_parameters(self.jobs)
+
+    def counters(self) -> tuple[dict[str, int], dict[str, int]]:
+        """AMT's (TrainingJobStatusCounters, ObjectiveStatusCounters), summed over the jobs."""
+        return counters(t for _, t in self.trials)
+
+    def scored(self) -> list[tuple[str, TrainingJobRecord]]:
+        """The trials whose objective Succeeded with a finite value: the ones statistics use."""
+        return [
+            (job, t)
+            for job, t in self.trials
+            if objective_status(t) == "Succeeded"
+            and t.final_value is not None
+            and math.isfinite(t.final_value)
+        ]
+
+    def dataframe(self) -> pd.DataFrame:
+        """One row per training job (columns in the module docstring)."""
+        objective = self.objective
+        tuned = [p.name for p in self.parameters]
+        rows = []
+        best: float | None = None
+        for job, t in self.trials:
+            final = t.final_value if objective_status(t) == "Succeeded" else None
+            if final is not None and objective.is_better(final, best):
+                best = final
+            row: dict[str, Any] = {name: _as_number(t.hyperparameters.get(name)) for name in tuned}
+            row.update(
+                {
+                    "TrainingJobName": t.name,
+                    "TrainingJobStatus": amt_status(t),
+                    "FinalObjectiveValue": final,
+                    "TrainingStartTime": timestamp(t.started_at),
+                    "TrainingEndTime": timestamp(t.ended_at),
+                    "TrainingElapsedTimeSeconds": (t.ended_at - t.started_at)
+                    if t.started_at is not None and t.ended_at is not None
+                    else None,
+                    "TrialNumber": t.number,
+                    "EpochsReported": t.n_reports,
+                    "StoppedEarly": t.status is TrialStatus.STOPPED,
+                    "FailureReason": t.failure_reason,
+                    "Attempts": t.attempt,
+                    "BestSoFar": best,
+                    "TuningJobName": job,
+                }
+            )
+            rows.append(row)
+        return pd.DataFrame(rows, columns=[*tuned, *_AMT_COLUMNS, *_OUR_COLUMNS])
+
+    def best(self) -> tuple[str, TrainingJobRecord] | None:
+        """The best (job, training job) over all jobs; the earliest wins ties."""
+        record = best_trial((t for _, t in self.trials), self.objective)
+        if record is None:
+            return None
+        return next((job, t) for job, t in self.trials if t is record)
+
+    def best_training_job(self) -> dict[str, Any]:
+        """The best training job (AMT's OverallBestTrainingJob when several jobs are analysed)."""
+        found = self.best()
+        if found is None:
+            names = ", ".join(j.name for j in self.jobs)
+            msg = f"Best training job not available for tuning job: {names}"
+            raise BestTrainingJobNotAvailableError(msg)
+        job, best = found
+        return {
+            "TrainingJobName": best.name,
+            "TunedHyperParameters": dict(best.hyperparameters),
+            "FinalObjectiveValue": best.final_value,
+            "MetricName": self.objective.metric,
+            "OutputDir": best.output_dir,
+            "TuningJobName": job,
+        }
+
+    def _columns(self) -> tuple[dict[str, np.ndarray], np.ndarray]:
+        scored = self.scored()
+        columns: dict[str, np.ndarray] = {}
+        for p in self.parameters:
+            raw = [t.hyperparameters.get(p.name) for _, t in scored]
+            if p.is_categorical:
+                columns[p.name] = np.array(raw, dtype=object)
+            else:
+                columns[p.name] = np.array([_to_float(v) for v in raw], dtype=float)
+        y = np.array([t.final_value for _, t in scored], dtype=float)
+        return columns, y
+
+    def correlations(self, *, seed: int = 0) -> list[ParameterEffect]:
+        """One :class:`ParameterEffect` per tuned hyperparameter, in declaration order."""
+        columns, y = self._columns()
+        objective = self.objective
+        return [
+            categorical_effect(p, list(columns[p.name]), y, objective)
+            if p.is_categorical
+            else numeric_effect(p, columns[p.name], y, objective, seed=seed)
+            for p in self.parameters
+        ]
+
+    def importance(
+        self, *, seed: int = 0, method: ImportanceMethod | str = ImportanceMethod.AUTO
+    ) -> ParameterImportance:
+        """Model-based importance (fANOVA, or permutation without Optuna): see the module doc."""
+        columns, y = self._columns()
+        return importance_of(self.parameters, columns, y, seed=seed, method=method)
+
+
+class TuningJobAnalytics:
+    """Read-only view of one tuning job's results in ``storage`` (a SQLAlchemy URL or path).
+
+    Args:
+        job_name: The tuning job.
+        storage: A :class:`SqlStorage` or its URL.
+        include: Further tuning jobs to analyse together with ``job_name`` (a warm-start parent
+            and its children). Their trials join the same DataFrame and statistics.
+
+    Every method reads the database afresh; :meth:`snapshot` freezes one reading.
+    """
+
+    def __init__(
+        self,
+        job_name: str,
+        storage: str | SqlStorage = DEFAULT_URL,
+        *,
+        include: Sequence[str] = (),
+    ) -> None:
+        self.name = job_name
+        self.storage = storage if isinstance(storage, SqlStorage) else SqlStorage(storage)
+        self.job = self.storage.load_job(job_name)
+        names = list(dict.fromkeys([job_name, *include]))
+        jobs = [self.job, *(self.storage.load_job(n) for n in names[1:])]
+        objective = objective_of(self.job)
+        for other in jobs[1:]:
+            if objective_of(other) != objective:
+                theirs = objective_of(other)
+                msg = (
+                    f"cannot analyse tuning jobs {job_name!r} and {other.name!r} together: "
+                    f"their objectives differ ({objective.type.value} {objective.metric} vs "
+                    f"{theirs.type.value} {theirs.metric})"
+                )
+                raise TunerError(msg)
+        # Creation order, so that BestSoFar follows a parent into its children.
+        self.jobs: tuple[JobRecord, ...] = tuple(
+            sorted(jobs, key=lambda j: (j.created_at, names.index(j.name)))
+        )
+
+    @property
+    def job_names(self) -> list[str]:
+        """The analysed tuning jobs, in creation order."""
+        return [j.name for j in self.jobs]
+
+    @property
+    def objective(self) -> Objective:
+        return objective_of(self.job)
+
+    @property
+    def tuning_ranges(self) -> dict[str, dict[str, Any]]:
+        """Tuned hyperparameter name -> its range in request form (of ``job_name``)."""
+        ranges = self.job.request["HyperParameterTuningJobConfig"].get("ParameterRanges", {})
+        return {r["Name"]: r for group in ranges.values() for r in group}
+
+    @property
+    def parameters(self) -> list[TunedParameter]:
+        """Tuned hyperparameters with their ranges (merged across the analysed jobs)."""
+        return tuned_parameters(self.jobs)
+
+    def snapshot(self) -> AnalyticsSnapshot:
+        """The jobs and their training jobs as stored now."""
+        jobs = tuple(self.storage.load_job(j.name) for j in self.jobs)
+        trials = tuple((j.name, t) for j in jobs for t in self.storage.trials(j.name))
+        return AnalyticsSnapshot(jobs, trials)
+
+    def dataframe(self) -> pd.DataFrame:
+        """One row per training job, ordered by job creation and trial number."""
+        return self.snapshot().dataframe()
+
+    def best_training_job(self) -> dict[str, Any]:
+        """The best training job: name, hyperparameters and final objective value."""
+        return self.snapshot().best_training_job()
+
+    def correlations(self, *, seed: int = 0) -> list[ParameterEffect]:
+        """Each hyperparameter's relation to the objective (see the module docstring)."""
+        return self.snapshot().correlations(seed=seed)
+
+    def importance(
+        self, *, seed: int = 0, method: ImportanceMethod | str = ImportanceMethod.AUTO
+    ) -> ParameterImportance:
+        """Model-based importance of each hyperparameter (see the module docstring)."""
+        return self.snapshot().importance(seed=seed, method=method)
+
+    def learning_curves(self, metric_names: Sequence[str] | None = None) -> pd.DataFrame:
+        """Reported metrics per epoch, one row per (training job, epoch, metric).
+
+        Columns: :data:`LEARNING_CURVE_COLUMNS`. Only each training job's latest attempt counts.
+        """
+        rows = []
+        for job in self.jobs:
+            records = {t.number: t for t in self.storage.trials(job.name)}
+            for number, points in self.storage.curves(job.name, metric_names).items():
+                t = records.get(number)
+                if t is not None:
+                    rows += [
+                        learning_curve_row(job.name, t, p.name, p.epoch, p.value, p.at)
+                        for p in points
+                    ]
+        return pd.DataFrame(rows, columns=LEARNING_CURVE_COLUMNS)
+
+    def export_csv(self, filename: str | Path) -> None:
+        """Write :meth:`dataframe` as CSV, like the SDK's ``export_csv``."""
+        self.dataframe().to_csv(filename, index=False)
+
+
+def analytics(
+    job_name: str, storage: str | SqlStorage = DEFAULT_URL, *, include: Sequence[str] = ()
+) -> TuningJobAnalytics:
+    """Shortcut for :class:`TuningJobAnalytics`."""
+    return TuningJobAnalytics(job_name, storage, include=include)

@@ -1,0 +1,203 @@
+"""Validation of what is trained: the objective, the algorithm, its metrics and hyperparameters.
+
+A built-in algorithm is named by ``AlgorithmName`` or a SageMaker ``TrainingImage`` URI; its
+declared metrics fix the objective's direction and its declared hyperparameters are checked
+against the static values and the tuned ranges. A Python callable (the Python API only) is
+recorded as a ``python-callable://`` TrainingImage and is checked by its MetricDefinitions.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from algorithms import (
+    HyperparameterSpec,
+    available_algorithms,
+    get_algorithm,
+    resolve_algorithm_name,
+)
+from strategies.space import CategoricalParameter, ContinuousParameter, Parameter
+from tuner.objective import Objective, ObjectiveType
+from tuner.spec.model import CALLABLE_IMAGE_PREFIX, MAX_HYPERPARAMETERS
+from tuner.spec.problems import ALGORITHM, CONFIG, DEFINITION, RANGES, STATIC, Problems
+
+OBJECTIVE = f"{CONFIG}.HyperParameterTuningJobObjective"
+
+
+def check_objective(config: Mapping[str, Any], problems: Problems) -> Objective | None:
+    """HyperParameterTuningJobObjective: Type and MetricName (None when it is not usable)."""
+    request = config.get("HyperParameterTuningJobObjective")
+    if request is None:
+        problems.add(OBJECTIVE, "is required (Type and MetricName)")
+        return None
+    if isinstance(request, dict) and {"Type", "MetricName"} <= request.keys():
+        with contextlib.suppress(ValueError):  # an invalid Type was reported structurally
+            return Objective(str(request["MetricName"]), ObjectiveType(request["Type"]))
+    return None
+
+
+def check_algorithm(
+    definition: Mapping[str, Any], train_fn: Callable[..., Any] | None, problems: Problems
+) -> str | None:
+    """The built-in algorithm the definition names (None for a callable or on a problem)."""
+    algo_spec = definition.get("AlgorithmSpecification") or {}
+    image, algo_name = algo_spec.get("TrainingImage"), algo_spec.get("AlgorithmName")
+    if image and algo_name:
+        problems.add(ALGORITHM, "give TrainingImage or AlgorithmName, not both")
+    elif definition and not (image or algo_name):
+        problems.add(ALGORITHM, "TrainingImage or AlgorithmName is required")
+    label = "TrainingImage" if image else "AlgorithmName"
+    reference = image or algo_name
+    is_callable = isinstance(reference, str) and reference.startswith(CALLABLE_IMAGE_PREFIX)
+    if train_fn is not None:
+        if not is_callable:
+            problems.add(ALGORITHM, "a Python callable needs a python-callable:// TrainingImage")
+        return None
+    if not (isinstance(reference, str) and reference):
+        return None
+    if is_callable:
+        problems.add(
+            f"{ALGORITHM}.{label}", "names a Python callable, which only the Python API can supply"
+        )
+        return None
+    algorithm = resolve_algorithm_name(reference)
+    if algorithm is None:
+        problems.add(
+            f"{ALGORITHM}.{label}",
+            f"{reference!r} is not a built-in algorithm; available: "
+            + ", ".join(available_algorithms()),
+        )
+    return algorithm
+
+
+def metric_names(definition: Mapping[str, Any], problems: Problems) -> list[Any]:
+    """Names of the MetricDefinitions (which must be distinct)."""
+    algo_spec = definition.get("AlgorithmSpecification") or {}
+    names = [
+        m.get("Name") for m in algo_spec.get("MetricDefinitions") or [] if isinstance(m, dict)
+    ]
+    if len(names) != len(set(names)):
+        problems.add(f"{ALGORITHM}.MetricDefinitions", "metric names must be distinct")
+    return names
+
+
+def check_static(
+    static: Mapping[str, Any], ranges: Mapping[str, Parameter], problems: Problems
+) -> None:
+    """A hyperparameter is static or tuned, not both; AMT's limit on how many there are."""
+    both = sorted(set(static) & set(ranges))
+    if both:
+        problems.add(
+            STATIC,
+            f"{', '.join(both)} also tuned in ParameterRanges; "
+            "a hyperparameter is static or tuned, not both",
+        )
+    total = len(static) + len(ranges) + 1  # AMT counts its _tuning_objective_metric too
+    if total > MAX_HYPERPARAMETERS:
+        problems.add(
+            STATIC,
+            f"static plus tuned hyperparameters must be at most {MAX_HYPERPARAMETERS - 1}, "
+            f"got {total - 1}",
+        )
+
+
+def check_objective_metric(
+    objective: Objective | None,
+    algorithm: str | None,
+    metrics: list[Any],
+    *,
+    user_code: bool,
+    problems: Problems,
+) -> None:
+    """The objective is a metric of the algorithm, in its direction, or a defined metric."""
+    if objective is None:
+        return
+    if algorithm is None:
+        if not user_code and metrics and objective.metric not in metrics:
+            problems.add(
+                f"{OBJECTIVE}.MetricName",
+                "A metric is required for this hyperparameter tuning job objective. "
+                "Provide a metric in the metric definitions.",
+            )
+        return
+    algo = get_algorithm(algorithm)
+    direction = algo.metrics.get(objective.metric)
+    if direction is None and objective.metric not in metrics:
+        problems.add(
+            f"{OBJECTIVE}.MetricName",
+            f"{objective.metric!r} is not a metric of {algorithm}; allowed: "
+            + (", ".join(sorted(algo.metrics)) or f"none: {algorithm} cannot be tuned"),
+        )
+    elif direction is not None and direction != objective.type.value:
+        problems.add(
+            f"{OBJECTIVE}.Type",
+            f"{objective.metric} should be {direction}d, got {objective.type.value}",
+        )
+
+
+def check_algorithm_hyperparameters(
+    specs: Mapping[str, HyperparameterSpec],
+    static: Mapping[str, Any],
+    ranges: Mapping[str, Parameter],
+    problems: Problems,
+) -> None:
+    """Static values parse, tuned names exist with fitting types and bounds, required ones set."""
+    for name, value in static.items():
+        if name.startswith("_") or not isinstance(value, str):
+            continue  # a value that is not a string was reported structurally
+        if name not in specs:
+            problems.add(f"{STATIC}[{name!r}]", "not a hyperparameter of this algorithm")
+            continue
+        try:
+            specs[name].parse(name, value)
+        except ValueError as exc:
+            problems.add(f"{STATIC}[{name!r}]", str(exc))
+    for name, rng in ranges.items():
+        spec = specs.get(name)
+        where = f"{RANGES} ({name!r})"
+        if spec is None:
+            known = ", ".join(sorted(specs))
+            problems.add(where, f"not a hyperparameter of this algorithm; known: {known}")
+        else:
+            _check_tuned(name, rng, spec, where, problems)
+    for name, spec in specs.items():
+        if spec.required and name not in static and name not in ranges:
+            problems.add(
+                f"{DEFINITION}.StaticHyperParameters",
+                f"hyperparameter {name!r} is required by this algorithm ({spec.allowed()}); "
+                "set it as a static value or tune it",
+            )
+
+
+def _check_tuned(
+    name: str, rng: Parameter, spec: HyperparameterSpec, where: str, problems: Problems
+) -> None:
+    """A tuned range fits the hyperparameter's type and valid values."""
+    if isinstance(rng, CategoricalParameter):
+        rejected = []
+        for value in rng.values:
+            try:
+                spec.parse(name, value)
+            except ValueError:
+                rejected.append(value)
+        if rejected:  # one message per range, however many values are wrong
+            label = "value" if len(rejected) == 1 else "values"
+            problems.add(
+                where,
+                f"categorical {label} {', '.join(map(repr, rejected))} rejected: "
+                f"{name!r} must be {spec.allowed()}",
+            )
+        return
+    if spec.kind in ("str", "bool"):
+        problems.add(where, f"takes {spec.allowed()}; tune it with a CategoricalParameterRange")
+        return
+    if spec.kind == "int" and isinstance(rng, ContinuousParameter):
+        problems.add(where, "is an integer hyperparameter; use an IntegerParameterRange")
+        return
+    for label, bound in (("MinValue", rng.min_value), ("MaxValue", rng.max_value)):
+        try:
+            spec.parse(name, bound)
+        except ValueError:
+            problems.add(where, f"{label} {bound!r} outside the valid range: {spec.allowed()}")

@@ -1,0 +1,89 @@
+"""Validation of where data and artifacts are: InputDataConfig channels, S3OutputPath.
+
+Relative data paths (``S3Uri`` without a scheme, or ``file://`` with a relative path) are
+resolved against ``base_dir`` (the spec file's folder for ``tuner run``, the working directory
+for the Python API), falling back to the working directory. ``s3://`` URIs are refused (no AWS
+access from a local run).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from tuner.spec.problems import DEFINITION, Problems
+
+CHANNELS = f"{DEFINITION}.InputDataConfig"
+_SCHEME = re.compile(r"^[a-zA-Z][a-zA-Z0-9+.-]*://")
+
+
+def local_path(uri: str, base_dir: Path) -> Path | None:
+    """A local path from ``file://`` or a plain path; None for schemes we cannot reach.
+
+    A relative path is taken against ``base_dir`` (the spec file's folder) and, if nothing
+    exists there, against the working directory.
+    """
+    if uri.startswith("file://"):
+        uri = uri[len("file://") :]
+    elif _SCHEME.match(uri):
+        return None
+    p = Path(uri).expanduser()
+    if p.is_absolute():
+        return p
+    candidate = base_dir / p
+    return candidate if candidate.exists() or not (Path.cwd() / p).exists() else Path.cwd() / p
+
+
+def check_channels(
+    definition: Mapping[str, Any], *, builtin: bool, base_dir: Path, problems: Problems
+) -> dict[str, Path]:
+    """Channel name -> local path; a built-in algorithm needs a ``train`` channel."""
+    channels: dict[str, Path] = {}
+    for i, channel in enumerate(definition.get("InputDataConfig") or []):
+        if not isinstance(channel, dict) or "ChannelName" not in channel:
+            continue
+        name = channel["ChannelName"]
+        where = f"{CHANNELS}[{i}] ({name!r})"
+        if name in channels:
+            problems.add(where, f"channel {name!r} is given twice")
+            continue
+        path = _channel_path(channel, where, base_dir, problems)
+        if path is not None:
+            channels[name] = path
+    if builtin:
+        if definition.get("InputDataConfig") is None:
+            problems.add(CHANNELS, "is required for a built-in algorithm (a 'train' channel)")
+        elif "train" not in channels and not problems.about("InputDataConfig"):
+            problems.add(CHANNELS, "a 'train' channel is required")
+    return channels
+
+
+def _channel_path(
+    channel: Mapping[str, Any], where: str, base_dir: Path, problems: Problems
+) -> Path | None:
+    source = (channel.get("DataSource") or {}).get("S3DataSource") or {}
+    uri = source.get("S3Uri")
+    if not isinstance(uri, str):
+        problems.add(
+            f"{where}.DataSource", "needs S3DataSource.S3Uri (a local path or file:// URI)"
+        )
+        return None
+    local = local_path(uri, base_dir)
+    if local is None:
+        problems.add(
+            f"{where}.DataSource.S3DataSource.S3Uri",
+            f"{uri!r} is not reachable from a local run; use a local path or a file:// URI",
+        )
+        return None
+    if not local.exists():
+        problems.add(f"{where}.DataSource.S3DataSource.S3Uri", f"no such file or folder: {local}")
+        return None
+    return local.resolve()
+
+
+def output_path(definition: Mapping[str, Any], base_dir: Path) -> Path | None:
+    """A local S3OutputPath (model artifacts go there), else None (the default folder)."""
+    uri = (definition.get("OutputDataConfig") or {}).get("S3OutputPath")
+    return local_path(uri, base_dir) if isinstance(uri, str) else None

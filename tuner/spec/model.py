@@ -1,0 +1,81 @@
+"""The one internal model of a tuning job, built from an AMT request by
+:mod:`tuner.spec.validation`."""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from strategies.space import SearchSpace
+from tuner.objective import Objective
+from tuner.spec.resources import Resources
+
+#: AMT's HyperParameterTuningJobName pattern.
+NAME_PATTERN = re.compile(r"[a-zA-Z0-9](-*[a-zA-Z0-9]){0,31}")
+#: AMT: at most 30 tuned hyperparameters, 100 static + tuned (incl. _tuning_objective_metric).
+MAX_TUNED = 30
+MAX_HYPERPARAMETERS = 100
+#: AMT's default StoppingCondition.MaxRuntimeInSeconds for a training job: one day.
+DEFAULT_TRIAL_MAX_RUNTIME_S = 86_400
+#: TrainingImage prefix recorded for a Python callable given to the Python API.
+CALLABLE_IMAGE_PREFIX = "python-callable://"
+
+
+@dataclass(frozen=True)
+class HyperbandConfig:
+    """Resolved HyperbandStrategyConfig: MinResource, MaxResource (maybe inferred) and ours."""
+
+    min_resource: int
+    max_resource: int
+    reduction_factor: int = 3
+    model_based: bool = False
+
+
+@dataclass(frozen=True)
+class TuningJobSpec:
+    """Everything the coordinator needs to run a tuning job, derived from one AMT request.
+
+    ``request`` is the normalised request, kept verbatim for Describe and for resume; the other
+    fields are what it means. ``train_fn`` is set when the algorithm is a Python callable.
+    """
+
+    name: str
+    request: Mapping[str, Any]
+    strategy: str
+    objective: Objective
+    space: SearchSpace
+    max_jobs: int
+    max_parallel_jobs: int
+    max_runtime_s: float | None
+    early_stopping: bool
+    random_seed: int | None
+    algorithm: str | None
+    static_hyperparameters: Mapping[str, str]
+    channels: Mapping[str, Path]
+    output_path: Path | None
+    trial_max_runtime_s: float
+    max_retry_attempts: int
+    environment: Mapping[str, str]
+    resources: Resources = field(default_factory=Resources)
+    hyperband: HyperbandConfig | None = None
+    target_objective_value: float | None = None
+    max_jobs_not_improving: int | None = None
+    complete_on_convergence: bool = False
+    train_fn: Callable[..., Any] | None = field(default=None, compare=False, repr=False)
+
+    @property
+    def strategy_options(self) -> dict[str, Any]:
+        """What the strategy is configured with beyond its name (HyperbandStrategyConfig)."""
+        return dataclasses.asdict(self.hyperband) if self.hyperband is not None else {}
+
+    def hyperparameters_for(self, tuned: Mapping[str, str]) -> dict[str, str]:
+        """What a training job receives: statics, its tuned values, AMT's objective key."""
+        out = dict(self.static_hyperparameters)
+        out.update(tuned)
+        if self.train_fn is None:
+            out["_tuning_objective_metric"] = self.objective.metric
+        return out

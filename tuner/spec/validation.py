@@ -1,0 +1,251 @@
+"""``spec_from_request``: an AMT CreateHyperParameterTuningJob request, validated once.
+
+Three ways in (a JSON/YAML file, the Python API, HTTP) all build the request dict of AMT's
+shape and pass it here; the result is the one internal model, :class:`TuningJobSpec`, or an
+:class:`~tuner.errors.InvalidSpecError` with one message per problem, each naming the field
+path and what is allowed. Nothing is written before this passes.
+
+Validation in two layers:
+
+1. Structure, from botocore's SageMaker model (:mod:`tuner.spec.request_shape`): unknown
+   fields, types, required members, lengths, numeric bounds, enums.
+2. AMT's semantic rules (AMT.md sections 2-7), one function per section of the request:
+   the name and what this engine does not run (here), the search (:mod:`tuner.spec.search`),
+   the ranges (:mod:`tuner.spec.ranges`), the objective, algorithm and hyperparameters
+   (:mod:`tuner.spec.algorithm`), data and output (:mod:`tuner.spec.data`).
+
+Choices where AMT is silent or where a local run differs:
+
+* ``MaxNumberOfTrainingJobs`` is required except for Grid (the API marks it optional, but a
+  Random search needs a budget). AWS account limits (750 jobs, 10 parallel) are not enforced:
+  they are quotas, not rules of the request.
+* A hyperparameter both static and tuned is refused (the SDK silently drops the static one).
+* ``TuningObjective`` and ``HyperParameterRanges`` inside a single ``TrainingJobDefinition``
+  belong to multi-algorithm definitions; they are refused rather than silently ignored.
+* ``StoppingCondition.MaxRuntimeInSeconds`` defaults to AMT's one day per training job.
+* ``Strategy`` may be left out: it defaults to Bayesian, the SageMaker SDK's default. ``"TPE"``
+  (ours) selects Optuna's TPE sampler.
+* Multi-algorithm definitions, warm start and Autotune, which this version does not
+  implement, are refused with a message saying so, rather than silently run differently.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from algorithms import get_algorithm
+from strategies.space import SearchSpace
+from tuner.errors import InvalidSpecError
+from tuner.objective import Objective
+from tuner.spec.algorithm import (
+    check_algorithm,
+    check_algorithm_hyperparameters,
+    check_objective,
+    check_objective_metric,
+    check_static,
+    metric_names,
+)
+from tuner.spec.data import check_channels, output_path
+from tuner.spec.model import DEFAULT_TRIAL_MAX_RUNTIME_S, HyperbandConfig, TuningJobSpec
+from tuner.spec.problems import CONFIG, DEFINITION, RANGES, Problems
+from tuner.spec.ranges import check_ranges
+from tuner.spec.request_shape import check_request
+from tuner.spec.resources import resources_from_config
+from tuner.spec.search import (
+    SearchChoice,
+    check_budget,
+    check_hyperband,
+    check_range_count,
+    check_strategy,
+)
+
+#: The name pattern without the length, so that a name too long is reported once (structurally).
+_NAME_CHARACTERS = re.compile(r"[a-zA-Z0-9](-*[a-zA-Z0-9])*")
+_NOT_SUPPORTED = (
+    (
+        "TrainingJobDefinitions",
+        "multi-algorithm tuning is not supported yet; use TrainingJobDefinition",
+    ),
+    ("WarmStartConfig", "warm start is not supported by this engine yet"),
+    ("Autotune", "Autotune is not supported by this engine yet"),
+)
+
+
+@dataclass(frozen=True)
+class _Checked:
+    """What the semantic checks found, before the spec is built."""
+
+    choice: SearchChoice
+    hyperband: HyperbandConfig | None
+    space: SearchSpace
+    max_jobs: Any
+    objective: Objective | None
+    algorithm: str | None
+    static: dict[str, Any]
+    channels: dict[str, Path]
+
+
+def spec_from_request(
+    request: Mapping[str, Any],
+    *,
+    base_dir: Path | None = None,
+    train_fn: Callable[..., Any] | None = None,
+) -> TuningJobSpec:
+    """Validate an AMT CreateHyperParameterTuningJob request and build the internal spec.
+
+    Args:
+        request: the request dict (JSON/YAML shape of AMT's API).
+        base_dir: where relative data paths are resolved (defaults to the working directory).
+        train_fn: the Python callable when the algorithm is user code (Python API only).
+
+    Raises:
+        InvalidSpecError: with one message per problem; nothing has been written.
+    """
+    # A request that is not an object (a list, a string) is reported by the structural check.
+    normalised, structural = check_request(
+        dict(request) if isinstance(request, Mapping) else request
+    )
+    problems = Problems(structural)
+    if not isinstance(normalised, dict):
+        raise InvalidSpecError(problems.items)
+    checked = _check(normalised, base_dir or Path.cwd(), train_fn, problems)
+    if problems:
+        raise InvalidSpecError(problems.items)
+    return _build(normalised, checked, base_dir or Path.cwd(), train_fn)
+
+
+def _sections(request: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+    config = request.get(CONFIG)
+    definition = request.get(DEFINITION)
+    return (
+        config if isinstance(config, dict) else {},
+        definition if isinstance(definition, dict) else {},
+    )
+
+
+def _check(
+    request: dict[str, Any],
+    base_dir: Path,
+    train_fn: Callable[..., Any] | None,
+    problems: Problems,
+) -> _Checked:
+    """Every semantic rule, section by section; problems are collected, nothing raised."""
+    check_top_level(request, problems)
+    config, definition = _sections(request)
+    static = dict(definition.get("StaticHyperParameters") or {})
+    choice = check_strategy(config, problems)
+    hyperband = check_hyperband(config, static, problems) if choice.name == "Hyperband" else None
+    ranges = check_ranges(config.get("ParameterRanges"), problems)
+    space = SearchSpace(ranges)
+    check_range_count(ranges, problems)
+    max_jobs = check_budget(config, choice, space, problems)
+    objective = check_objective(config, problems)
+    algorithm = check_algorithm(definition, train_fn, problems)
+    metrics = metric_names(definition, problems)
+    check_static(static, ranges, problems)
+    check_objective_metric(
+        objective, algorithm, metrics, user_code=train_fn is not None, problems=problems
+    )
+    if algorithm is not None:
+        specs = get_algorithm(algorithm).hyperparameters
+        check_algorithm_hyperparameters(specs, static, ranges, problems)
+    channels = check_channels(
+        definition, builtin=algorithm is not None, base_dir=base_dir, problems=problems
+    )
+    return _Checked(choice, hyperband, space, max_jobs, objective, algorithm, static, channels)
+
+
+def check_top_level(request: Mapping[str, Any], problems: Problems) -> None:
+    """The job's name, what this engine does not run, and the definition's members."""
+    name = request.get("HyperParameterTuningJobName")
+    if isinstance(name, str) and name and not _NAME_CHARACTERS.fullmatch(name):
+        problems.add(
+            "HyperParameterTuningJobName",
+            f"must be 1-32 letters, digits or hyphens, starting and ending with a letter or "
+            f"digit (pattern [a-zA-Z0-9](-*[a-zA-Z0-9]){{0,31}}), got {name!r}",
+        )
+    for unsupported, why in _NOT_SUPPORTED:
+        if unsupported in request:
+            problems.add(unsupported, why)
+    if request.get(DEFINITION) is None and "TrainingJobDefinitions" not in request:
+        problems.add(DEFINITION, "is required (the training job to tune)")
+    _, definition = _sections(request)
+    # The per-definition objective and ranges belong to multi-algorithm TrainingJobDefinitions;
+    # in a single TrainingJobDefinition they would be silently ignored, so say where they go.
+    for member, instead in (
+        ("TuningObjective", f"{CONFIG}.HyperParameterTuningJobObjective"),
+        ("HyperParameterRanges", RANGES),
+    ):
+        if member in definition:
+            problems.add(
+                f"{DEFINITION}.{member}",
+                f"is only for multi-algorithm TrainingJobDefinitions; use {instead}",
+            )
+    if "ResourceConfig" in definition and "HyperParameterTuningResourceConfig" in definition:
+        problems.add(
+            DEFINITION, "give ResourceConfig or HyperParameterTuningResourceConfig, not both"
+        )
+
+
+def _resource_config(definition: Mapping[str, Any]) -> Mapping[str, Any]:
+    """ResourceConfig, or the first (most preferred) of HyperParameterTuningResourceConfig."""
+    resource_config = definition.get("ResourceConfig")
+    if resource_config is not None:
+        return dict(resource_config)
+    tuning_resources = definition.get("HyperParameterTuningResourceConfig") or {}
+    first = (tuning_resources.get("InstanceConfigs") or [tuning_resources])[0]
+    return {"InstanceType": first["InstanceType"]} if first.get("InstanceType") else {}
+
+
+def _build(
+    request: dict[str, Any],
+    checked: _Checked,
+    base_dir: Path,
+    train_fn: Callable[..., Any] | None,
+) -> TuningJobSpec:
+    """The spec of a request that passed every check."""
+    config, definition = _sections(request)
+    limits = config["ResourceLimits"]
+    completion = config.get("TuningJobCompletionCriteria") or {}
+    seed, max_runtime = config.get("RandomSeed"), limits.get("MaxRuntimeInSeconds")
+    assert checked.objective is not None
+    return TuningJobSpec(
+        name=request["HyperParameterTuningJobName"],
+        request=request,
+        strategy=checked.choice.name,
+        objective=checked.objective,
+        space=checked.space,
+        max_jobs=int(checked.max_jobs),
+        max_parallel_jobs=int(limits["MaxParallelTrainingJobs"]),
+        max_runtime_s=float(max_runtime) if max_runtime is not None else None,
+        early_stopping=checked.choice.early_stopping == "Auto",
+        random_seed=int(seed) if seed is not None else None,
+        algorithm=checked.algorithm,
+        static_hyperparameters=checked.static,
+        channels=checked.channels,
+        output_path=output_path(definition, base_dir),
+        trial_max_runtime_s=float(
+            (definition.get("StoppingCondition") or {}).get(
+                "MaxRuntimeInSeconds", DEFAULT_TRIAL_MAX_RUNTIME_S
+            )
+        ),
+        max_retry_attempts=int(
+            (definition.get("RetryStrategy") or {}).get("MaximumRetryAttempts", 0)
+        ),
+        environment=dict(definition.get("Environment") or {}),
+        resources=resources_from_config(_resource_config(definition)),
+        hyperband=checked.hyperband,
+        target_objective_value=completion.get("TargetObjectiveMetricValue"),
+        max_jobs_not_improving=(completion.get("BestObjectiveNotImproving") or {}).get(
+            "MaxNumberOfTrainingJobsNotImproving"
+        ),
+        complete_on_convergence=(completion.get("ConvergenceDetected") or {}).get(
+            "CompleteOnConvergence"
+        )
+        == "Enabled",
+        train_fn=train_fn,
+    )
