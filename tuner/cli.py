@@ -329,85 +329,105 @@ def cmd_submit(args: argparse.Namespace) -> int:
     return 0
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="tuner", description="Hyperparameter tuning with AMT's job spec."
+_Command = Callable[[argparse.Namespace], int]
+_Subparsers = Any  # argparse's _SubParsersAction is private
+
+
+def _add_command(
+    sub: _Subparsers, name: str, fn: _Command, help_text: str, *, db: bool = True
+) -> argparse.ArgumentParser:
+    p: argparse.ArgumentParser = sub.add_parser(name, help=help_text, description=help_text)
+    p.set_defaults(fn=fn)
+    if db:
+        p.add_argument(
+            "--db",
+            default=_db_default(),
+            help="SQLAlchemy URL or SQLite file (default ./tuner.db)",
+        )
+    return p
+
+
+def _add_run_arguments(p: argparse.ArgumentParser, *, run: bool) -> None:
+    """``run SPEC`` and ``resume NAME``: where trials run and what is shown."""
+    p.add_argument("spec" if run else "name")
+    if run:
+        p.add_argument(
+            "--name",
+            default=None,
+            help="run under this name instead of the spec's HyperParameterTuningJobName",
+        )
+    p.add_argument(
+        "--output",
+        type=Path,
+        default=None,
+        help="folder for model artifacts (default: a local S3OutputPath or ./tuner-output)",
     )
-    sub = parser.add_subparsers(dest="command", required=True)
+    p.add_argument(
+        "--fresh-workers",
+        action="store_true",
+        help="a new worker process (or Ray actor) for every training job",
+    )
+    p.add_argument(
+        "--executor",
+        choices=EXECUTORS,
+        default=DEFAULT_EXECUTOR,
+        help="where training jobs run: local worker processes (default) or Ray actors",
+    )
+    p.add_argument(
+        "--ray-address",
+        default=None,
+        help="join this Ray cluster (auto, ray://host:10001); implies --executor ray",
+    )
+    p.add_argument("--quiet", action="store_true", help="no progress display")
 
-    def add(
-        name: str, fn: Callable[[argparse.Namespace], int], help_text: str
-    ) -> argparse.ArgumentParser:
-        p = sub.add_parser(name, help=help_text, description=help_text)
-        p.set_defaults(fn=fn)
-        if name != "validate":
-            p.add_argument(
-                "--db",
-                default=_db_default(),
-                help="SQLAlchemy URL or SQLite file (default ./tuner.db)",
-            )
-        return p
 
-    for name, fn, text in (
-        (
-            "run",
-            cmd_run,
-            "run a tuning job from an AMT CreateHyperParameterTuningJob spec (JSON or YAML)",
-        ),
-        ("resume", cmd_resume, "resume an interrupted tuning job"),
-    ):
-        p = add(name, fn, text)
-        p.add_argument("spec" if name == "run" else "name")
-        if name == "run":
-            p.add_argument(
-                "--name",
-                default=None,
-                help="run under this name instead of the spec's HyperParameterTuningJobName",
-            )
-        p.add_argument(
-            "--output",
-            type=Path,
-            default=None,
-            help="folder for model artifacts (default: a local S3OutputPath or ./tuner-output)",
-        )
-        p.add_argument(
-            "--fresh-workers",
-            action="store_true",
-            help="a new worker process (or Ray actor) for every training job",
-        )
-        p.add_argument(
-            "--executor",
-            choices=EXECUTORS,
-            default=DEFAULT_EXECUTOR,
-            help="where training jobs run: local worker processes (default) or Ray actors",
-        )
-        p.add_argument(
-            "--ray-address",
-            default=None,
-            help="join this Ray cluster (auto, ray://host:10001); implies --executor ray",
-        )
-        p.add_argument("--quiet", action="store_true", help="no progress display")
-    add("validate", cmd_validate, "check a spec file and print every problem").add_argument("spec")
-    add("list", cmd_list, "list tuning jobs").add_argument("--json", action="store_true")
+def _add_reading_commands(sub: _Subparsers) -> None:
+    """``list``, ``describe``, ``trials``, ``best``, ``stop``."""
+    _add_command(sub, "list", cmd_list, "list tuning jobs").add_argument(
+        "--json", action="store_true"
+    )
     for name, fn, text in (
         ("describe", cmd_describe, "describe a tuning job (DescribeHyperParameterTuningJob)"),
         ("trials", cmd_trials, "list a tuning job's training jobs"),
         ("best", cmd_best, "the best training job of a tuning job"),
         ("stop", cmd_stop, "ask a running tuning job to stop"),
     ):
-        p = add(name, fn, text)
+        p = _add_command(sub, name, fn, text)
         p.add_argument("name")
         if name != "stop":
             p.add_argument("--json", action="store_true", help="AMT's response shape as JSON")
-    p = add("report", _cmd_report, "best job, top trials, correlations and importance of a job")
+    trials = sub.choices["trials"]
+    trials.add_argument(
+        "--sort-by",
+        default="Name",
+        choices=["Name", "CreationTime", "Status", "FinalObjectiveMetricValue"],
+    )
+    trials.add_argument("--sort-order", default="Ascending", choices=["Ascending", "Descending"])
+    trials.add_argument(
+        "--status",
+        default=None,
+        choices=["InProgress", "Completed", "Failed", "Stopping", "Stopped"],
+    )
+
+
+def _add_report_commands(sub: _Subparsers) -> None:
+    """``report`` and ``dashboard``."""
+    p = _add_command(
+        sub, "report", _cmd_report, "best job, top trials, correlations and importance of a job"
+    )
     p.add_argument("name", nargs="+", help="tuning job; more names are analysed together")
     p.add_argument("--json", action="store_true", help="the report's data as JSON")
     p.add_argument("--html", metavar="FILE", help="write a self-contained HTML report")
     p.add_argument("--csv", metavar="FILE", help="export the training jobs as CSV (export_csv)")
-    p = add("dashboard", _cmd_dashboard, "serve the read-only web dashboard of tuning jobs")
+    p = _add_command(
+        sub, "dashboard", _cmd_dashboard, "serve the read-only web dashboard of tuning jobs"
+    )
     from tuner.dashboard.cli import add_arguments as add_dashboard_arguments
 
     add_dashboard_arguments(p)  # --host 127.0.0.1, --port 8765, --token ($TUNER_DASHBOARD_TOKEN)
+
+
+def _add_submit_command(sub: _Subparsers) -> None:
     p = sub.add_parser(
         "submit",
         help="submit a tuning job to a Ray cluster (Ray Jobs API), or inspect one",
@@ -442,18 +462,22 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--status", metavar="JOB_ID", help="print a submitted job's status")
     p.add_argument("--logs", metavar="JOB_ID", help="print a submitted job's output")
     p.add_argument("--stop", metavar="JOB_ID", help="stop a submitted job")
-    trials = sub.choices["trials"]
-    trials.add_argument(
-        "--sort-by",
-        default="Name",
-        choices=["Name", "CreationTime", "Status", "FinalObjectiveMetricValue"],
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="tuner", description="Hyperparameter tuning with AMT's job spec."
     )
-    trials.add_argument("--sort-order", default="Ascending", choices=["Ascending", "Descending"])
-    trials.add_argument(
-        "--status",
-        default=None,
-        choices=["InProgress", "Completed", "Failed", "Stopping", "Stopped"],
-    )
+    sub = parser.add_subparsers(dest="command", required=True)
+    run_text = "run a tuning job from an AMT CreateHyperParameterTuningJob spec (JSON or YAML)"
+    _add_run_arguments(_add_command(sub, "run", cmd_run, run_text), run=True)
+    resume = _add_command(sub, "resume", cmd_resume, "resume an interrupted tuning job")
+    _add_run_arguments(resume, run=False)
+    validate_text = "check a spec file and print every problem"
+    _add_command(sub, "validate", cmd_validate, validate_text, db=False).add_argument("spec")
+    _add_reading_commands(sub)
+    _add_report_commands(sub)
+    _add_submit_command(sub)
     return parser
 
 

@@ -275,6 +275,169 @@ def _int(request: Request, name: str, default: int) -> int:
 Handler = Callable[[Request], Awaitable[Response]]
 
 
+class _Handlers:
+    """The dashboard's endpoints over one reader: JSON under ``/api/``, pages elsewhere.
+
+    Each handler runs in a worker thread (reads are blocking SQL); :meth:`api` and :meth:`html`
+    wrap them so that a missing job is a 404, a bad parameter a 400 and an unreadable database
+    a 503, as JSON or as an error page.
+    """
+
+    def __init__(self, reader: DashboardReader, cache: charts.AnalysisCache) -> None:
+        self.reader = reader
+        self.cache = cache
+        self.env = _environment()
+        self.plotly_js = plotly_js_path()
+
+    # -- wrappers -------------------------------------------------------------------------------
+    def page(self, template: str, status: int = 200, **context: Any) -> HTMLResponse:
+        body = self.env.get_template(template).render(poll_s=POLL_S, **context)
+        return HTMLResponse(body, status_code=status)
+
+    def api(self, fn: Callable[[Request], Any]) -> Handler:
+        def respond(request: Request) -> Response:
+            data = fn(request)
+            # Serialised here, in the worker thread: a chart's JSON is a few hundred KB.
+            return data if isinstance(data, Response) else JSONResponse(data)
+
+        async def endpoint(request: Request) -> Response:
+            try:
+                return await run_in_threadpool(respond, request)
+            except JobNotFoundError as exc:
+                return JSONResponse({"Error": str(exc)}, status_code=404)
+            except ValueError as exc:
+                return JSONResponse({"Error": str(exc)}, status_code=400)
+            except StorageError as exc:
+                logger.warning("dashboard read failed: %s", exc)
+                return JSONResponse({"Error": str(exc)}, status_code=503)
+
+        return endpoint
+
+    def html(self, fn: Callable[[Request], HTMLResponse]) -> Handler:
+        async def endpoint(request: Request) -> Response:
+            try:
+                return await run_in_threadpool(fn, request)
+            except JobNotFoundError as exc:
+                return self.page("error.html", 404, title="Not found", message=str(exc))
+            except ValueError as exc:
+                return self.page("error.html", 400, title="Bad request", message=str(exc))
+            except StorageError as exc:
+                logger.warning("dashboard read failed: %s", exc)
+                message = str(exc)
+                return self.page("error.html", 503, title="Database unavailable", message=message)
+
+        return endpoint
+
+    def routes(self) -> list[Route | Mount]:
+        api, html = self.api, self.html
+        return [
+            Route("/", html(self.jobs_page)),
+            Route("/jobs/{name}", html(self.job_page)),
+            Route("/jobs/{name}/trials/{number:int}", html(self.trial_page)),
+            Route("/api/health", api(self.api_health)),
+            Route("/api/jobs", api(self.api_jobs)),
+            Route("/api/jobs/{name}", api(self.api_job)),
+            Route("/api/jobs/{name}/spec", api(self.api_spec)),
+            Route("/api/jobs/{name}/trials", api(self.api_trials)),
+            Route("/api/jobs/{name}/trials/{number:int}", api(self.api_trial)),
+            Route("/api/jobs/{name}/charts/objective", api(self.api_objective)),
+            Route("/api/jobs/{name}/charts/parameters", api(self.api_parameters)),
+            Route("/api/jobs/{name}/charts/curves", api(self.api_curves)),
+            Route("/api/jobs/{name}/analysis", api(self.api_analysis)),
+            Route("/static/vendor/plotly.min.js", self.plotly),
+            Mount("/static", app=StaticFiles(directory=str(HERE / "static")), name="static"),
+        ]
+
+    # -- API ------------------------------------------------------------------------------------
+    def api_jobs(self, request: Request) -> Any:
+        q = request.query_params
+        return self.reader.list_jobs(
+            search=q.get("search", ""),
+            sort=q.get("sort", "created"),
+            order=q.get("order", "desc"),
+            page=_int(request, "page", 1),
+            per_page=_int(request, "per_page", DEFAULT_PAGE_SIZE),
+        )
+
+    def api_job(self, request: Request) -> Any:
+        return self.reader.job_summary(_job_name(request))
+
+    def api_spec(self, request: Request) -> Any:
+        return dict(self.reader.load_job(_job_name(request)).record.request)
+
+    def api_trials(self, request: Request) -> Any:
+        return self.reader.trials_page(_job_name(request), **_trials_query(request))
+
+    def api_trial(self, request: Request) -> Any:
+        data = self.reader.trial(_job_name(request), int(request.path_params["number"]))
+        data["Figure"] = charts.trial_figure(data)
+        return data
+
+    def api_objective(self, request: Request) -> Any:
+        return charts.objective_figure(self.reader, self.reader.load_job(_job_name(request)))
+
+    def api_parameters(self, request: Request) -> Any:
+        job = self.reader.load_job(_job_name(request))
+        return charts.parameter_figures(self.reader, job, self.cache.readings(job))
+
+    def api_curves(self, request: Request) -> Any:
+        return charts.curve_figures(self.reader, self.reader.load_job(_job_name(request)))
+
+    def api_analysis(self, request: Request) -> Any:
+        result = self.cache.get(self.reader.load_job(_job_name(request)))
+        return JSONResponse(result, status_code=200 if result.get("Ready") else 202)
+
+    def api_health(self, request: Request) -> Any:
+        return {"Status": "ok", "ReadOnly": True}
+
+    # -- pages ----------------------------------------------------------------------------------
+    def jobs_page(self, request: Request) -> HTMLResponse:
+        q = request.query_params
+        listing = self.reader.list_jobs(
+            search=q.get("search", ""),
+            sort=q.get("sort", "created"),
+            order=q.get("order", "desc"),
+            page=_int(request, "page", 1),
+        )
+        return self.page("jobs.html", listing=listing, sorts=JOB_SORTS)
+
+    def job_page(self, request: Request) -> HTMLResponse:
+        name = _job_name(request)
+        summary = self.reader.job_summary(name)
+        trials = self.reader.trials_page(name, **_trials_query(request))
+        spec = json.dumps(self.reader.load_job(name).record.request, indent=2, sort_keys=False)
+        return self.page(
+            "job.html",
+            job=summary,
+            trials=trials,
+            spec=spec,
+            statuses=["All", *STATUS_FILTERS],
+            sorts=TRIAL_SORTS,
+        )
+
+    def trial_page(self, request: Request) -> HTMLResponse:
+        trial = self.reader.trial(_job_name(request), int(request.path_params["number"]))
+        return self.page("trial.html", trial=trial)
+
+    async def plotly(self, request: Request) -> Response:
+        return FileResponse(self.plotly_js, media_type="text/javascript")
+
+
+def _job_name(request: Request) -> str:
+    return str(request.path_params["name"])
+
+
+def _trials_query(request: Request) -> dict[str, Any]:
+    q = request.query_params
+    return {
+        "page": _int(request, "page", 1),
+        "per_page": _int(request, "per_page", DEFAULT_PAGE_SIZE),
+        "sort": q.get("sort", "number"),
+        "order": q.get("order", "asc"),
+        "status": q.get("status") or None,
+    }
+
+
 def create_app(
     db: str,
     *,
@@ -295,132 +458,6 @@ def create_app(
     """
     reader = reader or DashboardReader(db)
     cache = charts.AnalysisCache(reader)
-    env = _environment()
-    plotly_js = plotly_js_path()
-
-    def page(template: str, status: int = 200, **context: Any) -> HTMLResponse:
-        body = env.get_template(template).render(poll_s=POLL_S, **context)
-        return HTMLResponse(body, status_code=status)
-
-    def api(fn: Callable[[Request], Any]) -> Handler:
-        def respond(request: Request) -> Response:
-            data = fn(request)
-            # Serialised here, in the worker thread: a chart's JSON is a few hundred KB.
-            return data if isinstance(data, Response) else JSONResponse(data)
-
-        async def endpoint(request: Request) -> Response:
-            try:
-                return await run_in_threadpool(respond, request)
-            except JobNotFoundError as exc:
-                return JSONResponse({"Error": str(exc)}, status_code=404)
-            except ValueError as exc:
-                return JSONResponse({"Error": str(exc)}, status_code=400)
-            except StorageError as exc:
-                logger.warning("dashboard read failed: %s", exc)
-                return JSONResponse({"Error": str(exc)}, status_code=503)
-
-        return endpoint
-
-    def html(fn: Callable[[Request], HTMLResponse]) -> Handler:
-        async def endpoint(request: Request) -> Response:
-            try:
-                return await run_in_threadpool(fn, request)
-            except JobNotFoundError as exc:
-                return page("error.html", 404, title="Not found", message=str(exc))
-            except ValueError as exc:
-                return page("error.html", 400, title="Bad request", message=str(exc))
-            except StorageError as exc:
-                logger.warning("dashboard read failed: %s", exc)
-                return page("error.html", 503, title="Database unavailable", message=str(exc))
-
-        return endpoint
-
-    def job_name(request: Request) -> str:
-        return str(request.path_params["name"])
-
-    # -- API ------------------------------------------------------------------------------------
-    def api_jobs(request: Request) -> Any:
-        q = request.query_params
-        return reader.list_jobs(
-            search=q.get("search", ""),
-            sort=q.get("sort", "created"),
-            order=q.get("order", "desc"),
-            page=_int(request, "page", 1),
-            per_page=_int(request, "per_page", DEFAULT_PAGE_SIZE),
-        )
-
-    def api_job(request: Request) -> Any:
-        return reader.job_summary(job_name(request))
-
-    def api_spec(request: Request) -> Any:
-        return dict(reader.load_job(job_name(request)).record.request)
-
-    def trials_query(request: Request) -> dict[str, Any]:
-        q = request.query_params
-        return {
-            "page": _int(request, "page", 1),
-            "per_page": _int(request, "per_page", DEFAULT_PAGE_SIZE),
-            "sort": q.get("sort", "number"),
-            "order": q.get("order", "asc"),
-            "status": q.get("status") or None,
-        }
-
-    def api_trials(request: Request) -> Any:
-        return reader.trials_page(job_name(request), **trials_query(request))
-
-    def api_trial(request: Request) -> Any:
-        data = reader.trial(job_name(request), int(request.path_params["number"]))
-        data["Figure"] = charts.trial_figure(data)
-        return data
-
-    def api_objective(request: Request) -> Any:
-        return charts.objective_figure(reader, reader.load_job(job_name(request)))
-
-    def api_parameters(request: Request) -> Any:
-        job = reader.load_job(job_name(request))
-        return charts.parameter_figures(reader, job, cache.readings(job))
-
-    def api_curves(request: Request) -> Any:
-        return charts.curve_figures(reader, reader.load_job(job_name(request)))
-
-    def api_analysis(request: Request) -> Any:
-        result = cache.get(reader.load_job(job_name(request)))
-        return JSONResponse(result, status_code=200 if result.get("Ready") else 202)
-
-    def api_health(request: Request) -> Any:
-        return {"Status": "ok", "ReadOnly": True}
-
-    # -- pages ----------------------------------------------------------------------------------
-    def jobs_page(request: Request) -> HTMLResponse:
-        q = request.query_params
-        listing = reader.list_jobs(
-            search=q.get("search", ""),
-            sort=q.get("sort", "created"),
-            order=q.get("order", "desc"),
-            page=_int(request, "page", 1),
-        )
-        return page("jobs.html", listing=listing, sorts=JOB_SORTS)
-
-    def job_page(request: Request) -> HTMLResponse:
-        name = job_name(request)
-        summary = reader.job_summary(name)
-        trials = reader.trials_page(name, **trials_query(request))
-        spec = json.dumps(reader.load_job(name).record.request, indent=2, sort_keys=False)
-        return page(
-            "job.html",
-            job=summary,
-            trials=trials,
-            spec=spec,
-            statuses=["All", *STATUS_FILTERS],
-            sorts=TRIAL_SORTS,
-        )
-
-    def trial_page(request: Request) -> HTMLResponse:
-        trial = reader.trial(job_name(request), int(request.path_params["number"]))
-        return page("trial.html", trial=trial)
-
-    async def plotly(request: Request) -> Response:
-        return FileResponse(plotly_js, media_type="text/javascript")
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -431,24 +468,7 @@ def create_app(
         cache.close()
         reader.close()
 
-    routes = [
-        Route("/", html(jobs_page)),
-        Route("/jobs/{name}", html(job_page)),
-        Route("/jobs/{name}/trials/{number:int}", html(trial_page)),
-        Route("/api/health", api(api_health)),
-        Route("/api/jobs", api(api_jobs)),
-        Route("/api/jobs/{name}", api(api_job)),
-        Route("/api/jobs/{name}/spec", api(api_spec)),
-        Route("/api/jobs/{name}/trials", api(api_trials)),
-        Route("/api/jobs/{name}/trials/{number:int}", api(api_trial)),
-        Route("/api/jobs/{name}/charts/objective", api(api_objective)),
-        Route("/api/jobs/{name}/charts/parameters", api(api_parameters)),
-        Route("/api/jobs/{name}/charts/curves", api(api_curves)),
-        Route("/api/jobs/{name}/analysis", api(api_analysis)),
-        Route("/static/vendor/plotly.min.js", plotly),
-        Mount("/static", app=StaticFiles(directory=str(HERE / "static")), name="static"),
-    ]
-    app = Starlette(routes=routes, lifespan=lifespan)
+    app = Starlette(routes=_Handlers(reader, cache).routes(), lifespan=lifespan)
     app.state.reader = reader
     app.state.analysis = cache
     app.add_middleware(GuardMiddleware, token=token, allowed_hosts=allowed_hosts, cookie=cookie)
