@@ -59,6 +59,7 @@ from tuner.reports.html import (
     parameter_chart,
 )
 from tuner.reports.report import build_report, fmt_number
+from tuner.status import TrialStatus
 
 logger = logging.getLogger(__name__)
 
@@ -147,7 +148,9 @@ def objective_figure(reader: DashboardReader, job: LoadedJob) -> dict[str, Any]:
         {
             "FinalObjectiveValue": series.values[idx],
             "BestSoFar": best_reported[idx],
-            "TrainingJobStatus": np.where(series.stopped[idx], "Stopped", "Completed"),
+            "TrainingJobStatus": np.where(
+                series.stopped[idx], TrialStatus.STOPPED.value, TrialStatus.COMPLETED.value
+            ),
             "TrainingJobName": [training_job_name(job.record.name, int(n)) for n in numbers],
         }
     )
@@ -276,7 +279,7 @@ def _curve_frame(
 
 def _add_running(figure: Figure, data: pd.DataFrame) -> None:
     """Running training jobs as one more trace (the report only draws finished ones)."""
-    running = data[data["TrainingJobStatus"] == "InProgress"].sort_values(
+    running = data[data["TrainingJobStatus"] == TrialStatus.IN_PROGRESS].sort_values(
         ["TrialNumber", "Epoch"], kind="stable"
     )
     if running.empty:

@@ -52,6 +52,7 @@ from tuner.pools.trial_runner import LOG_NAME
 from tuner.status import (
     ObjectiveStatus,
     StatusCounters,
+    TrialStatus,
     amt_training_status,
     objective_status_for,
 )
@@ -79,13 +80,15 @@ MAX_CACHED_SERIES = 4
 _IN_CHUNK = 500
 
 #: The status filter of the trials table: AMT's status -> the stored statuses it covers.
+_S = TrialStatus
 STATUS_FILTERS: dict[str, tuple[str, ...]] = {
-    "InProgress": ("Pending", "InProgress"),
-    "Completed": ("Completed",),
-    "Failed": ("Failed",),
-    "Stopped": ("Stopped",),
+    "InProgress": (_S.PENDING.value, _S.IN_PROGRESS.value),
+    "Completed": (_S.COMPLETED.value,),
+    "Failed": (_S.FAILED.value,),
+    "Stopped": (_S.STOPPED.value,),
 }
-_SCORED_STATUSES = ("Completed", "Stopped")
+_SCORED_STATUSES = (_S.COMPLETED.value, _S.STOPPED.value)
+_RUNNING_STATUSES = STATUS_FILTERS["InProgress"]
 _tj, _m, _jobs = s.training_jobs, s.metrics, s.tuning_jobs
 
 
@@ -552,7 +555,10 @@ class DashboardReader:
         return {
             "number": _tj.c.number,
             "name": _tj.c.name,
-            "status": case((_tj.c.status == "Pending", literal("InProgress")), else_=_tj.c.status),
+            "status": case(
+                (_tj.c.status == _S.PENDING.value, literal(_S.IN_PROGRESS.value)),
+                else_=_tj.c.status,
+            ),
             "objective": scored,
             "created": _tj.c.created_at,
             "started": _tj.c.started_at,
@@ -587,7 +593,7 @@ class DashboardReader:
             "FinalObjectiveValue": value,
             "ObjectiveMetricName": objective.metric,
             "EpochsReported": max(epochs, t.n_reports),
-            "StoppedEarly": t.status == "Stopped",
+            "StoppedEarly": t.status is TrialStatus.STOPPED,
             "TunedHyperParameters": dict(t.hyperparameters),
             "CreationTime": iso(t.created_at),
             "TrainingStartTime": iso(t.started_at),
@@ -639,7 +645,7 @@ class DashboardReader:
                 "Metrics": [{"Epoch": e, "Values": by_epoch[e]} for e in shown],
                 "EpochsShown": len(shown),
                 "EpochsTotal": int(n_epochs),
-                "IsLive": t.status in ("Pending", "InProgress"),
+                "IsLive": not t.status.is_finished,
                 "Log": read_log_tail(t.output_dir, base_dir=self.base_dir),
             }
         )
@@ -668,7 +674,11 @@ class DashboardReader:
 
     def _read_series(self, job: LoadedJob) -> ScoredSeries:
         rows = self._tuples(
-            select(_tj.c.number, _tj.c.final_value, case((_tj.c.status == "Stopped", 1), else_=0))
+            select(
+                _tj.c.number,
+                _tj.c.final_value,
+                case((_tj.c.status == _S.STOPPED.value, 1), else_=0),
+            )
             .where(
                 _tj.c.tuning_job_id == job.id,
                 _tj.c.status.in_(_SCORED_STATUSES),
@@ -700,14 +710,14 @@ class DashboardReader:
         """
         running = self._rows(
             select(_tj.c.number)
-            .where(_tj.c.tuning_job_id == job.id, _tj.c.status.in_(("Pending", "InProgress")))
+            .where(_tj.c.tuning_job_id == job.id, _tj.c.status.in_(_RUNNING_STATUSES))
             .order_by(_tj.c.number.desc())
             .limit(limit)
         )
         n_stopped = self._rows(
             select(func.count())
             .select_from(_tj)
-            .where(_tj.c.tuning_job_id == job.id, _tj.c.status == "Stopped")
+            .where(_tj.c.tuning_job_id == job.id, _tj.c.status == _S.STOPPED.value)
         )[0][0]
         # Every k-th stopped job, so that they spread over the whole job.
         step = max(1, math.ceil(n_stopped / max(1, limit)))
@@ -715,7 +725,7 @@ class DashboardReader:
             select(_tj.c.number)
             .where(
                 _tj.c.tuning_job_id == job.id,
-                _tj.c.status == "Stopped",
+                _tj.c.status == _S.STOPPED.value,
                 _tj.c.number % step == 0 if step > 1 else true(),
             )
             .order_by(_tj.c.number)

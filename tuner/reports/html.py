@@ -29,11 +29,16 @@ from strategies.space import ScalingType
 from tuner.errors import MissingDependencyError
 from tuner.reports.analytics import AnalyticsSnapshot, TunedParameter
 from tuner.reports.report import fmt_number
+from tuner.status import TrialStatus
 
 #: Learning-curve charts drawn: the objective metric first, then the other metrics.
 MAX_CURVE_METRICS = 4
 _CONFIG = {"displaylogo": False, "responsive": True}
-_COLORS = {"Completed": "#1f77b4", "Stopped": "#d62728", "Failed": "#7f7f7f"}
+_COLORS = {
+    TrialStatus.COMPLETED: "#1f77b4",
+    TrialStatus.STOPPED: "#d62728",
+    TrialStatus.FAILED: "#7f7f7f",
+}
 _CSS = """
 body { font-family: system-ui, -apple-system, "Segoe UI", sans-serif; margin: 2em auto;
        max-width: 1200px; color: #222; padding: 0 1em; }
@@ -121,10 +126,12 @@ def _hover(frame: pd.DataFrame) -> list[str]:
 
 
 def _marker(statuses: Any) -> dict[str, Any]:
-    stopped = [s == "Stopped" for s in statuses]
+    stopped = [s == TrialStatus.STOPPED for s in statuses]
     return {
         "symbol": ["x" if s else "circle" for s in stopped],
-        "color": [_COLORS["Stopped"] if s else _COLORS["Completed"] for s in stopped],
+        "color": [
+            _COLORS[TrialStatus.STOPPED] if s else _COLORS[TrialStatus.COMPLETED] for s in stopped
+        ],
         "size": [9 if s else 7 for s in stopped],
     }
 
@@ -525,7 +532,7 @@ def curve_chart(curves: pd.DataFrame, metric: str, best_name: str | None) -> Fig
                     "mode": "lines",
                     "line": {"color": color, "width": 1},
                     "opacity": 0.5,
-                    "name": "stopped early" if status == "Stopped" else status.lower(),
+                    "name": "stopped early" if status == TrialStatus.STOPPED else status.lower(),
                     "connectgaps": False,
                 }
             )
@@ -537,7 +544,7 @@ def curve_chart(curves: pd.DataFrame, metric: str, best_name: str | None) -> Fig
                 "y": _nums(values[stops]),
                 "hovertext": [html.escape(str(names[i])) for i in stops],
                 "mode": "markers",
-                "marker": {"symbol": "x", "size": 10, "color": _COLORS["Stopped"]},
+                "marker": {"symbol": "x", "size": 10, "color": _COLORS[TrialStatus.STOPPED]},
                 "name": "stopped here",
             }
         )
