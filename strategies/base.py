@@ -19,7 +19,7 @@ from typing import Protocol
 
 import numpy as np
 
-from strategies.space import Config
+from strategies.space import Config, SearchSpace
 
 
 class TrialStatus(StrEnum):
@@ -105,3 +105,33 @@ class EarlyStopper(Protocol):
 def rng_for(seed: int, number: int) -> np.random.Generator:
     """The random generator for trial ``number`` of a job seeded with ``seed``."""
     return np.random.default_rng([int(seed), int(number)])
+
+
+#: Draws tried before a sampler gives up looking for a configuration no pending trial has.
+MAX_DRAWS = 100
+
+
+def pending_configs(history: Sequence[Trial]) -> list[Config]:
+    """Configurations of the trials still running or waiting to run."""
+    return [t.config for t in history if not t.status.is_finished]
+
+
+def sample_distinct(
+    space: SearchSpace, rng: np.random.Generator, avoid: Sequence[Config]
+) -> Config:
+    """A random configuration that no trial in ``avoid`` (the pending ones) already has.
+
+    In a continuous space the first draw is all but certain to be new; in a small discrete one
+    two parallel trials would otherwise often run the same configuration. The first of up to
+    :data:`MAX_DRAWS` draws that is new is taken, so the result stays a pure function of the
+    generator and ``avoid``; if every draw is taken (the space is smaller than the number of
+    pending trials) the first draw is returned.
+    """
+    first = space.sample(rng)
+    taken = [dict(c) for c in avoid]
+    config = first
+    for _ in range(MAX_DRAWS):
+        if dict(config) not in taken:
+            return config
+        config = space.sample(rng)
+    return first

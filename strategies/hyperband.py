@@ -45,7 +45,16 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from strategies.base import StopDecision, Strategy, Suggestion, Trial, TrialStatus, rng_for
+from strategies.base import (
+    StopDecision,
+    Strategy,
+    Suggestion,
+    Trial,
+    TrialStatus,
+    pending_configs,
+    rng_for,
+    sample_distinct,
+)
 from strategies.space import Config, SearchSpace
 
 #: Static hyperparameters AMT reads MaxResource from, in the order we look for them.
@@ -150,7 +159,8 @@ class HyperbandStrategy:
         number = len(history) + 1
         config = self._model_config(history) if self.model_based else None
         if config is None:
-            config = self.space.sample(rng_for(self.seed, number))
+            rng = rng_for(self.seed, number)
+            config = sample_distinct(self.space, rng, pending_configs(history))
         return Suggestion(config, bracket=self.bracket_of(number))
 
     def _model_config(self, history: Sequence[Trial]) -> Config | None:

@@ -2,14 +2,16 @@
 
 Trial ``n`` draws from ``rng_for(seed, n)``, so the same seed gives the same configurations
 whatever the parallelism and whatever order trials finish in (AMT promises "up to 100%
-reproducibility" for Random with a seed; ours is exact).
+reproducibility" for Random with a seed; ours is exact). A draw that a pending trial already
+has is drawn again from the same generator (see :func:`strategies.base.sample_distinct`), so
+parallel trials of a small discrete space do not run the same configuration.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 
-from strategies.base import Suggestion, Trial, rng_for
+from strategies.base import Suggestion, Trial, pending_configs, rng_for, sample_distinct
 from strategies.space import SearchSpace
 
 
@@ -21,4 +23,5 @@ class RandomStrategy:
         self.seed = seed
 
     def ask(self, history: Sequence[Trial]) -> Suggestion | None:
-        return Suggestion(self.space.sample(rng_for(self.seed, len(history) + 1)))
+        rng = rng_for(self.seed, len(history) + 1)
+        return Suggestion(sample_distinct(self.space, rng, pending_configs(history)))

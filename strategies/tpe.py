@@ -29,7 +29,14 @@ import warnings
 from collections.abc import Sequence
 from typing import Any
 
-from strategies.base import Suggestion, Trial, TrialStatus, rng_for
+from strategies.base import (
+    Suggestion,
+    Trial,
+    TrialStatus,
+    pending_configs,
+    rng_for,
+    sample_distinct,
+)
 from strategies.space import (
     CategoricalParameter,
     ContinuousParameter,
@@ -107,9 +114,13 @@ class TPEStrategy:
             if frozen is not None:
                 study.add_trial(frozen)
         asked = study.ask(self._distributions)
-        return Suggestion(
-            {name: self._to_ours(name, asked.params[name]) for name in self.space.ranges}
-        )
+        config = {name: self._to_ours(name, asked.params[name]) for name in self.space.ranges}
+        pending = pending_configs(history)
+        if config in pending:  # TPE can repeat itself in a small discrete space
+            config = dict(
+                sample_distinct(self.space, rng_for(self.seed, len(history) + 1), pending)
+            )
+        return Suggestion(config)
 
     # -- mapping --------------------------------------------------------------------------------
     def _distribution(self, r: object) -> Any:

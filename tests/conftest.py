@@ -33,3 +33,34 @@ def ray_session():
         ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
     yield ray
     ray.shutdown()
+
+
+@pytest.fixture(scope="session")
+def postgres_server():
+    """A real PostgreSQL server for the session (skipped where its binaries are missing).
+
+    Its folder is a fresh one under the system's temporary directory, not pytest's (which
+    only root may enter, and the server runs as the postgres user).
+    """
+    import shutil
+    import tempfile
+
+    import postgres
+
+    why = postgres.missing()
+    if why is not None:
+        pytest.skip(why)
+    root = Path(tempfile.mkdtemp(prefix="tuner-postgres-"))
+    try:
+        with postgres.running_server(root) as url:
+            yield url
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+
+
+@pytest.fixture
+def postgres_url(postgres_server: str) -> str:
+    """A fresh, empty database on the session's PostgreSQL server."""
+    import postgres
+
+    return postgres.new_database(postgres_server)

@@ -41,9 +41,16 @@ def test_bracket_weights_favour_aggressive_brackets() -> None:
     assert list(weights) == sorted(weights)  # s = s_max (first rung at MinResource) most often
 
 
-@pytest.mark.parametrize(("min_r", "max_r", "eta"), [(0, 10, 3), (5, 4, 3), (1, 10, 1)])
-def test_schedule_validation(min_r, max_r, eta) -> None:
-    with pytest.raises(ValueError):
+@pytest.mark.parametrize(
+    ("min_r", "max_r", "eta", "match"),
+    [
+        (0, 10, 3, "MinResource must be >= 1"),
+        (5, 4, 3, r"MaxResource \(4\) must be >= MinResource \(5\)"),
+        (1, 10, 1, "reduction factor must be >= 2"),
+    ],
+)
+def test_schedule_validation(min_r, max_r, eta, match) -> None:
+    with pytest.raises(ValueError, match=match):
         HyperbandSchedule(min_r, max_r, eta)
 
 

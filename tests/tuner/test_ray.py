@@ -137,7 +137,7 @@ def test_local_executor_refuses_gpu_without_gpus(db_url, tmp_path) -> None:
     )
     with pytest.raises(InvalidSpecError, match=r"ResourceConfig: .*ml.p3.2xlarge has 1 GPU"):
         tuner.fit(job_name="no-gpu")
-    with pytest.raises(LookupError):
+    with pytest.raises(LookupError, match="no tuning job named 'no-gpu'"):
         SqlStorage(db_url).load_job("no-gpu")  # nothing written
 
 

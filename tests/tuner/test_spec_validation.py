@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import copy
 import json
+import re
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -141,7 +142,7 @@ def validate(request: Any, data_dir: Path):
 
 
 def problems_of(request: Any, data_dir: Path) -> list[str]:
-    with pytest.raises(InvalidSpecError) as info:
+    with pytest.raises(InvalidSpecError, match="invalid tuning job spec") as info:
         validate(request, data_dir)
     problems = info.value.problems
     assert problems, "InvalidSpecError without problems"
@@ -1120,7 +1121,7 @@ def test_several_problems_are_all_reported(base_request: dict[str, Any], data_di
         )
     assert len(problems) == len(expected), problems
     # The exception's text lists every problem, one per line.
-    with pytest.raises(InvalidSpecError) as info:
+    with pytest.raises(InvalidSpecError, match="invalid tuning job spec") as info:
         validate(request, data_dir)
     assert str(info.value).count("\n  - ") == len(problems)
 
@@ -1236,7 +1237,7 @@ def test_load_yml_suffix(data_dir: Path) -> None:
 def test_load_invalid_json_names_the_file(data_dir: Path) -> None:
     path = data_dir / "broken.json"
     path.write_text('{"HyperParameterTuningJobName": "x",\n  "HyperParameterTuningJobConfig": {\n')
-    with pytest.raises(InvalidSpecError) as info:
+    with pytest.raises(InvalidSpecError, match=re.escape(str(path))) as info:
         load_request_file(path)
     (problem,) = info.value.problems
     assert str(path) in problem
@@ -1247,7 +1248,7 @@ def test_load_invalid_json_names_the_file(data_dir: Path) -> None:
 def test_load_invalid_yaml_names_the_file(data_dir: Path) -> None:
     path = data_dir / "broken.yaml"
     path.write_text("HyperParameterTuningJobName: x\n  Strategy: [Random\n")
-    with pytest.raises(InvalidSpecError) as info:
+    with pytest.raises(InvalidSpecError, match=re.escape(str(path))) as info:
         load_request_file(path)
     (problem,) = info.value.problems
     assert str(path) in problem
@@ -1257,7 +1258,7 @@ def test_load_invalid_yaml_names_the_file(data_dir: Path) -> None:
 def test_load_yaml_list_instead_of_mapping(data_dir: Path) -> None:
     path = data_dir / "list.yaml"
     path.write_text("- HyperParameterTuningJobName: x\n- Strategy: Random\n")
-    with pytest.raises(InvalidSpecError) as info:
+    with pytest.raises(InvalidSpecError, match=re.escape(str(path))) as info:
         load_request_file(path)
     (problem,) = info.value.problems
     assert str(path) in problem
@@ -1267,14 +1268,14 @@ def test_load_yaml_list_instead_of_mapping(data_dir: Path) -> None:
 def test_load_empty_yaml_file(data_dir: Path) -> None:
     path = data_dir / "empty.yaml"
     path.write_text("")
-    with pytest.raises(InvalidSpecError) as info:
+    with pytest.raises(InvalidSpecError, match=re.escape(str(path))) as info:
         load_request_file(path)
     assert str(path) in info.value.problems[0]
 
 
 def test_load_missing_file(data_dir: Path) -> None:
     path = data_dir / "nope.json"
-    with pytest.raises(InvalidSpecError) as info:
+    with pytest.raises(InvalidSpecError, match=re.escape(str(path))) as info:
         load_request_file(path)
     (problem,) = info.value.problems
     assert str(path) in problem

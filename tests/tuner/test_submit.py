@@ -185,7 +185,7 @@ def test_a_spec_outside_the_working_directory_is_refused(
     elsewhere = tmp_path / "elsewhere"
     elsewhere.mkdir()
     monkeypatch.chdir(elsewhere)
-    with pytest.raises(submit.SubmitError) as info:
+    with pytest.raises(submit.SubmitError, match="not inside the working directory") as info:
         submit.submit_job(workdir / "spec.json", address=NOWHERE)
     message = str(info.value)
     assert str(workdir / "spec.json") in message
@@ -273,7 +273,7 @@ def test_a_package_ray_refuses_is_reported_with_what_was_shipped(
     workdir: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(submit, "_client", lambda address: FakeClient([], ["PENDING"]))
-    with pytest.raises(submit.SubmitError) as info:
+    with pytest.raises(submit.SubmitError, match="exceeds the maximum size") as info:
         submit.submit_job("spec.json", address=NOWHERE)
     message = str(info.value)
     assert "exceeds the maximum size" in message

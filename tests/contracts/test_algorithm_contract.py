@@ -1,0 +1,385 @@
+"""The algorithm contract, run against every built-in algorithm.
+
+Every algorithm in ``algorithms.BUILTIN_ALGORITHMS`` must have a line in :data:`CASES` (a test
+fails, it does not skip, when one is missing): a small dataset, hyperparameters that train in
+a second, the objective it reports, the hyperparameters AMT documents for it and those it
+requires, and the hyperparameter that sets its number of epochs. From that line it gets
+every test here: registered under its name, the protocol, every documented hyperparameter
+declared, a bad hyperparameter named, a missing channel a clear error, epochs reported in order
+with declared metrics only, a stop request honoured after the model is saved, a
+``StopTraining`` from ``report`` ending training after saving, the same results for the same
+hyperparameters, a saved model that loads and predicts, and training on CUDA where there is
+a GPU. What is particular to one algorithm stays in ``tests/algorithms/test_<name>.py``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib
+import math
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+from algorithm_context import FakeContext
+from sklearn.datasets import load_breast_cancer, load_digits, load_iris
+from sklearn.model_selection import train_test_split
+
+from algorithms import BUILTIN_ALGORITHMS, HyperparameterError, InputError, get_algorithm
+from algorithms.base import Algorithm, StopTraining, parse_hyperparameters
+from algorithms.data import load_channel, write_csv
+
+
+@dataclass(frozen=True)
+class Case:
+    """One algorithm's line: what it trains on and what AMT documents for it."""
+
+    name: str
+    data: str  # a key of DATASETS
+    hyperparameters: dict[str, str]
+    objective: str | None  # a declared metric it reports (None: AMT documents none)
+    documented: frozenset[str]
+    required: frozenset[str]
+    epochs: str | None  # the hyperparameter setting its epochs; None: it trains in one pass
+    informational: frozenset[str] = field(default_factory=frozenset)  # reported, not tunable
+    torch: bool = True
+
+
+def _names(*groups: str) -> frozenset[str]:
+    return frozenset(name for group in groups for name in group.split())
+
+
+CASES = [
+    Case(
+        "xgboost",
+        "cancer",
+        {"num_round": "4", "objective": "binary:logistic", "eval_metric": "auc"},
+        "validation:auc",
+        _names(
+            "num_round num_class alpha base_score booster colsample_bylevel colsample_bynode",
+            "colsample_bytree csv_weights deterministic_histogram early_stopping_rounds eta",
+            "eval_metric gamma grow_policy interaction_constraints lambda lambda_bias max_bin",
+            "max_delta_step max_depth max_leaves min_child_weight monotone_constraints",
+            "normalize_type nthread objective one_drop process_type rate_drop refresh_leaf",
+            "sample_type scale_pos_weight seed sketch_eps skip_drop single_precision_histogram",
+            "subsample tree_method tweedie_variance_power updater use_dask_gpu_training verbosity",
+        ),
+        frozenset({"num_round"}),
+        "num_round",
+        torch=False,
+    ),
+    Case(
+        "linear-learner",
+        "cancer",
+        {"predictor_type": "binary_classifier", "mini_batch_size": "64", "epochs": "3"},
+        "validation:binary_classification_accuracy",
+        _names(
+            "predictor_type num_classes accuracy_top_k balance_multiclass_weights beta_1 beta_2",
+            "bias_lr_mult bias_wd_mult binary_classifier_model_selection_criteria",
+            "early_stopping_patience early_stopping_tolerance epochs f_beta feature_dim",
+            "huber_delta init_bias init_method init_scale init_sigma l1 learning_rate loss",
+            "loss_insensitivity lr_scheduler_factor lr_scheduler_minimum_lr lr_scheduler_step",
+            "margin mini_batch_size momentum normalize_data normalize_label",
+            "num_calibration_samples num_models num_point_for_scaler optimizer",
+            "positive_example_weight_mult quantile target_precision target_recall unbias_data",
+            "unbias_label use_bias use_lr_scheduler wd",
+        ),
+        frozenset({"predictor_type"}),
+        "epochs",
+    ),
+    Case(
+        "factorization-machines",
+        "cancer",
+        {
+            "predictor_type": "binary_classifier",
+            "feature_dim": "30",
+            "num_factors": "2",
+            "epochs": "3",
+            "mini_batch_size": "64",
+        },
+        "test:binary_classification_accuracy",
+        _names(
+            "feature_dim num_factors predictor_type clip_gradient epochs eps mini_batch_size",
+            "rescale_grad bias_lr bias_wd bias_init_method bias_init_scale bias_init_sigma",
+            "bias_init_value linear_lr linear_wd linear_init_method linear_init_scale",
+            "linear_init_sigma linear_init_value factors_lr factors_wd factors_init_method",
+            "factors_init_scale factors_init_sigma factors_init_value",
+        ),
+        frozenset({"feature_dim", "num_factors", "predictor_type"}),
+        "epochs",
+    ),
+    Case(
+        "knn",
+        "iris",
+        {"feature_dim": "4", "k": "5", "predictor_type": "classifier", "sample_size": "500"},
+        "test:accuracy",
+        _names(
+            "feature_dim k predictor_type sample_size dimension_reduction_target",
+            "dimension_reduction_type faiss_index_ivf_nlists faiss_index_pq_m index_metric",
+            "index_type mini_batch_size",
+        ),
+        frozenset({"feature_dim", "k", "predictor_type", "sample_size"}),
+        None,
+    ),
+    Case(
+        "kmeans",
+        "iris",
+        {"feature_dim": "4", "k": "3", "epochs": "3", "mini_batch_size": "32"},
+        "test:msd",
+        _names(
+            "feature_dim k epochs eval_metrics extra_center_factor half_life_time_size",
+            "init_method local_lloyd_init_method local_lloyd_max_iter local_lloyd_num_trials",
+            "local_lloyd_tol mini_batch_size",
+        ),
+        frozenset({"feature_dim", "k"}),
+        "epochs",
+    ),
+    Case(
+        "pca",
+        "digits",
+        {"feature_dim": "64", "mini_batch_size": "100", "num_components": "5"},
+        None,
+        _names("feature_dim mini_batch_size num_components algorithm_mode subtract_mean"),
+        frozenset({"feature_dim", "mini_batch_size", "num_components"}),
+        None,
+        informational=frozenset({"train:explained_variance_ratio"}),
+    ),
+    Case(
+        "image-classification",
+        "images",
+        {
+            "num_classes": "10",
+            "num_training_samples": "48",
+            "image_shape": "1,16,16",
+            "num_layers": "8",
+            "epochs": "2",
+            "mini_batch_size": "16",
+        },
+        "validation:accuracy",
+        _names(
+            "num_classes num_training_samples augmentation_type beta_1 beta_2",
+            "checkpoint_frequency early_stopping early_stopping_min_epochs",
+            "early_stopping_patience early_stopping_tolerance epochs eps gamma image_shape",
+            "kv_store learning_rate lr_scheduler_factor lr_scheduler_step mini_batch_size",
+            "momentum multi_label num_layers optimizer precision_dtype resize top_k",
+            "use_pretrained_model use_weighted_loss weight_decay",
+        ),
+        frozenset({"num_classes", "num_training_samples"}),
+        "epochs",
+    ),
+]
+
+
+# -- data -----------------------------------------------------------------------------------------
+def _csv_split(directory: Path, X: np.ndarray, y: np.ndarray) -> dict[str, Path]:
+    """train / validation / test CSV channels, label first, no header."""
+    X_train, X_rest, y_train, y_rest = train_test_split(X, y, test_size=0.4, random_state=0)
+    X_val, X_test, y_val, y_test = train_test_split(X_rest, y_rest, test_size=0.5, random_state=0)
+    channels = {name: directory / f"{name}.csv" for name in ("train", "validation", "test")}
+    for name, (Xs, ys) in zip(
+        channels, ((X_train, y_train), (X_val, y_val), (X_test, y_test)), strict=True
+    ):
+        write_csv(channels[name], Xs, ys)
+    return channels
+
+
+def _cancer(directory: Path) -> dict[str, Path]:
+    X, y = load_breast_cancer(return_X_y=True)
+    return _csv_split(directory, (X - X.mean(0)) / X.std(0), y)
+
+
+def _iris(directory: Path) -> dict[str, Path]:
+    return _csv_split(directory, *load_iris(return_X_y=True))
+
+
+def _digits(directory: Path) -> dict[str, Path]:
+    return _csv_split(directory, *load_digits(return_X_y=True))
+
+
+def _images(directory: Path) -> dict[str, Path]:
+    from image_classification_digits import write_digits
+
+    return write_digits(directory, n_train=48, n_validation=16)
+
+
+DATASETS: dict[str, Callable[[Path], dict[str, Path]]] = {
+    "cancer": _cancer,
+    "iris": _iris,
+    "digits": _digits,
+    "images": _images,
+}
+
+
+def _features(case: Case, channels: dict[str, Path]) -> Any:
+    """A few inputs the saved model can predict on."""
+    if case.data == "images":
+        return np.zeros((3, 16, 16))
+    X, _ = load_channel(channels["train"])
+    return X[:5]
+
+
+# -- fixtures ------------------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def data_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("contract-data")
+
+
+_WRITTEN: dict[tuple[Path, str], dict[str, Path]] = {}
+
+
+@pytest.fixture(params=CASES, ids=[c.name for c in CASES])
+def case(request: pytest.FixtureRequest, data_root: Path, monkeypatch: pytest.MonkeyPatch) -> Case:
+    case: Case = request.param
+    if case.torch:
+        pytest.importorskip("torch")
+        monkeypatch.setenv("OMP_NUM_THREADS", "1")  # two cores shared by the test run
+    return case
+
+
+@pytest.fixture
+def channels(case: Case, data_root: Path) -> dict[str, Path]:
+    key = (data_root, case.data)
+    if key not in _WRITTEN:
+        folder = data_root / case.data
+        folder.mkdir()
+        _WRITTEN[key] = DATASETS[case.data](folder)
+    return dict(_WRITTEN[key])
+
+
+def _train(case: Case, channels: dict[str, Path], ctx: FakeContext, **hp: str) -> FakeContext:
+    """Train as the engine does: AMT's ``_tuning_objective_metric`` names the objective."""
+    objective = {"_tuning_objective_metric": case.objective} if case.objective else {}
+    get_algorithm(case.name).train({**case.hyperparameters, **objective, **hp}, channels, ctx)
+    return ctx
+
+
+def _module(case: Case) -> Any:
+    return importlib.import_module(BUILTIN_ALGORITHMS[case.name].split(":")[0])
+
+
+# -- the contract ----------------------------------------------------------------------------------
+def test_every_registered_algorithm_has_a_case() -> None:
+    assert {c.name for c in CASES} == set(BUILTIN_ALGORITHMS)
+
+
+def test_registered_under_its_name_and_follows_the_protocol(case: Case) -> None:
+    algorithm = get_algorithm(case.name)
+    assert isinstance(algorithm, Algorithm)
+    assert algorithm.name == case.name
+    assert (
+        get_algorithm(f"123456789012.dkr.ecr.us-east-1.amazonaws.com/{case.name}:1") is algorithm
+    )
+    if case.objective is not None:
+        assert algorithm.metrics[case.objective] in ("Minimize", "Maximize")
+    assert not case.informational & set(algorithm.metrics)
+
+
+def test_every_documented_hyperparameter_is_declared(case: Case) -> None:
+    specs = get_algorithm(case.name).hyperparameters
+    assert case.documented <= set(specs), sorted(case.documented - set(specs))
+    assert {n for n, s in specs.items() if s.required} == case.required
+    required = {name: case.hyperparameters[name] for name in case.required}
+    assert set(parse_hyperparameters(specs, required)) >= set(specs)  # defaults for the rest
+
+
+def test_bad_and_missing_hyperparameters_are_named(case: Case, channels, tmp_path) -> None:
+    specs = get_algorithm(case.name).hyperparameters
+    bounded = [
+        n for n, s in specs.items() if s.kind in ("int", "float") and s.min_value is not None
+    ]
+    for name in bounded[:3]:
+        below = specs[name].min_value - 1  # type: ignore[operator]
+        with pytest.raises(HyperparameterError, match=f"'{name}'"):
+            _train(case, channels, FakeContext(tmp_path), **{name: str(below)})
+    with pytest.raises(HyperparameterError, match="'no_such_hyperparameter' is not known"):
+        _train(case, channels, FakeContext(tmp_path), no_such_hyperparameter="1")
+    for name in case.required:
+        hp = {k: v for k, v in case.hyperparameters.items() if k != name}
+        with pytest.raises(HyperparameterError, match=f"'{name}' is required"):
+            get_algorithm(case.name).train(hp, channels, FakeContext(tmp_path))
+
+
+def test_a_missing_train_channel_is_a_clear_error(case: Case, channels, tmp_path) -> None:
+    without_train = {k: v for k, v in channels.items() if k != "train"}
+    with pytest.raises(InputError, match="'train' channel"):
+        _train(case, without_train, FakeContext(tmp_path))
+
+
+def test_epochs_are_reported_in_order_with_declared_metrics(
+    case: Case, channels, tmp_path
+) -> None:
+    ctx = _train(case, channels, FakeContext(tmp_path))
+    declared = set(get_algorithm(case.name).metrics) | case.informational
+    assert ctx.epochs == list(range(1, len(ctx.epochs) + 1)) and ctx.epochs
+    for _, metrics in ctx.reports:
+        assert set(metrics) <= declared, set(metrics) - declared
+        assert all(math.isfinite(v) for v in metrics.values())
+    if case.objective is not None:  # some report it with the last epoch only, as AMT's do
+        assert case.objective in ctx.reports[-1][1]
+
+
+def test_a_stop_request_ends_training_after_the_model_is_saved(
+    case: Case, channels, tmp_path
+) -> None:
+    epochs = {case.epochs: "4"} if case.epochs else {}
+    ctx = _train(case, channels, FakeContext(tmp_path, stop_after=1), **epochs)
+    assert ctx.epochs == [1]
+    assert (tmp_path / _module(case).MODEL_FILENAME).exists()
+
+
+class _StopAtReport(FakeContext):
+    """Raises StopTraining at report ``at``, as the engine's context does after a stop request
+    that arrived between the algorithm's ``should_stop()`` check and its report."""
+
+    def __init__(self, output_dir: Path, at: int) -> None:
+        super().__init__(output_dir)
+        self.at = at
+
+    def report(self, epoch: int, **metrics: float) -> None:
+        if len(self.reports) + 1 >= self.at:
+            raise StopTraining
+        super().report(epoch, **metrics)
+
+
+def test_stop_training_from_report_ends_training_after_the_model_is_saved(
+    case: Case, channels, tmp_path
+) -> None:
+    """It propagates, or training ends there as if asked to stop: no report after it."""
+    at = 2 if case.epochs else 1
+    epochs = {case.epochs: "4"} if case.epochs else {}
+    ctx = _StopAtReport(tmp_path, at)
+    with contextlib.suppress(StopTraining):
+        _train(case, channels, ctx, **epochs)
+    assert len(ctx.reports) == at - 1
+    assert (tmp_path / _module(case).MODEL_FILENAME).exists()
+
+
+def test_the_same_hyperparameters_give_the_same_results(case: Case, channels, tmp_path) -> None:
+    first = _train(case, channels, FakeContext(tmp_path / "a"))
+    second = _train(case, channels, FakeContext(tmp_path / "b"))
+    assert first.reports == second.reports
+
+
+def test_the_saved_model_loads_and_predicts(case: Case, channels, tmp_path) -> None:
+    _train(case, channels, FakeContext(tmp_path))
+    model = _module(case).load(tmp_path)
+    features = _features(case, channels)
+    assert len(model.predict(features)) == len(features)
+
+
+@pytest.mark.gpu
+def test_trains_on_cuda_where_there_is_a_gpu(case: Case, channels, tmp_path) -> None:
+    from tuner.spec.resources import local_gpu_count
+
+    if local_gpu_count() == 0:
+        pytest.skip("no CUDA device")
+    on_cpu = _train(case, channels, FakeContext(tmp_path / "cpu"))
+    on_gpu = _train(case, channels, FakeContext(tmp_path / "gpu", device="cuda:0"))
+    assert on_gpu.epochs == on_cpu.epochs
+    if case.objective is not None:
+        assert math.isfinite(on_gpu.last(case.objective))
+    features = _features(case, channels)
+    assert len(_module(case).load(tmp_path / "gpu").predict(features)) == len(features)
