@@ -72,7 +72,8 @@ def get_algorithm(name: str) -> Algorithm:
         )
         raise KeyError(msg)
     module_name, attribute = BUILTIN_ALGORITHMS[resolved].split(":")
-    return getattr(importlib.import_module(module_name), attribute)  # type: ignore[no-any-return]
+    algorithm: Algorithm = getattr(importlib.import_module(module_name), attribute)
+    return algorithm
 
 
 __all__ = [

@@ -27,7 +27,7 @@ from algorithms.base import InputError
 from algorithms.data import MissingDependencyError
 
 try:
-    import torch
+    import torch as torch  # re-exported: the algorithms take torch from here
     import torch.nn.functional as F  # noqa: N812 - torch's own convention
 except ImportError as exc:  # pragma: no cover - torch is a test dependency
     msg = f"the torch-based algorithms need torch: pip install 'tuner[torch]' ({exc})"
@@ -401,7 +401,9 @@ def finite(metrics: dict[str, float]) -> dict[str, float]:
     return {name: value for name, value in metrics.items() if math.isfinite(value)}
 
 
-def prefixed(prefix: str, metrics: dict[str, float], names: Sequence[str] | None = None) -> dict:
+def prefixed(
+    prefix: str, metrics: dict[str, float], names: Sequence[str] | None = None
+) -> dict[str, float]:
     """``{"prefix:name": value}`` for the (given) names of ``metrics``."""
     keys = metrics if names is None else [name for name in names if name in metrics]
     return {f"{prefix}:{name}": metrics[name] for name in keys}

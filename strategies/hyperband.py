@@ -100,7 +100,7 @@ class HyperbandSchedule:
 
     def rungs(self, bracket: int) -> list[int]:
         """Resource levels at which trials of ``bracket`` are judged (below MaxResource)."""
-        levels = []
+        levels: list[int] = []
         k = 0
         while True:
             level = self.min_resource * self.eta ** (self.s_max - bracket + k)
@@ -115,7 +115,7 @@ class HyperbandSchedule:
         counts = np.array(
             [math.ceil((s_max + 1) / (s + 1) * self.eta**s) for s in range(s_max + 1)], dtype=float
         )
-        return counts / counts.sum()
+        return np.asarray(counts / counts.sum(), dtype=float)
 
 
 class HyperbandStrategy:

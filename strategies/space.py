@@ -156,7 +156,7 @@ class _NumericParameter:
         return (
             type(self) is type(other)
             and (self.min_value, self.max_value, self.scaling_type)
-            == (other.min_value, other.max_value, other.scaling_type)  # type: ignore[attr-defined]
+            == (other.min_value, other.max_value, other.scaling_type)  # type: ignore[attr-defined, unused-ignore]
         )
 
     def __hash__(self) -> int:
@@ -199,7 +199,11 @@ class IntegerParameter(_NumericParameter):
     def __init__(
         self, min_value: int, max_value: int, scaling_type: str | ScalingType = "Auto"
     ) -> None:
-        for label, v in (("MinValue", min_value), ("MaxValue", max_value)):
+        bounds: tuple[tuple[str, int | float], ...] = (
+            ("MinValue", min_value),
+            ("MaxValue", max_value),
+        )
+        for label, v in bounds:
             if isinstance(v, float) and not v.is_integer():
                 msg = f"{label} of an integer range must be a whole number, got {v!r}"
                 raise SpaceError(msg)
@@ -227,7 +231,7 @@ class IntegerParameter(_NumericParameter):
     def cast(self, value: object) -> int:
         if isinstance(value, str):
             return int(float(value)) if "." in value or "e" in value.lower() else int(value)
-        return int(value)  # type: ignore[call-overload]
+        return int(value)  # type: ignore[call-overload, no-any-return]
 
 
 class CategoricalParameter:

@@ -31,10 +31,10 @@ def pickle_callable(fn: Callable[..., Any]) -> bytes:
     module_name = getattr(fn, "__module__", None)
     module = sys.modules.get(module_name) if module_name else None
     if not _is_users_own(module) or module_name in cloudpickle.list_registry_pickle_by_value():
-        return cloudpickle.dumps(fn)
+        return bytes(cloudpickle.dumps(fn))
     cloudpickle.register_pickle_by_value(module)
     try:
-        return cloudpickle.dumps(fn)
+        return bytes(cloudpickle.dumps(fn))
     finally:
         cloudpickle.unregister_pickle_by_value(module)
 

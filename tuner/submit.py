@@ -146,7 +146,7 @@ def _auth_headers() -> dict[str, str]:
     if os.environ.get("RAY_AUTH_MODE", "").lower() == "disabled":
         return {}
     try:
-        from ray._raylet import AuthenticationTokenLoader
+        from ray._raylet import AuthenticationTokenLoader  # type: ignore[attr-defined]
 
         loader = AuthenticationTokenLoader.instance()
         if not loader.has_token(ignore_auth_mode=True):
@@ -211,7 +211,9 @@ def _shipped_files(workdir: Path, *, include_gitignore: bool) -> dict[Path, int]
     return files
 
 
-def _needed_files(spec: TuningJobSpec, spec_path: Path, workdir: Path) -> tuple[set[Path], list]:
+def _needed_files(
+    spec: TuningJobSpec, spec_path: Path, workdir: Path
+) -> tuple[set[Path], list[Path]]:
     """(files under workdir the job reads, channel paths outside workdir)."""
     needed = {spec_path.relative_to(workdir)}
     outside = []

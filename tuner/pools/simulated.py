@@ -103,8 +103,8 @@ class SimulatedPool:
 
     def poll(self, timeout_s: float) -> list[Event]:
         if self._ready:
-            events, self._ready = self._ready, []
-            return events
+            ready, self._ready = self._ready, []
+            return ready
         due = [self._due_at(t) for t in self._running.values()]
         until = self._elapsed() + max(0.0, timeout_s)
         if not due or min(due) > until:

@@ -27,8 +27,9 @@ import pandas as pd
 
 from strategies.space import ScalingType
 from tuner.errors import MissingDependencyError
-from tuner.reports.analytics import AnalyticsSnapshot, TunedParameter
+from tuner.reports.analytics import AnalyticsSnapshot
 from tuner.reports.report import fmt_number
+from tuner.reports.tuned_parameters import TunedParameter
 from tuner.status import TrialStatus
 
 #: Learning-curve charts drawn: the objective metric first, then the other metrics.

@@ -106,11 +106,11 @@ class ShapeChecker:
     def check(self, value: Any, sh: Shape, path: str = "") -> Any:
         kind = sh.type_name
         if kind == "structure":
-            return self._structure(value, sh, path)  # type: ignore[arg-type]
+            return self._structure(value, sh, path)
         if kind == "list":
-            return self._list(value, sh, path)  # type: ignore[arg-type]
+            return self._list(value, sh, path)
         if kind == "map":
-            return self._map(value, sh, path)  # type: ignore[arg-type]
+            return self._map(value, sh, path)
         return self._scalar(value, sh, path)
 
     def _structure(self, value: Any, sh: StructureShape, path: str) -> Any:

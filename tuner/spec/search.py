@@ -98,7 +98,8 @@ def check_budget(
     config: Mapping[str, Any], choice: SearchChoice, space: SearchSpace, problems: Problems
 ) -> Any:
     """MaxNumberOfTrainingJobs: required, except for a grid, whose size it must then equal."""
-    limits = config.get("ResourceLimits") if isinstance(config.get("ResourceLimits"), dict) else {}
+    raw_limits = config.get("ResourceLimits")
+    limits: Mapping[str, Any] = raw_limits if isinstance(raw_limits, dict) else {}
     max_jobs = limits.get("MaxNumberOfTrainingJobs")
     path = f"{LIMITS}.MaxNumberOfTrainingJobs"
     if choice.entry is not None and choice.entry.categorical_only:

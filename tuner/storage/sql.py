@@ -255,7 +255,9 @@ class SqlStorage:
                     n_reports=0,
                 )
             )
-            self._trial_ids[(job_id, number)] = result.inserted_primary_key[0]
+            key = result.inserted_primary_key
+            assert key is not None
+            self._trial_ids[(job_id, number)] = key[0]
 
     def mark_running(self, job: str, number: int, *, worker: str, now: float) -> None:
         with self._conn() as conn:
