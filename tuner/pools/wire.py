@@ -1,46 +1,39 @@
-"""Length-prefixed pickle frames over a pipe: the LocalPool's private protocol with its workers.
+"""Pickled messages over a pipe pair: the LocalPool's private protocol with its workers.
 
 A dedicated pipe pair (not stdin/stdout) carries the messages, so whatever the user's training
-code prints can go to the trial's log file without corrupting the protocol.
+code prints can go to the trial's log file without corrupting the protocol. The framing is
+:class:`multiprocessing.connection.Connection`'s (length-prefixed pickles, large messages
+included); this adds the lock that makes ``send`` safe from several threads (a trial's reports
+and the worker's own messages) and the end of file as ``None``.
 """
 
 from __future__ import annotations
 
 import contextlib
-import os
-import pickle
-import struct
 import threading
-from typing import Any, BinaryIO
-
-_HEADER = struct.Struct("!I")
+from multiprocessing.connection import Connection
+from typing import Any
 
 
 class Channel:
     """One end of a worker link: ``send`` is thread-safe; ``recv`` returns None at end of file."""
 
     def __init__(self, read_fd: int, write_fd: int) -> None:
-        self._reader: BinaryIO = os.fdopen(read_fd, "rb")
-        self._writer: BinaryIO = os.fdopen(write_fd, "wb")
+        self._reader = Connection(read_fd, writable=False)
+        self._writer = Connection(write_fd, readable=False)
         self._lock = threading.Lock()
 
     def send(self, message: Any) -> None:
-        payload = pickle.dumps(message, protocol=pickle.HIGHEST_PROTOCOL)
         with self._lock:
-            self._writer.write(_HEADER.pack(len(payload)) + payload)
-            self._writer.flush()
+            self._writer.send(message)
 
     def recv(self) -> Any | None:
-        header = self._reader.read(_HEADER.size)
-        if len(header) < _HEADER.size:
+        try:
+            return self._reader.recv()
+        except EOFError:
             return None
-        (size,) = _HEADER.unpack(header)
-        payload = self._reader.read(size)
-        if len(payload) < size:
-            return None
-        return pickle.loads(payload)
 
     def close(self) -> None:
-        for f in (self._writer, self._reader):
+        for connection in (self._writer, self._reader):
             with contextlib.suppress(OSError):
-                f.close()
+                connection.close()
