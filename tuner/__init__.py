@@ -6,8 +6,7 @@ fast without loading SQLAlchemy, botocore or pandas.
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from tuner.lazy import lazy_exports
 
 __version__ = "0.1.0"
 
@@ -35,15 +34,4 @@ _EXPORTS = {
 __all__ = sorted(_EXPORTS)
 
 
-def __getattr__(name: str) -> Any:
-    module = _EXPORTS.get(name)
-    if module is None:
-        msg = f"module 'tuner' has no attribute {name!r}"
-        raise AttributeError(msg)
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted(list(globals()) + __all__)
+__getattr__, __dir__ = lazy_exports("tuner", _EXPORTS, globals())

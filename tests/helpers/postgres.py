@@ -21,9 +21,18 @@ from pathlib import Path
 SERVER_BINARIES = ("initdb", "pg_ctl")
 
 
+def _binary(name: str) -> str | None:
+    """``name`` on the PATH, else in Debian's versioned folder (the postgresql package)."""
+    found = shutil.which(name)
+    if found is None:
+        versions = sorted(Path("/usr/lib/postgresql").glob(f"*/bin/{name}"), reverse=True)
+        found = str(versions[0]) if versions else None
+    return found
+
+
 def missing() -> str | None:
     """Why PostgreSQL cannot be started here, or None."""
-    absent = [b for b in SERVER_BINARIES if shutil.which(b) is None]
+    absent = [b for b in SERVER_BINARIES if _binary(b) is None]
     if absent:
         return f"PostgreSQL's server binaries are not installed ({', '.join(absent)})"
     try:
@@ -36,7 +45,8 @@ def missing() -> str | None:
 
 
 def _as_server_user(args: list[str]) -> list[str]:
-    return ["runuser", "-u", "postgres", "--", *args] if os.geteuid() == 0 else args
+    command = [_binary(args[0]) or args[0], *args[1:]]
+    return ["runuser", "-u", "postgres", "--", *command] if os.geteuid() == 0 else command
 
 
 @contextlib.contextmanager

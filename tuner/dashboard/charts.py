@@ -58,7 +58,7 @@ from tuner.reports.html import (
     parallel_lines_chart,
     parameter_chart,
 )
-from tuner.reports.report import build_report, fmt_number
+from tuner.reports.report import build_report, effect_text, fmt_number
 from tuner.status import TrialStatus
 
 logger = logging.getLogger(__name__)
@@ -348,19 +348,6 @@ def trial_figure(trial: Mapping[str, Any]) -> Figure | None:
 # ----------------------------------------------------------------------------------------------
 # Correlations and importance, computed in the background
 # ----------------------------------------------------------------------------------------------
-def _effect_cell(e: Mapping[str, Any]) -> str:
-    """The report page's Effect column (tuner.reports.html)."""
-    if e["Statistic"] == "spearman_rho":
-        text = f"rho {fmt_number(e['Value'], 2)}"
-        if e["CI95"]:
-            text += f" [{e['CI95'][0]:.2f}, {e['CI95'][1]:.2f}]"
-        return text
-    return f"eta² {fmt_number(e['Value'], 2)}; " + ", ".join(
-        f"{v}: {fmt_number(m)} ({e['TrialsByValue'].get(v, 0)})"
-        for v, m in e["MeanObjectiveByValue"].items()
-    )
-
-
 def analysis(reader: DashboardReader, job: LoadedJob) -> dict[str, Any]:
     """The report's correlation and importance table and bars, on a seeded sample."""
     try:
@@ -379,7 +366,7 @@ def _analysis(reader: DashboardReader, job: LoadedJob) -> dict[str, Any]:
             "Parameter": e["Parameter"],
             "Scale": e["Scale"] or "Categorical",
             "NTrials": e["NTrials"],
-            "Effect": _effect_cell(e),
+            "Effect": effect_text(e, eta="eta²", first="; ", between=", "),
             "PValue": fmt_number(e["PValue"], 2),
             "Importance": "-" if e["Importance"] is None else f"{e['Importance']:.0%}",
             "Strength": e["Strength"],

@@ -64,6 +64,25 @@ def _tuned(values: Mapping[str, str], parameters: Sequence[TunedParameter]) -> d
     return {p.name: values[p.name] for p in parameters if p.name in values}
 
 
+def effect_text(
+    effect: Mapping[str, Any], *, eta: str = "eta^2", first: str = "\n", between: str = "\n"
+) -> str:
+    """An effect of the report's data in a cell: rho and its interval, or eta squared and the
+    mean objective (and trials) of each categorical value."""
+    if effect["Statistic"] == "spearman_rho":
+        text = f"rho {fmt_number(effect['Value'], 2)}"
+        if effect["CI95"]:
+            text += f" [{effect['CI95'][0]:.2f}, {effect['CI95'][1]:.2f}]"
+        return text
+    counts = effect["TrialsByValue"]
+    means = [
+        f"{v}: {fmt_number(m)} ({counts.get(v, 0)})"
+        for v, m in effect["MeanObjectiveByValue"].items()
+    ]
+    head = f"{eta} {fmt_number(effect['Value'], 2)}"
+    return head + first + between.join(means) if means else head
+
+
 def short_text(value: Any) -> str:
     """A hyperparameter for a table: numbers to 6 significant digits, the rest as is."""
     try:

@@ -17,28 +17,12 @@ from rich.text import Text
 
 from tuner.describe import to_json
 from tuner.reports.analytics import TuningJobAnalytics
-from tuner.reports.report import build_report, fmt_number, short_text
+from tuner.reports.report import build_report, effect_text, fmt_number, short_text
 
 # ----------------------------------------------------------------------------------------------
 # Terminal
 # ----------------------------------------------------------------------------------------------
 _SCALES = {"Linear": "linear", "Logarithmic": "log", "ReverseLogarithmic": "reverse-log"}
-
-
-def _effect_cell(e: Mapping[str, Any]) -> str:
-    if e["Statistic"] == "spearman_rho":
-        text = f"rho {fmt_number(e['Value'], 2)}"
-        if e["CI95"]:
-            text += f" [{e['CI95'][0]:.2f}, {e['CI95'][1]:.2f}]"
-        return text
-    text = f"eta^2 {fmt_number(e['Value'], 2)}"
-    means = e["MeanObjectiveByValue"]
-    counts = e["TrialsByValue"]
-    if means:
-        text += "\n" + "\n".join(
-            f"{v}: {fmt_number(m)} ({counts.get(v, 0)})" for v, m in means.items()
-        )
-    return text
 
 
 def _top_table(top: Sequence[Mapping[str, Any]], metric: str, console: Console) -> Table:
@@ -142,7 +126,7 @@ def render_terminal(report: Mapping[str, Any], console: Console) -> None:
                     e["Parameter"], "\n", (_SCALES.get(e["Scale"], "categorical"), "dim")
                 ),
                 str(e["NTrials"]),
-                _effect_cell(e),
+                effect_text(e),
                 fmt_number(e["PValue"], 2),
                 "-" if share is None else f"{share:.0%}",
                 e["Strength"],

@@ -19,8 +19,7 @@ for botocore, YAML or the algorithms.
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from tuner.lazy import lazy_exports
 
 _EXPORTS = {
     "CALLABLE_IMAGE_PREFIX": "tuner.spec.model",
@@ -41,15 +40,4 @@ _EXPORTS = {
 __all__ = sorted(_EXPORTS)
 
 
-def __getattr__(name: str) -> Any:
-    module = _EXPORTS.get(name)
-    if module is None:
-        msg = f"module 'tuner.spec' has no attribute {name!r}"
-        raise AttributeError(msg)
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted(list(globals()) + __all__)
+__getattr__, __dir__ = lazy_exports("tuner.spec", _EXPORTS, globals())
