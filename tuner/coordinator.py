@@ -51,7 +51,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from strategies.base import StopDecision, Suggestion, TrialStatus
+from strategies.base import StopDecision, Suggestion, Trial, TrialStatus
 from strategies.registry import Search, build_search
 from tuner.callables import callable_hyperparameters, pickle_callable
 from tuner.clock import Clock, SystemClock
@@ -305,6 +305,7 @@ class Coordinator:
             callable_key=self._callable_key,
             callable_blob=self._callable_blob,
             environment=dict(spec.environment),
+            wait_for_decision=self.search is not None and self.search.stopper is not None,
         )
 
     # -- events -------------------------------------------------------------------------------
@@ -336,17 +337,29 @@ class Coordinator:
             at=event.at,
         )
         value = event.metrics.get(self.objective.metric)
-        if value is None:
-            return
-        state.curve.append((event.epoch, value))
-        state.last_value = value
-        snapshot = self.trials.refresh(state)
+        snapshot = None
+        if value is not None:
+            state.curve.append((event.epoch, value))
+            state.last_value = value
+            snapshot = self.trials.refresh(state)
+        self._decide(state, snapshot)
+
+    def _decide(self, state: TrialState, snapshot: Trial | None) -> None:
+        """Answer a report: stop the trial, or let it go on (it waits for this answer).
+
+        ``snapshot`` is the trial after a report of the objective; a report without it is
+        answered "go on" at once.
+        """
         assert self.search is not None
-        if self.search.stopper is None or state.stop is not None:
+        stopper = self.search.stopper
+        if stopper is None or state.stop is not None:
             return
-        decision = self.search.stopper.should_stop(snapshot, self.trials.history)
-        if decision is not None:
-            self._request_stop(state, decision)
+        if snapshot is not None:
+            decision = stopper.should_stop(snapshot, self.trials.history)
+            if decision is not None:
+                self._request_stop(state, decision)
+                return
+        self.pool.proceed(state.number)
 
     def _request_stop(self, state: TrialState, decision: StopDecision) -> None:
         if state.stop is None:

@@ -245,4 +245,3 @@ def test_dense_input_and_bad_labels(tmp_path: Path) -> None:
     write_csv(tmp_path / "bad.csv", X, np.array([0.0, 1.0, 3.0, 0.0]))
     with pytest.raises(InputError, match=r"label 3 \(row 3\) is out of range"):
         ALGORITHM.train(hp, {"train": tmp_path / "bad.csv"}, ctx)
-

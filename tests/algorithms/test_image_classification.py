@@ -508,7 +508,9 @@ def test_png_palette_alpha_and_sixteen_bit(tmp_path: Path) -> None:
     np.testing.assert_array_equal(read_image(tmp_path / "palette.png"), palette[indices])
     rgba = np.arange(2 * 3 * 4, dtype=np.uint8).reshape(2, 3 * 4)
     (tmp_path / "rgba.png").write_bytes(_png(rgba, 6, 8, [4]))
-    np.testing.assert_array_equal(read_image(tmp_path / "rgba.png"), rgba.reshape(2, 3, 4)[:, :, :3])
+    np.testing.assert_array_equal(
+        read_image(tmp_path / "rgba.png"), rgba.reshape(2, 3, 4)[:, :, :3]
+    )
     grey16 = np.array([[0x12, 0x34, 0xAB, 0xCD]], dtype=np.uint8)  # two 16-bit samples
     (tmp_path / "grey16.png").write_bytes(_png(grey16, 0, 16, [2]))
     np.testing.assert_array_equal(read_image(tmp_path / "grey16.png"), [[0x12, 0xAB]])
@@ -580,4 +582,3 @@ def test_example_tunes_image_classification(tmp_path: Path) -> None:
     tuner = tune(channels, tmp_path, max_jobs=2)
     best = tuner.describe()["BestTrainingJob"]
     assert best["FinalHyperParameterTuningJobObjectiveMetric"]["Value"] > 0.1
-

@@ -216,4 +216,3 @@ def test_missing_values_are_refused(tmp_path: Path) -> None:
     write_csv(tmp_path / "train.csv", X, np.zeros(3))
     with pytest.raises(InputError, match="row 2 has a missing value"):
         _train({"feature_dim": "2", "k": "2"}, {"train": tmp_path / "train.csv"}, tmp_path / "o")
-

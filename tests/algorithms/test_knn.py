@@ -281,4 +281,3 @@ def test_missing_feature_values_are_refused(tmp_path: Path) -> None:
     hp = {"feature_dim": "2", "k": "1", "predictor_type": "classifier", "sample_size": "2"}
     with pytest.raises(InputError, match="row 2 has a missing feature value"):
         _train(hp, {"train": tmp_path / "train.csv"}, tmp_path / "out")
-

@@ -205,4 +205,3 @@ def test_bad_hyperparameters_are_named(
 ) -> None:
     with pytest.raises(HyperparameterError, match=match):
         _train({**PCA10, **hyperparameters}, digits, tmp_path)
-

@@ -73,6 +73,7 @@ def _cases(tmp_path: Path) -> dict[str, dict]:
     bc, d_bc = _channels(tmp_path / "bc", load_breast_cancer)
     iris, d_iris = _channels(tmp_path / "iris", load_iris)
     diabetes, _ = _channels(tmp_path / "diabetes", load_diabetes)
+
     def log_range(n, lo, hi):
         return {
             "Name": n,
@@ -80,6 +81,7 @@ def _cases(tmp_path: Path) -> dict[str, dict]:
             "MaxValue": str(hi),
             "ScalingType": "Logarithmic",
         }
+
     return {
         "linear-learner": _spec(
             "ll",

@@ -78,7 +78,10 @@ def _compare(
 ) -> list[dict[str, Any]]:
     """Rows for one problem: ours (label, algorithm, hyperparameters, metric key) and theirs."""
     label, algorithm, hyperparameters, key = ours
-    runs: dict[str, list[tuple[float, float, float]]] = {label: [], **{name: [] for name in theirs}}
+    runs: dict[str, list[tuple[float, float, float]]] = {
+        label: [],
+        **{name: [] for name in theirs},
+    }
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
         paths = {name: _write(root / f"{name}.csv", X, y) for name, (X, y) in data.items()}
@@ -127,13 +130,23 @@ def linear(repeats: int) -> list[dict[str, Any]]:
     def logreg(d: dict[str, Split]) -> float:
         return float(LogisticRegression(max_iter=200).fit(*d["train"]).score(*d["validation"]))
 
-    hp = {"predictor_type": "binary_classifier", "epochs": 5, "mini_batch_size": 1000,
-          "feature_dim": 50, "num_models": 1}
+    hp = {
+        "predictor_type": "binary_classifier",
+        "epochs": 5,
+        "mini_batch_size": 1000,
+        "feature_dim": 50,
+        "num_models": 1,
+    }
     return _compare(
-        "binary 60k x 50", "validation accuracy",
+        "binary 60k x 50",
+        "validation accuracy",
         {"train": (X_tr, y_tr), "validation": (X_va, y_va)},
-        ("linear-learner (ours, 5 epochs)", "linear-learner", hp,
-         "validation:binary_classification_accuracy"),
+        (
+            "linear-learner (ours, 5 epochs)",
+            "linear-learner",
+            hp,
+            "validation:binary_classification_accuracy",
+        ),
         {"SGDClassifier(log_loss)": sgd, "LogisticRegression": logreg},
         repeats,
     )
@@ -146,11 +159,20 @@ def kmeans(repeats: int) -> list[dict[str, Any]]:
     def minibatch(d: dict[str, Split]) -> float:
         model = MiniBatchKMeans(10, batch_size=5000, n_init=1, random_state=0).fit(d["train"][0])
         test = d["test"][0]
-        return float(((test[:, None, :] - model.cluster_centers_[None]) ** 2).sum(-1).min(1).mean())
+        return float(
+            ((test[:, None, :] - model.cluster_centers_[None]) ** 2).sum(-1).min(1).mean()
+        )
 
-    hp = {"k": 10, "feature_dim": 20, "epochs": 2, "mini_batch_size": 5000, "init_method": "kmeans++"}
+    hp = {
+        "k": 10,
+        "feature_dim": 20,
+        "epochs": 2,
+        "mini_batch_size": 5000,
+        "init_method": "kmeans++",
+    }
     return _compare(
-        "blobs 100k x 20, k=10", "test msd (lower is better)",
+        "blobs 100k x 20, k=10",
+        "test msd (lower is better)",
         {"train": (X_tr, np.zeros(len(X_tr))), "test": (X_te, np.zeros(len(X_te)))},
         ("kmeans (ours)", "kmeans", hp, "test:msd"),
         {"MiniBatchKMeans": minibatch},
@@ -168,9 +190,15 @@ def knn(repeats: int) -> list[dict[str, Any]]:
 
     for label, (X, y) in (("digits", digits), ("generated 20k x 30", generated)):
         X_tr, X_te, y_tr, y_te = train_test_split(X, y, test_size=0.2, random_state=0)
-        hp = {"k": 5, "predictor_type": "classifier", "feature_dim": X.shape[1], "sample_size": len(X_tr)}
+        hp = {
+            "k": 5,
+            "predictor_type": "classifier",
+            "feature_dim": X.shape[1],
+            "sample_size": len(X_tr),
+        }
         rows += _compare(
-            label, "test accuracy",
+            label,
+            "test accuracy",
             {"train": (X_tr, y_tr), "test": (X_te, y_te)},
             ("knn (ours, torch brute force)", "knn", hp, "test:accuracy"),
             {"KNeighborsClassifier(brute)": brute},
@@ -182,10 +210,20 @@ def knn(repeats: int) -> list[dict[str, Any]]:
 def run(args: argparse.Namespace) -> tuple[Table, dict[str, Any]]:
     repeats = max(1, args.repeats)
     rows = linear(repeats) + kmeans(repeats) + knn(repeats)
-    table = Table(title=f"Built-in algorithms vs scikit-learn on the CPU, from the same CSV files (median of {repeats})")
+    table = Table(
+        title=f"Built-in algorithms vs scikit-learn on the CPU, from the same CSV files (median of {repeats})"
+    )
     for column in ("problem", "method", "metric", "quality", "seconds", "fit seconds"):
-        table.add_column(column, justify="left" if column in ("problem", "method", "metric") else "right")
+        table.add_column(
+            column, justify="left" if column in ("problem", "method", "metric") else "right"
+        )
     for r in rows:
-        table.add_row(r["problem"], r["method"], r["metric"], f"{r['quality']:.4f}",
-                      f"{r['seconds']:.3f}", f"{r['fit_seconds']:.3f}")
+        table.add_row(
+            r["problem"],
+            r["method"],
+            r["metric"],
+            f"{r['quality']:.4f}",
+            f"{r['seconds']:.3f}",
+            f"{r['fit_seconds']:.3f}",
+        )
     return table, {"repeats": repeats, "rows": rows}

@@ -648,7 +648,9 @@ def run(args: argparse.Namespace) -> tuple[Table, dict[str, Any]]:
                                     result = run_ray(problem, method, seed, configs, workdir)
                                 else:
                                     result = run_ours(problem, method, seed, opts.trials, workdir)
-                                    ran = [_typed(problem["ranges"], c) for c in result.pop("configs")]
+                                    ran = [
+                                        _typed(problem["ranges"], c) for c in result.pop("configs")
+                                    ]
                                     if method != "hyperband_mb" and ran != configs:
                                         msg = f"{method} ran other configurations than nostop"
                                         raise RuntimeError(msg)

@@ -85,7 +85,8 @@ class PoolUnderTest:
     make: Callable[..., WorkerPool]  # make(n, fresh=False)
     tmp_path: Path
 
-    def spec(self, number: int, behaviour: str, **hp: Any) -> TrialSpec:
+    def spec(self, number: int, behaviour: str, *, gated: bool = False, **hp: Any) -> TrialSpec:
+        """The trial, waiting for a decision after each report if ``gated``."""
         blob = cloudpickle.dumps(FUNCTIONS[behaviour]) if self.kind != "simulated" else None
         return TrialSpec(
             job_name="job",
@@ -97,6 +98,7 @@ class PoolUnderTest:
             output_dir=str(self.tmp_path / f"t{number}"),
             callable_key=hashlib.sha1(blob).hexdigest() if blob else None,
             callable_blob=blob,
+            wait_for_decision=gated,
         )
 
 
@@ -202,6 +204,53 @@ def test_a_stop_of_an_unknown_or_finished_trial_is_ignored(pool: PoolUnderTest) 
         _drain(p, 1)
         p.stop(1)
         assert p.poll(0.1) == [] and p.free_slots == 1
+
+
+def _reports_until_quiet(pool: WorkerPool, quiet_s: float = 0.3) -> list[int]:
+    """The epochs reported from now until nothing more arrives for ``quiet_s`` after the first
+    report (which may take a while: a Ray actor starting)."""
+    epochs: list[int] = []
+    deadline = time.monotonic() + 30
+    while not epochs and time.monotonic() < deadline:
+        epochs += [e.epoch for e in pool.poll(1.0) if isinstance(e, Report)]
+    while events := pool.poll(quiet_s):
+        epochs += [e.epoch for e in events if isinstance(e, Report)]
+    return epochs
+
+
+def test_a_gated_trial_waits_at_each_report_until_told_to_go_on(pool: PoolUnderTest) -> None:
+    with pool.make(1) as p:
+        p.submit(pool.spec(1, "counting", gated=True, epochs=3))
+        assert _reports_until_quiet(p) == [1]  # it waits: epoch 2 has not started
+        p.proceed(1)
+        assert _reports_until_quiet(p) == [2]
+        p.proceed(1)
+        assert _reports_until_quiet(p) == [3]
+        p.proceed(1)  # after its last report: training returns
+        events = _drain(p, 1)
+    assert [type(e) for e in events] == [Finished]
+    assert events[0].status is TrialStatus.COMPLETED
+
+
+@pytest.mark.parametrize("k", [1, 4, 50])
+def test_a_gated_trial_stopped_after_report_k_never_reports_again(
+    pool: PoolUnderTest, k: int
+) -> None:
+    """Instantaneous epochs: without the wait, a stop would arrive many epochs late."""
+    with pool.make(1) as p:
+        p.submit(pool.spec(1, "counting", gated=True, epochs=50))
+        epochs: list[int] = []
+        finished = None
+        deadline = time.monotonic() + 30
+        while finished is None and time.monotonic() < deadline:
+            for event in p.poll(1.0):
+                if isinstance(event, Report):
+                    epochs.append(event.epoch)
+                    (p.stop if event.epoch == k else p.proceed)(1)
+                elif isinstance(event, Finished):
+                    finished = event
+    assert epochs == list(range(1, k + 1))
+    assert finished is not None and finished.status is TrialStatus.STOPPED
 
 
 # -- pools that run real processes --------------------------------------------------------------------

@@ -65,7 +65,9 @@ def running_server(root: Path) -> Iterator[str]:
     )
     options = f"-k {socket_dir} -c listen_addresses='' -c fsync=off"
     subprocess.run(
-        _as_server_user(["pg_ctl", "-D", str(data), "-o", options, "-w", "-l", str(root / "log"), "start"]),
+        _as_server_user(
+            ["pg_ctl", "-D", str(data), "-o", options, "-w", "-l", str(root / "log"), "start"]
+        ),
         check=True,
         capture_output=True,
     )

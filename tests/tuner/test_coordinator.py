@@ -232,16 +232,26 @@ def test_python_api_tunes_builtin_xgboost_on_real_data(datasets, db_url, tmp_pat
         "xgboost",
         "validation:logloss",
         {"eta": ContinuousParameter(0.05, 0.5), "max_depth": IntegerParameter(2, 6)},
-        objective_type="Minimize", max_jobs=4, max_parallel_jobs=2, random_seed=1,
+        objective_type="Minimize",
+        max_jobs=4,
+        max_parallel_jobs=2,
+        random_seed=1,
         static_hyperparameters={"objective": "binary:logistic", "num_round": 20},
-        storage=db_url, output_path=tmp_path / "out",
+        storage=db_url,
+        output_path=tmp_path / "out",
     )
-    tuner.fit({"train": data / "train.csv", "validation": f"file://{data / 'validation.csv'}"}, job_name="api-xgb")
+    tuner.fit(
+        {"train": data / "train.csv", "validation": f"file://{data / 'validation.csv'}"},
+        job_name="api-xgb",
+    )
     described = tuner.describe()
     assert described["TrainingJobStatusCounters"]["Completed"] == 4
     best = described["BestTrainingJob"]
     assert best["FinalHyperParameterTuningJobObjectiveMetric"]["Value"] < 0.3  # chance is 0.66
-    assert described["TrainingJobDefinition"]["StaticHyperParameters"] == {"objective": "binary:logistic", "num_round": "20"}
+    assert described["TrainingJobDefinition"]["StaticHyperParameters"] == {
+        "objective": "binary:logistic",
+        "num_round": "20",
+    }
     from algorithms.xgboost import load
 
     model = load(tmp_path / "out" / best["TrainingJobName"])
@@ -253,17 +263,31 @@ def test_python_api_tunes_builtin_xgboost_on_real_data(datasets, db_url, tmp_pat
 
 
 def test_bayesian_is_the_default_and_runs_end_to_end(db_url, tmp_path) -> None:
-    tuner = HyperparameterTuner(quadratic, "loss", RANGES, objective_type="Minimize", max_jobs=14,
-                                max_parallel_jobs=2, random_seed=0, storage=db_url, output_path=tmp_path)
+    tuner = HyperparameterTuner(
+        quadratic,
+        "loss",
+        RANGES,
+        objective_type="Minimize",
+        max_jobs=14,
+        max_parallel_jobs=2,
+        random_seed=0,
+        storage=db_url,
+        output_path=tmp_path,
+    )
     assert tuner.strategy == "Bayesian"
     tuner.fit(job_name="bayes")
     described = tuner.describe()
     assert described["HyperParameterTuningJobConfig"]["Strategy"] == "Bayesian"
     assert described["TrainingJobStatusCounters"]["Completed"] == 14
-    configs = [tuple(sorted(s["TunedHyperParameters"].items())) for s in tuner.training_job_summaries()]
+    configs = [
+        tuple(sorted(s["TunedHyperParameters"].items())) for s in tuner.training_job_summaries()
+    ]
     assert len(set(configs)) == 14  # never the same configuration twice
     # the optimum is x = 1, n = 1, c = "a": the model-guided trials beat the initial design
-    values = [s["FinalHyperParameterTuningJobObjectiveMetric"]["Value"] for s in tuner.training_job_summaries(sort_by="CreationTime")]
+    values = [
+        s["FinalHyperParameterTuningJobObjectiveMetric"]["Value"]
+        for s in tuner.training_job_summaries(sort_by="CreationTime")
+    ]
     assert min(values[7:]) < min(values[:7])
 
 
@@ -286,13 +310,23 @@ def test_a_spec_without_strategy_runs_bayesian(tmp_path) -> None:
 
 def _request_kwargs(tuner) -> dict:
     return {
-        "job_name": "x", "algorithm_reference": "python-callable://tests.quadratic",
-        "objective_metric_name": "loss", "objective_type": "Minimize",
-        "hyperparameter_ranges": tuner.hyperparameter_ranges, "strategy": "Random", "max_jobs": 4,
-        "max_parallel_jobs": 1, "max_runtime_in_seconds": None, "early_stopping_type": "Off",
-        "random_seed": None, "static_hyperparameters": {}, "metric_definitions": None, "inputs": None,
-        "output_path": None, "max_retry_attempts": None, "max_training_job_runtime_in_seconds": None,
-        "environment": None, "completion_criteria": None,
+        "job_name": "x",
+        "algorithm_reference": "python-callable://tests.quadratic",
+        "objective_metric_name": "loss",
+        "objective_type": "Minimize",
+        "hyperparameter_ranges": tuner.hyperparameter_ranges,
+        "strategy": "Random",
+        "max_jobs": 4,
+        "max_parallel_jobs": 1,
+        "max_runtime_in_seconds": None,
+        "early_stopping_type": "Off",
+        "random_seed": None,
+        "static_hyperparameters": {},
+        "metric_definitions": None,
+        "inputs": None,
+        "output_path": None,
+        "max_retry_attempts": None,
+        "max_training_job_runtime_in_seconds": None,
+        "environment": None,
+        "completion_criteria": None,
     }
-
-

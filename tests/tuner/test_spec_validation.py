@@ -352,7 +352,10 @@ CASES: list[tuple[str, Callable[[dict[str, Any]], Any], str, str]] = [
     ),
     (
         "strategy-tpe-with-grid-config",
-        setting((cfg("Strategy"), "TPE"), (cfg("StrategyConfig"), {"HyperbandStrategyConfig": {"MaxResource": 9}})),
+        setting(
+            (cfg("Strategy"), "TPE"),
+            (cfg("StrategyConfig"), {"HyperbandStrategyConfig": {"MaxResource": 9}}),
+        ),
         f"{CONFIG}.StrategyConfig",
         "may be given only with Strategy Hyperband",
     ),

@@ -56,5 +56,10 @@ def test_a_version_1_database_is_migrated_not_rebuilt(tmp_path: Path) -> None:
     assert [t.name for t in upgraded.trials("job-1")] == ["t1"]  # data kept
     upgraded.restart_trial("job-1", 1, attempt=2, reason="boom", now=2.0)
     assert upgraded.trials("job-1")[0].retry_reasons == ("boom",)
-    versions = [v for (v,) in sqlite3.connect(path).execute("select version from schema_version order by version")]
+    versions = [
+        v
+        for (v,) in sqlite3.connect(path).execute(
+            "select version from schema_version order by version"
+        )
+    ]
     assert versions == [1, 2]

@@ -21,7 +21,8 @@ class TrialSpec:
     ``algorithm`` names a built-in algorithm; otherwise ``callable_key`` identifies the user's
     cloudpickled training function (``callable_blob``), which a pool ships to each worker once.
     ``hyperparameters`` are strings for built-in algorithms (AMT's wire form) and typed values
-    for callables.
+    for callables. With ``wait_for_decision`` (the job has a stopping rule) the trial waits
+    after each report until the coordinator calls the pool's ``proceed`` or ``stop``.
     """
 
     job_name: str
@@ -35,6 +36,7 @@ class TrialSpec:
     callable_key: str | None = None
     callable_blob: bytes | None = field(default=None, repr=False)
     environment: Mapping[str, str] = field(default_factory=dict)
+    wait_for_decision: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,7 +79,10 @@ class WorkerPool(Protocol):
     exactly one :class:`Finished` event, after its :class:`Started` and :class:`Report` events;
     ``stop`` is idempotent and ends the trial within a second (cooperatively at its next report,
     by force after a grace period), giving ``Finished(Stopped)``; ``poll`` returns the events
-    that arrived within ``timeout_s`` (possibly none) and never raises for trial errors.
+    that arrived within ``timeout_s`` (possibly none) and never raises for trial errors, and
+    returns as soon as an event arrives. A trial submitted with ``wait_for_decision`` does not
+    go past a report until ``proceed`` (go on) or ``stop`` (it ends there, never starting its
+    next epoch) is called for it; the coordinator answers every report of such a trial.
     """
 
     @property
@@ -88,5 +93,7 @@ class WorkerPool(Protocol):
     def poll(self, timeout_s: float) -> list[Event]: ...
 
     def stop(self, number: int) -> None: ...
+
+    def proceed(self, number: int) -> None: ...
 
     def shutdown(self) -> None: ...

@@ -9,7 +9,8 @@ replaces the worker after each trial for code that leaks memory or state.
 Threads: unless the user set them, ``OMP_NUM_THREADS`` (and MKL/OpenBLAS's) are set in each
 worker to the cores divided by the number of workers.
 
-Stopping: ``stop`` asks the worker to end the trial at its next report; if the trial has not
+Stopping: ``stop`` asks the worker to end the trial at its next report (at once, if it waits
+for a decision on its last one: see ``TrialSpec.wait_for_decision``); if the trial has not
 ended after ``stop_grace_s`` the worker is killed (and replaced on the next submit), so a stop
 always takes effect within a second. A worker that dies on its own (killed, out of memory,
 segfault) ends its trial as Failed with the reason, retryable.
@@ -177,6 +178,7 @@ class LocalPool:
                     "output_dir": spec.output_dir,
                     "environment": dict(spec.environment),
                     "device": self.device,
+                    "wait_for_decision": spec.wait_for_decision,
                 },
             )
         )
@@ -187,6 +189,13 @@ class LocalPool:
             return
         with contextlib.suppress(OSError):
             worker.channel.send(("stop", number))
+
+    def proceed(self, number: int) -> None:
+        worker = self._running.get(number)
+        if worker is None or number in self._stop_deadlines:
+            return
+        with contextlib.suppress(OSError):
+            worker.channel.send(("proceed", number))
 
     def poll(self, timeout_s: float) -> list[Event]:
         events: list[Event] = []

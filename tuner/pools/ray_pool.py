@@ -16,7 +16,8 @@ actor start-up are paid once per slot, not once per trial (``warm=False`` gives 
 per trial).
 
 Stopping: ``stop`` sets the trial's stop flag through a concurrent actor call (the trial ends
-at its next report); after ``stop_grace_s`` without a finished event the actor is killed.
+at its next report, or at once if it waits for the decision on its last one; ``proceed`` lets
+such a trial go on); after ``stop_grace_s`` without a finished event the actor is killed.
 
 GPUs: an actor granted GPUs trains with ``device="cuda:0"``, the first of the devices Ray made
 visible to it (Ray sets ``CUDA_VISIBLE_DEVICES`` to the GPUs it assigned, physical ids recorded
@@ -67,11 +68,12 @@ class TrialActor:
 
     def __init__(self) -> None:
         # Import the trial runner now, while the actor boots, not when the first trial starts.
-        import tuner.pools.trial_runner  # noqa: F401
+        from tuner.pools.trial_runner import TrialControl
 
         self._events: list[tuple[Any, ...]] = []
         self._cond = threading.Condition()
-        self._stop = threading.Event()
+        self._control = TrialControl()
+        self._waits = False  # the current trial waits for a decision after each report
         self._current: int | None = None
         self._callables: dict[str, Callable[..., Any]] = {}
         self._worker = "ray"
@@ -100,7 +102,8 @@ class TrialActor:
 
         if blob is not None and job["callable_key"] not in self._callables:
             self._callables[job["callable_key"]] = cloudpickle.loads(blob)
-        self._stop.clear()
+        self._control.reset()
+        self._waits = bool(job.get("wait_for_decision"))
         self._current = job["number"]
         gpu_ids = [str(g) for g in ray.get_gpu_ids()]
         device = "cuda:0" if gpu_ids else "cpu"
@@ -109,7 +112,9 @@ class TrialActor:
             f" (GPU {','.join(gpu_ids)})" if gpu_ids else ""
         )
         try:
-            execute_trial(job, self._emit, self._stop, self._callables.__getitem__, device=device)
+            execute_trial(
+                job, self._emit, self._control, self._callables.__getitem__, device=device
+            )
         finally:
             self._current = None
 
@@ -121,14 +126,21 @@ class TrialActor:
                 if remaining <= 0:
                     return []
                 self._cond.wait(remaining)
-            if self._events[-1][0] != "finished":
+            # Wait a moment for more, unless nothing more can come: the trial ended, or it
+            # waits for the decision on the report it just sent.
+            last = self._events[-1][0]
+            if last != "finished" and not (last == "report" and self._waits):
                 self._cond.wait(DRAIN_BATCH_S)
             events, self._events = self._events, []
         return events
 
     def stop(self, number: int) -> None:
         if self._current == number:
-            self._stop.set()
+            self._control.stop()
+
+    def proceed(self, number: int) -> None:
+        if self._current == number:
+            self._control.proceed()
 
 
 @dataclass(eq=False)
@@ -258,6 +270,7 @@ class RayPool:
             "channels": dict(spec.channels),
             "output_dir": spec.output_dir,
             "environment": dict(spec.environment),
+            "wait_for_decision": spec.wait_for_decision,
         }
         slot.number = spec.number
         slot.run_ref = slot.actor.run.remote(job, blob)
@@ -269,6 +282,11 @@ class RayPool:
         if slot is None or not self._stop_deadlines.request(number):
             return
         slot.actor.stop.remote(number)
+
+    def proceed(self, number: int) -> None:
+        slot = self._running.get(number)
+        if slot is not None and number not in self._stop_deadlines:
+            slot.actor.proceed.remote(number)
 
     def poll(self, timeout_s: float) -> list[Event]:
         events: list[Event] = []

@@ -12,6 +12,8 @@ clock to the next moment something happens (never further than its timeout) and 
 everything that happens then, so the coordinator decides on each report before simulated time
 moves on. A stop ends the trial ``stop_delay_s`` after it was asked for (default 0: at once,
 before its next report), which models a decision that reaches the trial before its next epoch.
+A trial submitted with ``wait_for_decision`` reports and then waits, on simulated time that
+does not pass for it, until ``proceed`` or ``stop``, as trials on the real pools do.
 
 The learning curve is called with the trial's hyperparameters (typed for a Python callable's
 job, AMT's strings for a built-in algorithm's) and returns an iterable of metric dicts, one per
@@ -22,6 +24,7 @@ would (an ``InputError`` is a client error, never retried).
 from __future__ import annotations
 
 import itertools
+import math
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -46,6 +49,8 @@ class _SimulatedTrial:
     next_item: Any = None  # metrics of the next epoch, _DONE, or the exception it raised
     epoch: int = 0
     stop_at: float | None = None
+    waits: bool = False  # it waits for a decision after each report
+    awaiting: bool = False  # it reported and waits for that decision now
 
 
 class SimulatedPool:
@@ -86,7 +91,13 @@ class SimulatedPool:
             raise RuntimeError(msg)
         hyperparameters = dict(spec.hyperparameters)
         self._ready.append(Started(spec.number, f"simulated:{next(self._workers)}", self._now()))
-        trial = _SimulatedTrial(spec.number, hyperparameters, iter(()), self._elapsed())
+        trial = _SimulatedTrial(
+            spec.number,
+            hyperparameters,
+            iter(()),
+            self._elapsed(),
+            waits=spec.wait_for_decision,
+        )
         try:
             trial.epochs = iter(self.learning_curve(hyperparameters))
         except Exception as exc:
@@ -100,6 +111,16 @@ class SimulatedPool:
         trial = self._running.get(number)
         if trial is not None and trial.stop_at is None:
             trial.stop_at = self._elapsed() + self.stop_delay_s
+
+    def proceed(self, number: int) -> None:
+        trial = self._running.get(number)
+        if trial is None or not trial.awaiting or trial.stop_at is not None:
+            return
+        trial.awaiting = False
+        if trial.next_item is _DONE:  # training returns right after its last report
+            self._finish(trial, TrialStatus.COMPLETED, None, False, self._ready)
+        else:
+            trial.next_at = self._elapsed() + self._epoch_s(trial)
 
     def poll(self, timeout_s: float) -> list[Event]:
         if self._ready:
@@ -136,7 +157,8 @@ class SimulatedPool:
         return self.clock.now()
 
     def _due_at(self, trial: _SimulatedTrial) -> float:
-        return trial.next_at if trial.stop_at is None else min(trial.stop_at, trial.next_at)
+        next_at = math.inf if trial.awaiting else trial.next_at
+        return next_at if trial.stop_at is None else min(trial.stop_at, next_at)
 
     def _epoch_s(self, trial: _SimulatedTrial) -> float:
         seconds = self.seconds_per_epoch
@@ -154,7 +176,7 @@ class SimulatedPool:
 
     def _advance(self, trial: _SimulatedTrial, events: list[Event]) -> None:
         """What happens to ``trial`` at its due time: a stop, a failure, a report, its end."""
-        if trial.stop_at is not None and trial.stop_at <= trial.next_at:
+        if trial.stop_at is not None and (trial.awaiting or trial.stop_at <= trial.next_at):
             self._finish(trial, TrialStatus.STOPPED, None, False, events)
             return
         item = trial.next_item
@@ -168,7 +190,9 @@ class SimulatedPool:
         trial.epoch += 1
         events.append(Report(trial.number, trial.epoch, item, self._now()))
         trial.next_item = self._next_item(trial)
-        if trial.next_item is _DONE:  # training returns right after its last report
+        if trial.waits:
+            trial.awaiting = True  # until proceed() or stop()
+        elif trial.next_item is _DONE:  # training returns right after its last report
             self._finish(trial, TrialStatus.COMPLETED, None, False, events)
         else:
             trial.next_at = self._elapsed() + self._epoch_s(trial)

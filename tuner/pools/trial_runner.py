@@ -8,6 +8,11 @@ Events are plain tuples (picklable, no engine types) given to ``emit``:
 ``("finished", number, status, error, retryable, at)``. A failure is a client error (never
 retried) when the algorithm raised :class:`algorithms.base.InputError` (bad data or
 hyperparameters), else an algorithm error, which a RetryStrategy may retry.
+
+Exact stopping: when the job has a stopping rule, a trial waits after each report until the
+coordinator answers (go on, or stop), as Ray Tune's function trainables and Optuna's
+``should_prune`` do; so a trial the rule stops after epoch k never starts epoch k+1, and the
+resource it used is exactly what the rule decided. :class:`TrialControl` is that hand-off.
 """
 
 from __future__ import annotations
@@ -30,27 +35,75 @@ LOG_NAME = "training-job.log"
 Emit = Callable[[tuple[Any, ...]], None]
 
 
+class TrialControl:
+    """What the coordinator tells a running trial: stop, or go on after a report.
+
+    Answers are counted, not flagged, so an answer that arrives before the trial starts to wait
+    for it is never lost. Shared by the worker's control thread (or the Ray actor's concurrent
+    calls), which answers, and the training thread, which waits.
+    """
+
+    def __init__(self) -> None:
+        self._cond = threading.Condition()
+        self._stopped = False
+        self._answers = 0
+
+    def reset(self) -> None:
+        """Forget the previous trial's stop and answers (a warm worker starts a new trial)."""
+        with self._cond:
+            self._stopped = False
+            self._answers = 0
+
+    def stop(self) -> None:
+        with self._cond:
+            self._stopped = True
+            self._cond.notify_all()
+
+    def proceed(self) -> None:
+        """The coordinator has decided on the trial's latest report: it goes on."""
+        with self._cond:
+            self._answers += 1
+            self._cond.notify_all()
+
+    @property
+    def stopped(self) -> bool:
+        return self._stopped
+
+    def wait_for_answer(self, reports: int) -> None:
+        """Block until ``reports`` reports have been answered or the trial was stopped."""
+        with self._cond:
+            self._cond.wait_for(lambda: self._stopped or self._answers >= reports)
+
+
 class WorkerContext:
-    """The TrainingContext given to algorithms and user callables."""
+    """The TrainingContext given to algorithms and user callables.
+
+    With ``wait_for_decision`` each :meth:`report` returns only once the coordinator decided on
+    it, and raises :class:`StopTraining` at once if the decision was to stop.
+    """
 
     def __init__(
         self,
         number: int,
         emit: Emit,
-        stop_event: threading.Event,
+        control: TrialControl,
         output_dir: Path,
         channels: Mapping[str, Path],
         device: str = "cpu",
+        *,
+        wait_for_decision: bool = False,
     ) -> None:
         self.number = number
         self.device = device
         self.output_dir = output_dir
         self.channels = dict(channels)
         self._emit = emit
-        self._stop = stop_event
+        self._control = control
+        self._wait = wait_for_decision
+        self._reports = 0
 
     def report(self, epoch: int, **metrics: float) -> None:
-        if self._stop.is_set():
+        if self._control.stopped:
             raise StopTraining
         clean = {}
         for name, value in metrics.items():
@@ -58,9 +111,14 @@ class WorkerContext:
             if not math.isnan(number):
                 clean[name] = number
         self._emit(("report", self.number, int(epoch), clean, time.time()))
+        if self._wait:
+            self._reports += 1
+            self._control.wait_for_answer(self._reports)
+            if self._control.stopped:
+                raise StopTraining
 
     def should_stop(self) -> bool:
-        return self._stop.is_set()
+        return self._control.stopped
 
 
 @contextlib.contextmanager
@@ -108,7 +166,7 @@ def failure_of(exc: Exception) -> tuple[str, bool]:
 def execute_trial(
     job: Mapping[str, Any],
     emit: Emit,
-    stop_event: threading.Event,
+    control: TrialControl,
     load_callable: Callable[[str], Callable[..., Any]],
     *,
     device: str = "cpu",
@@ -121,7 +179,15 @@ def execute_trial(
     try:
         output_dir.mkdir(parents=True, exist_ok=True)
         channels = {k: Path(v) for k, v in job["channels"].items()}
-        ctx = WorkerContext(number, emit, stop_event, output_dir, channels, device)
+        ctx = WorkerContext(
+            number,
+            emit,
+            control,
+            output_dir,
+            channels,
+            device,
+            wait_for_decision=bool(job.get("wait_for_decision")),
+        )
         with redirected_output(output_dir / LOG_NAME), environment(job["environment"]):
             try:
                 if job["algorithm"] is not None:
@@ -133,7 +199,7 @@ def execute_trial(
             except (Exception, StopTraining):
                 traceback.print_exc()
                 raise
-        if stop_event.is_set():
+        if control.stopped:
             status = "Stopped"
     except StopTraining:
         status = "Stopped"

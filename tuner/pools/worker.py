@@ -21,12 +21,12 @@ from typing import Any
 
 import cloudpickle
 
-from tuner.pools.trial_runner import execute_trial
+from tuner.pools.trial_runner import TrialControl, execute_trial
 from tuner.pools.wire import Channel
 
 
 class Worker:
-    """Serves run/stop requests from the pool until told to exit or the pipe closes."""
+    """Serves run, stop and proceed requests until told to exit or the pipe closes."""
 
     def __init__(self, channel: Channel) -> None:
         self.channel = channel
@@ -34,7 +34,7 @@ class Worker:
         self.blobs: dict[str, bytes] = {}
         self.callables: dict[str, Any] = {}
         self.current: int | None = None
-        self.stop_event = threading.Event()
+        self.control = TrialControl()
         self.lock = threading.Lock()
 
     def listen(self) -> None:
@@ -60,10 +60,14 @@ class Worker:
                 self.blobs[message[1]] = message[2]
             elif kind == "run":
                 self.jobs.put(message[1])
-            elif kind == "stop":
+            elif kind in ("stop", "proceed"):
                 with self.lock:
-                    if self.current == message[1]:
-                        self.stop_event.set()
+                    if self.current != message[1]:
+                        continue
+                    if kind == "stop":
+                        self.control.stop()
+                    else:
+                        self.control.proceed()
 
     def serve(self) -> None:
         threading.Thread(target=self.listen, name="control", daemon=True).start()
@@ -81,12 +85,12 @@ class Worker:
     def run(self, job: dict[str, Any]) -> None:
         with self.lock:
             self.current = job["number"]
-            self.stop_event.clear()
+            self.control.reset()
         try:
             execute_trial(
                 job,
                 self.channel.send,
-                self.stop_event,
+                self.control,
                 self._callable,
                 device=job.get("device", "cpu"),
             )
