@@ -39,6 +39,8 @@ def main(argv: list[str] | None = None) -> int:
         f"bench_{args.name}", HERE / f"bench_{args.name}.py"
     )
     module = importlib.util.module_from_spec(spec)  # type: ignore[arg-type]
+    # Registered before it runs: dataclasses and worker processes look modules up by name.
+    sys.modules[spec.name] = module  # type: ignore[union-attr]
     spec.loader.exec_module(module)  # type: ignore[union-attr]
     started = time.time()
     table, data = module.run(args)
