@@ -28,6 +28,7 @@ BUILTIN_ALGORITHMS: dict[str, str] = {
     "knn": "algorithms.knn:ALGORITHM",
     "kmeans": "algorithms.kmeans:ALGORITHM",
     "pca": "algorithms.pca:ALGORITHM",
+    "lda": "algorithms.lda:ALGORITHM",
     "image-classification": "algorithms.image_classification:ALGORITHM",
 }
 
@@ -41,6 +42,7 @@ _IMAGE_ALIASES: dict[str, str] = {
     "knn": "knn",
     "kmeans": "kmeans",
     "pca": "pca",
+    "lda": "lda",
     "image-classification": "image-classification",
 }
 

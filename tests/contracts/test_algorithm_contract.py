@@ -148,6 +148,23 @@ CASES = [
         informational=frozenset({"train:explained_variance_ratio"}),
     ),
     Case(
+        "lda",
+        "digits",  # pixel intensities 0..16: 64-word count vectors
+        {
+            "num_topics": "5",
+            "feature_dim": "64",
+            "mini_batch_size": "200",
+            "max_restarts": "2",
+            "max_iterations": "3",
+        },
+        "test:pwll",
+        _names("num_topics feature_dim mini_batch_size alpha0 max_restarts max_iterations tol"),
+        frozenset({"num_topics", "feature_dim", "mini_batch_size"}),
+        "max_iterations",
+        informational=frozenset({"train:pwll"}),
+        torch=False,
+    ),
+    Case(
         "image-classification",
         "images",
         {
