@@ -13,9 +13,25 @@ rest (reduction factor, rungs, brackets) is ours, fixed here:
   Bracket ``s`` has rungs at ``MinResource * eta**(s_max - s + k)`` for ``k = 0, 1, ...`` below
   ``MaxResource``: bracket ``s_max`` is the most aggressive (first rung at MinResource), bracket
   0 the most patient (no rung: its trials run to MaxResource), as in Hyperband's notation.
-  Each trial's bracket is drawn (seeded by the job seed and trial number)
-  with Hyperband's proportions: bracket ``s`` runs ``ceil((s_max + 1) / (s + 1) * eta**s)``
-  configurations per Hyperband round, i.e. more short trials in the aggressive brackets.
+* **Which bracket a trial joins** (``bracket_policy="adaptive"``, the default) is chosen from
+  the evidence, so that trials are judged as early as the curves allow and no earlier. A rung
+  level is *reliable* when a cut there would have kept the best trials that ran their whole
+  budget: of the trials that reached MaxResource without ever being judged at that level or
+  below (their bracket's first rung is above it: a trial that survived a cut says nothing about
+  the ones it cut), the best one and at least ``1 - 1/eta`` of the best ``1/eta`` must have
+  been within the best ``1/eta`` of all the values recorded at that level
+  (:func:`rung_is_reliable`, from ``EVIDENCE_MIN`` = 3 such trials). A new trial joins the most
+  aggressive bracket whose first rung is reliable, going from bracket ``s_max`` down. Where
+  the evidence is not there yet, its bracket is drawn (seeded by the job seed and trial number)
+  with Hyperband's proportions (bracket ``s`` runs ``ceil((s_max + 1) / (s + 1) * eta**s)``
+  configurations per Hyperband round), leaving out the brackets already found unreliable; and
+  ``EXPLORE`` = 10% of trials always draw with those proportions, so that evidence keeps coming
+  for every level. This is ours, in the spirit of Hyper-Tune's bracket selection (Li et al.,
+  VLDB 2022); it was chosen on ``tests/benchmarks/bench_early_stopping.py``, where Hyperband's
+  fixed proportions spent about 0.2-0.3 of full training's epochs on every problem and a single
+  aggressive bracket (ASHA's default, ``"asha"``) about 0.06 but lost 2-45% of the final
+  quality where early values mislead (the README has the table). ``"hyperband"`` keeps the
+  fixed proportions.
 * **Rung decision** (ASHA stopping rule, as Ray Tune's ASHAScheduler applies it): when a trial
   reaches a rung of its bracket, it continues only if its value is among the best ``1/eta``
   of the values recorded at that rung by the trials of its bracket (itself included, all
@@ -28,13 +44,18 @@ rest (reduction factor, rungs, brackets) is ours, fixed here:
   :class:`~strategies.base.Suggestion`; the rung decision reads it back from
   :attr:`Trial.bracket` (or recomputes it from the number when a trial has none).
 
-Decisions depend only on the trials' curves, so after a resume, or with trials in parallel,
-they are the same as they would have been.
+Brackets and rung decisions depend only on the history (the bracket is stored with the trial
+when it is asked for), so a resume replays them, one trial at a time or on the simulated pool a
+seed gives the same decisions every time, and with real parallel trials they depend only on the
+order in which reports arrive.
 
-Model-based Hyperband (``model_based=True``, BOHB-like, Falkner et al. ICML 2018): instead of
-random sampling, new configurations come from a strategy fitted on the trials' values at the
-highest rung that has at least ``model_min_points`` results (falling back to lower rungs, then to
-random sampling while no rung has enough).
+Model-based Hyperband (``model_based=True``, BOHB's per-budget rule, Falkner et al. ICML 2018):
+instead of random sampling, new configurations come from a strategy (the Bayesian one) fitted on
+the trials' values at the highest resource level that has at least ``model_min_points`` results,
+so it learns from the lower rungs while few trials reach the top, and moves up as they do
+(falling back to random sampling while no level has enough). Every trial is handed to the model:
+those that reached the level as observations, the others as pending, so its suggestions stay
+apart. The model is rebuilt from the history at every ask: a pure function of it.
 """
 
 from __future__ import annotations
@@ -118,6 +139,48 @@ class HyperbandSchedule:
         return np.asarray(counts / counts.sum(), dtype=float)
 
 
+#: Bracket policies: "adaptive" (see the module docstring), "hyperband" (Hyperband's
+#: proportions for every trial), "asha" (every trial in the most aggressive bracket).
+BRACKET_POLICIES = ("adaptive", "hyperband", "asha")
+DEFAULT_POLICY = "adaptive"
+EXPLORE = 0.1  # share of trials whose bracket is drawn with Hyperband's proportions
+EVIDENCE_MIN = 3  # unbiased full-budget trials needed before a rung is judged reliable
+
+
+def first_rung(schedule: HyperbandSchedule, bracket: int) -> int:
+    """The resource at which ``bracket`` first judges its trials (MaxResource for bracket 0)."""
+    rungs = schedule.rungs(bracket)
+    return rungs[0] if rungs else schedule.max_resource
+
+
+def rung_is_reliable(
+    schedule: HyperbandSchedule, level: int, history: Sequence[Trial]
+) -> bool | None:
+    """Would a cut at ``level`` have kept the best full-budget trials? None: not known yet.
+
+    Only trials that were never judged at ``level`` or below (their bracket's first rung is
+    above it) and ran their whole budget are evidence: a trial that survived a cut there says
+    nothing about the ones it cut. The best of them (the top ``1/eta``, at least one) must have
+    been within the best ``1/eta`` of every value recorded at ``level``.
+    """
+    full = schedule.max_resource
+    evidence = [
+        t
+        for t in history
+        if len(t.curve) >= full
+        and t.bracket is not None
+        and first_rung(schedule, t.bracket) > level
+    ]
+    if len(evidence) < EVIDENCE_MIN:
+        return None
+    at_level = np.array([t.curve[level - 1][1] for t in history if len(t.curve) >= level])
+    cutoff = float(np.quantile(at_level, 1.0 / schedule.eta))
+    best = sorted(evidence, key=lambda t: t.curve[full - 1][1])
+    top = best[: max(1, len(best) // schedule.eta)]
+    kept = [t.curve[level - 1][1] <= cutoff for t in top]
+    return kept[0] and sum(kept) >= (1 - 1 / schedule.eta) * len(kept)
+
+
 class HyperbandStrategy:
     """ASHA-style Hyperband: a Strategy (bracket and configuration) and an EarlyStopper (rungs)."""
 
@@ -132,6 +195,7 @@ class HyperbandStrategy:
         model_based: bool = False,
         model_factory: Callable[[SearchSpace, int], Strategy] | None = None,
         model_min_points: int | None = None,
+        bracket_policy: str | None = None,
     ) -> None:
         self.space = space
         self.seed = seed
@@ -142,6 +206,10 @@ class HyperbandStrategy:
             raise ValueError(msg)
         self.model_factory = model_factory
         self.model_min_points = model_min_points or max(6, len(space.ranges) + 2)
+        self.bracket_policy = bracket_policy or DEFAULT_POLICY
+        if self.bracket_policy not in BRACKET_POLICIES:
+            msg = f"bracket_policy must be one of {', '.join(BRACKET_POLICIES)}"
+            raise ValueError(msg)
         self._weights = self.schedule.bracket_weights()
         self._brackets: dict[int, int] = {}  # a cache: brackets are a pure function of the number
 
@@ -154,6 +222,32 @@ class HyperbandStrategy:
             bracket = self._brackets[number] = int(rng.choice(len(self._weights), p=self._weights))
         return bracket
 
+    def choose_bracket(self, number: int, history: Sequence[Trial]) -> int:
+        """Trial ``number``'s bracket under the policy: a pure function of the history."""
+        s_max = self.schedule.s_max
+        if self.bracket_policy == "asha":
+            return s_max
+        drawn = self.bracket_of(number)
+        if self.bracket_policy == "hyperband":
+            return drawn
+        explore = np.random.default_rng([int(self.seed), int(number), 11]).random() < EXPLORE
+        if explore:
+            return drawn
+        for bracket in range(s_max, 0, -1):
+            reliable = rung_is_reliable(self.schedule, first_rung(self.schedule, bracket), history)
+            if reliable is None:  # not known yet: Hyperband's proportions, but never more
+                return self._draw_at_most(number, bracket)  # aggressive than a known bad rung
+            if reliable:
+                return bracket
+        return 0
+
+    def _draw_at_most(self, number: int, bracket: int) -> int:
+        if bracket == self.schedule.s_max:
+            return self.bracket_of(number)
+        weights = self._weights[: bracket + 1] / self._weights[: bracket + 1].sum()
+        rng = np.random.default_rng([int(self.seed), int(number), 13])
+        return int(rng.choice(bracket + 1, p=weights))
+
     # -- Strategy ---------------------------------------------------------------------------
     def ask(self, history: Sequence[Trial]) -> Suggestion | None:
         number = len(history) + 1
@@ -161,7 +255,7 @@ class HyperbandStrategy:
         if config is None:
             rng = rng_for(self.seed, number)
             config = sample_distinct(self.space, rng, pending_configs(history))
-        return Suggestion(config, bracket=self.bracket_of(number))
+        return Suggestion(config, bracket=self.choose_bracket(number, history))
 
     def _model_config(self, history: Sequence[Trial]) -> Config | None:
         """BOHB: fit the model on the highest rung with enough results, if any."""

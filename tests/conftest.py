@@ -10,6 +10,7 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "examples"))
 sys.path.insert(0, str(ROOT / "tests" / "helpers"))  # shared test helpers (algorithm_context)
+sys.path.insert(0, str(ROOT / "tests" / "benchmarks"))  # the benchmarks' problems and measures
 
 
 @pytest.fixture

@@ -90,7 +90,10 @@ def _our_kwargs(method: str, max_resource: int) -> dict[str, Any]:
     from tuner import HyperbandStrategyConfig, StrategyConfig
 
     if method in ("nostop", "median"):
-        return {"strategy": "Random", "early_stopping_type": "Auto" if method == "median" else "Off"}
+        return {
+            "strategy": "Random",
+            "early_stopping_type": "Auto" if method == "median" else "Off",
+        }
     config = HyperbandStrategyConfig(
         max_resource=max_resource,
         min_resource=1,
@@ -249,10 +252,13 @@ def run_ray(
 ) -> list[TrialRun]:
     from ray.tune.schedulers import ASHAScheduler, MedianStoppingRule, TrialScheduler
 
-    np.random.seed(seed)  # ASHA draws each trial's bracket from numpy's global generator
+    np.random.seed(seed)  # noqa: NPY002 - ASHA draws each trial's bracket from numpy's global generator
     if method == "ray_asha":
         scheduler: Any = ASHAScheduler(
-            time_attr="training_iteration", max_t=problem.max_epochs, grace_period=1, reduction_factor=3
+            time_attr="training_iteration",
+            max_t=problem.max_epochs,
+            grace_period=1,
+            reduction_factor=3,
         )
     else:
         scheduler = MedianStoppingRule(
@@ -287,7 +293,9 @@ METHODS: dict[str, Callable[..., list[TrialRun]]] = {
 
 
 # -- measures ------------------------------------------------------------------------------------
-def _events(problem: surrogates.Problem, runs: list[TrialRun]) -> Iterator[tuple[float, float, float]]:
+def _events(
+    problem: surrogates.Problem, runs: list[TrialRun]
+) -> Iterator[tuple[float, float, float]]:
     """(time, observed, clean) of every report, in time order (ties by trial order)."""
     events = []
     for order, run in enumerate(runs):
@@ -305,7 +313,9 @@ def final_quality(problem: surrogates.Problem, runs: list[TrialRun]) -> float:
     return problem.clean_curve(best.hp)[best.epochs - 1]
 
 
-def anytime(problem: surrogates.Problem, runs: list[TrialRun], full: int) -> tuple[np.ndarray, list[float]]:
+def anytime(
+    problem: surrogates.Problem, runs: list[TrialRun], full: int
+) -> tuple[np.ndarray, list[float]]:
     """The incumbent's clean value after each share of ``full`` epochs in GRID, and every step."""
     best_observed, incumbent, trace = math.inf, math.inf, []
     for _, observed, clean in _events(problem, runs):
@@ -316,7 +326,9 @@ def anytime(problem: surrogates.Problem, runs: list[TrialRun], full: int) -> tup
     return np.array(at), trace
 
 
-def measure(problem: surrogates.Problem, runs: list[TrialRun], reference: float, full: int) -> dict[str, Any]:
+def measure(
+    problem: surrogates.Problem, runs: list[TrialRun], reference: float, full: int
+) -> dict[str, Any]:
     """The table's measures of one run against full-budget random search's final quality."""
     epochs = sum(r.epochs for r in runs)
     curve, trace = anytime(problem, runs, full)
@@ -400,7 +412,9 @@ def _summaries(results: list[dict[str, Any]], opts: argparse.Namespace) -> list[
         reference_runs = by_key[(name, "nostop", seed, opts.parallel[0])]
         full = sum(r.epochs for r in reference_runs)
         measured = measure(problem, runs, _reference(problem, reference_runs), full)
-        rows.append({"problem": name, "method": method, "seed": seed, "parallel": parallel, **measured})
+        rows.append(
+            {"problem": name, "method": method, "seed": seed, "parallel": parallel, **measured}
+        )
     return rows
 
 
@@ -465,7 +479,7 @@ def plot(summary: dict[str, dict[str, Any]], opts: argparse.Namespace) -> Path:
     cols = 3
     rows_n = math.ceil(len(opts.problems) / cols)
     fig, axes = plt.subplots(rows_n, cols, figsize=(5 * cols, 3.6 * rows_n), squeeze=False)
-    for ax, name in zip(axes.flat, opts.problems):
+    for ax, name in zip(axes.flat, opts.problems, strict=False):
         for method in opts.methods:
             row = summary.get(f"{name}/{method}/{opts.parallel[0]}")
             if row is None:

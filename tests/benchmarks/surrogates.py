@@ -51,7 +51,7 @@ from typing import Any
 
 import numpy as np
 
-from tuner import CategoricalParameter, ContinuousParameter, IntegerParameter
+from tuner import ContinuousParameter, IntegerParameter
 
 CACHE_DIR = Path(__file__).resolve().parents[2] / "benchmark-results" / "curve-cache"
 CACHE_POINTS = {"xgb": 256, "mlp": 128}  # the MLP costs about 1.5 s a curve, xgboost 0.1 s
@@ -79,7 +79,10 @@ class Problem:
 
     def from_unit(self, u: np.ndarray) -> dict[str, Any]:
         """The configuration at point ``u`` of the unit cube (the inverse of :meth:`unit`)."""
-        return {name: _from_unit(rng, float(x)) for (name, rng), x in zip(self.ranges.items(), u)}
+        return {
+            name: _from_unit(rng, float(x))
+            for (name, rng), x in zip(self.ranges.items(), u, strict=True)
+        }
 
     def curve(self, hp: Mapping[str, Any]) -> Curve:
         """The losses of ``hp`` after epochs 1..max_epochs."""
@@ -195,17 +198,19 @@ def _sobol_points(dims: int, n: int) -> np.ndarray:
     return np.asarray(qmc.Sobol(dims, scramble=True, seed=0).random(n))
 
 
+def _train_curve(spec: dict[str, Any], hp: dict[str, Any]) -> Curve:
+    values: list[float] = []
+    spec["core"](hp, lambda _epoch, v: values.append(spec["loss"](v)))
+    return values
+
+
 def build_cache(name: str, n: int | None = None, directory: Path = CACHE_DIR) -> Path:
     """Train the real problem ``name`` on ``n`` Sobol configurations and cache their curves."""
     spec = _real_problems()[name]
     n = n or CACHE_POINTS[name]
     shell = Problem(name, spec["label"], spec["ranges"], spec["max_resource"], lambda u: [])
     points = _sobol_points(len(shell.ranges), n)
-    curves = []
-    for u in points:
-        values: list[float] = []
-        spec["core"](shell.from_unit(u), lambda _epoch, v: values.append(spec["loss"](v)))
-        curves.append(values)
+    curves = [_train_curve(spec, shell.from_unit(u)) for u in points]
     directory.mkdir(parents=True, exist_ok=True)
     path = directory / f"{name}.json"
     data = {"points": points.tolist(), "curves": curves, "label": spec["label"]}
@@ -221,7 +226,9 @@ def cached(name: str, directory: Path = CACHE_DIR) -> Problem:
     data = json.loads(path.read_text())
     spec = _real_problems()[name]
     table = CurveTable(np.array(data["points"]), np.array(data["curves"]))
-    return Problem(name, f"{spec['label']} (cached)", spec["ranges"], spec["max_resource"], table.curve)
+    return Problem(
+        name, f"{spec['label']} (cached)", spec["ranges"], spec["max_resource"], table.curve
+    )
 
 
 PROBLEMS = ("xgb", "mlp", "smooth", "crossing", "plateau", "noisy")

@@ -201,3 +201,89 @@ def test_model_based_falls_back_to_random_until_a_rung_has_data() -> None:
     assert strategy.ask(enough).config == {"x": 0.123}
     observed = calls[-1]
     assert [s for _, s, _ in observed] == [TrialStatus.COMPLETED] * 3 + [TrialStatus.PENDING]
+
+
+# -- the adaptive bracket policy ------------------------------------------------------------------
+def _full(number: int, curve: list[float], bracket: int) -> Trial:
+    return Trial(
+        number,
+        {"x": 0.5},
+        TrialStatus.COMPLETED,
+        value=curve[-1],
+        curve=tuple(enumerate(curve, 1)),
+        bracket=bracket,
+    )
+
+
+def _not_exploring(strategy: HyperbandStrategy, start: int) -> int:
+    """A trial number whose bracket is decided by the evidence, not drawn (EXPLORE)."""
+    import numpy as np
+
+    from strategies.hyperband import EXPLORE
+
+    for number in range(start, start + 200):
+        if np.random.default_rng([strategy.seed, number, 11]).random() >= EXPLORE:
+            return number
+    raise AssertionError("no such number")
+
+
+def _crossing_history(n: int = 6) -> list[Trial]:
+    """Full-budget trials (bracket 0, never judged) whose best final is worst at rung 1.
+
+    MaxResource 9: rungs 1 and 3. Trial k is good early and bad at the end, except trial 1,
+    the best at 9, which is the worst at 1 but already among the best at 3.
+    """
+    trials = [_full(1, [0.9, 0.2, 0.2, 0.2, 0.2, 0.2, 0.2, 0.2, 0.1], 0)]
+    for k in range(2, n + 1):
+        early = 0.1 * k / n
+        trials.append(_full(k, [early, 0.5, 0.5, 0.5, 0.5, 0.5, 0.5, 0.5, 0.5 + 0.01 * k], 0))
+    return trials
+
+
+def test_reliability_is_unknown_without_unbiased_full_budget_trials() -> None:
+    from strategies.hyperband import EVIDENCE_MIN, rung_is_reliable
+
+    strategy = _strategy(max_resource=9)
+    few = _crossing_history(EVIDENCE_MIN - 1)
+    assert rung_is_reliable(strategy.schedule, 1, few) is None
+    # Trials judged at rung 1 (bracket s_max) are no evidence about rung 1: they survived it.
+    judged = [_full(k, [0.1] * 9, strategy.schedule.s_max) for k in range(1, 10)]
+    assert rung_is_reliable(strategy.schedule, 1, judged) is None
+
+
+def test_a_rung_that_would_have_cut_the_best_trial_is_unreliable() -> None:
+    from strategies.hyperband import rung_is_reliable
+
+    schedule = _strategy(max_resource=9).schedule
+    history = _crossing_history()
+    assert rung_is_reliable(schedule, 1, history) is False  # the best at 9 is the worst at 1
+    assert rung_is_reliable(schedule, 3, history) is True  # and among the best at 3
+
+
+def test_adaptive_policy_picks_the_most_aggressive_reliable_bracket() -> None:
+    strategy = _strategy(max_resource=9)
+    s_max = strategy.schedule.s_max
+    assert strategy.schedule.rungs(s_max - 1) == [3]
+    history = _crossing_history()
+    number = _not_exploring(strategy, len(history) + 1)
+    assert strategy.choose_bracket(number, history[: number - 1]) == s_max - 1
+    # when every trial agrees from the first report on, the most aggressive bracket
+    agreeing = [_full(k, [0.1 * k] * 9, 0) for k in range(1, 7)]
+    assert strategy.choose_bracket(_not_exploring(strategy, 7), agreeing) == s_max
+
+
+def test_adaptive_policy_uses_hyperbands_proportions_until_it_knows() -> None:
+    strategy = _strategy(max_resource=27)
+    assert all(strategy.choose_bracket(n, []) == strategy.bracket_of(n) for n in range(1, 50))
+
+
+def test_fixed_policies_and_a_bad_policy_name() -> None:
+    asha = _strategy(max_resource=27, bracket_policy="asha")
+    assert {asha.choose_bracket(n, []) for n in range(1, 30)} == {asha.schedule.s_max}
+    hyperband = _strategy(max_resource=27, bracket_policy="hyperband")
+    history = _crossing_history()
+    assert all(
+        hyperband.choose_bracket(n, history) == hyperband.bracket_of(n) for n in range(7, 40)
+    )
+    with pytest.raises(ValueError, match="bracket_policy must be one of"):
+        _strategy(bracket_policy="fastest")

@@ -246,3 +246,61 @@ def test_grid_on_simulated_time_runs_every_combination_once(db_url) -> None:
     simulate(spec, lambda hp: [{"loss": abs(hp["x"])}], storage=db_url)
     combos = {tuple(sorted(t.hyperparameters.items())) for t in SqlStorage(db_url).trials("grid")}
     assert len(combos) == 6
+
+
+def _noisy_curve(hp):
+    """Crossing, noisy curves: a decision depends on the order of every earlier report."""
+    x = hp["x"]
+    return [
+        {"loss": abs(x - 1.0) + (2.0 + x) / epoch + 0.05 * ((7 * epoch + int(40 * x)) % 5)}
+        for epoch in range(1, 28)
+    ]
+
+
+@pytest.mark.parametrize(
+    ("strategy", "early_stopping", "parallel"),
+    [
+        ("Hyperband", "Off", 4),
+        ("Hyperband", "Off", 8),
+        ("Random", "Auto", 4),
+        ("Random", "Auto", 8),
+    ],
+)
+def test_same_seed_gives_identical_decisions_on_the_simulated_pool(
+    tmp_path, strategy, early_stopping, parallel
+) -> None:
+    config = StrategyConfig(HyperbandStrategyConfig(max_resource=27, min_resource=1))
+    tuner = HyperparameterTuner(
+        _noisy_curve,
+        "loss",
+        X,
+        objective_type="Minimize",
+        max_jobs=60,
+        max_parallel_jobs=parallel,
+        random_seed=11,
+        strategy=strategy,
+        early_stopping_type=early_stopping,
+        strategy_config=config if strategy == "Hyperband" else None,
+        static_hyperparameters={"epochs": 27},
+    )
+    decisions = []
+    for run in ("a", "b"):
+        url = f"sqlite:///{tmp_path / run}.db"
+        simulate(tuner.build_spec(job_name="same"), _noisy_curve, storage=url)
+        decisions.append(
+            [
+                (
+                    t.number,
+                    dict(t.hyperparameters),
+                    t.bracket,
+                    t.status,
+                    t.n_reports,
+                    t.failure_reason,
+                )
+                for t in SqlStorage(url).trials("same")
+            ]
+        )
+    assert decisions[0] == decisions[1]
+    stopped = [d for d in decisions[0] if d[3] is TrialStatus.STOPPED]
+    assert len(stopped) >= 10  # the rule had decisions to make
+    assert len({d[4] for d in decisions[0]}) >= 3  # at several resource levels
