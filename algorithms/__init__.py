@@ -30,6 +30,7 @@ BUILTIN_ALGORITHMS: dict[str, str] = {
     "pca": "algorithms.pca:ALGORITHM",
     "lda": "algorithms.lda:ALGORITHM",
     "image-classification": "algorithms.image_classification:ALGORITHM",
+    "random-cut-forest": "algorithms.random_cut_forest:ALGORITHM",
 }
 
 # SageMaker image repositories (…/sagemaker-xgboost:1.7-1, …/linear-learner:1) -> our name, so a
@@ -44,6 +45,7 @@ _IMAGE_ALIASES: dict[str, str] = {
     "pca": "pca",
     "lda": "lda",
     "image-classification": "image-classification",
+    "randomcutforest": "random-cut-forest",
 }
 
 

@@ -187,6 +187,17 @@ CASES = [
         frozenset({"num_classes", "num_training_samples"}),
         "epochs",
     ),
+    Case(
+        "random-cut-forest",
+        "cancer",  # label first (0/1): ignored in train, the anomaly label in test
+        {"feature_dim": "30", "num_trees": "50", "num_samples_per_tree": "64"},
+        "test:f1",
+        _names("feature_dim eval_metrics num_samples_per_tree num_trees"),
+        frozenset({"feature_dim"}),
+        None,
+        informational=frozenset({"test:accuracy", "test:precision", "test:recall"}),
+        torch=False,
+    ),
 ]
 
 
