@@ -10,6 +10,12 @@ Hyperparameters reach ``train`` as AMT sends them: a mapping of names to strings
 and tuned values alike). Each algorithm declares every hyperparameter it accepts with a
 :class:`HyperparameterSpec`; :func:`parse_hyperparameters` turns the strings into typed values
 and reports every problem at once, naming the hyperparameter and what is allowed.
+
+Names that AMT or the SageMaker Python SDK add on their own are never refused: ``_``-prefixed
+ones (AMT's ``_tuning_objective_metric``) and ``sagemaker_``-prefixed ones (the SDK's
+``sagemaker_estimator_class_name`` and ``sagemaker_estimator_module``, which
+``HyperparameterTuner.fit(include_cls_metadata=True)`` adds, and the framework estimators'
+``sagemaker_program``, ``sagemaker_submit_directory`` ...). See :func:`is_reserved`.
 """
 
 from __future__ import annotations
@@ -24,6 +30,19 @@ Direction = Literal["Minimize", "Maximize"]
 
 #: Hyperparameters the engine adds (AMT injects ``_tuning_objective_metric``); never validated.
 RESERVED_PREFIX = "_"
+#: Every prefix of names that are passed through unvalidated: the engine's (``_``) and the
+#: SageMaker SDK's (``sagemaker_``, e.g. ``sagemaker_estimator_class_name``).
+RESERVED_PREFIXES = (RESERVED_PREFIX, "sagemaker_")
+
+
+def is_reserved(name: str) -> bool:
+    """Whether ``name`` is AMT's or the SDK's (``_...``, ``sagemaker_...``), not an algorithm's.
+
+    Such names are never refused as unknown: AMT adds ``_tuning_objective_metric`` to every
+    trial, and the SageMaker Python SDK adds ``sagemaker_estimator_class_name`` and
+    ``sagemaker_estimator_module`` to a tuning job's static hyperparameters.
+    """
+    return name.startswith(RESERVED_PREFIXES)
 
 
 class StopTraining(BaseException):  # noqa: N818 - a control-flow signal, like SystemExit
@@ -144,13 +163,14 @@ def parse_hyperparameters(
 ) -> dict[str, Any]:
     """Typed values for every declared hyperparameter: given ones parsed, the rest defaulted.
 
-    Names starting with ``_`` are the engine's and are passed through untouched. Raises
+    Names starting with ``_`` or ``sagemaker_`` are AMT's or the SDK's (:func:`is_reserved`) and
+    are passed through untouched. Raises
     :class:`HyperparameterError` listing every unknown, missing or invalid hyperparameter.
     """
     problems: list[str] = []
     out: dict[str, Any] = {}
     for name, value in raw.items():
-        if name.startswith(RESERVED_PREFIX):
+        if is_reserved(name):
             out[name] = value
         elif name not in specs:
             problems.append(f"hyperparameter {name!r} is not known to this algorithm")

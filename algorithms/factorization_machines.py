@@ -129,7 +129,9 @@ def _term_specs(term: str, lr: float, wd: float, sigma: float) -> dict[str, Hype
 
 
 #: SageMaker Factorization Machines' hyperparameters (the developer guide's "Factorization
-#: Machines hyperparameters" page; ranges as the SageMaker Python SDK validates them).
+#: Machines hyperparameters" page; ranges as the SageMaker Python SDK validates them). ``eps``,
+#: "Float" on the page and unchecked by the SDK, takes 0 too; a negative one is refused, as
+#: torch's Adam refuses it.
 HYPERPARAMETERS: Mapping[str, HyperparameterSpec] = MappingProxyType(
     {
         "feature_dim": HyperparameterSpec(
@@ -148,9 +150,7 @@ HYPERPARAMETERS: Mapping[str, HyperparameterSpec] = MappingProxyType(
             "float", None, "Clip gradients to [-clip_gradient, clip_gradient]."
         ),
         "epochs": _spec("int", 1, "Passes over the training data.", min_value=1),
-        "eps": _spec(
-            "float", 1e-8, "Adam's epsilon (avoids division by 0).", min_value=0, min_open=True
-        ),
+        "eps": _spec("float", 1e-8, "Adam's epsilon (avoids division by 0), >= 0.", min_value=0),
         "mini_batch_size": _spec("int", 1000, "Rows per mini-batch.", min_value=1),
         "rescale_grad": _spec("float", None, "Multiply gradients by this before the update."),
         "seed": _spec(

@@ -29,6 +29,9 @@ ECCV 2016) of ``num_layers`` layers on the ``train`` channel and reports ``train
   ``kv_store`` (distributed training) is accepted and ignored: training runs in one process.
   ``precision_dtype=float16`` trains with CUDA autocast and gradient scaling; on a CPU it falls
   back to float32.
+* Ranges are the developer guide's: ``beta_1``, ``beta_2``, ``eps``, ``learning_rate`` and
+  ``lr_scheduler_factor`` take all of [0, 1] and ``num_classes`` any positive integer. Adam's
+  betas of exactly 1 (which torch refuses) run as ``1 - 1e-7``, their limit.
 
 Training is seeded (weights, shuffling, augmentation): on the CPU the same hyperparameters give
 the same metrics; CUDA kernels may differ in the last bits from run to run.
@@ -124,11 +127,13 @@ def _flag(default: int, description: str) -> HyperparameterSpec:
     return _spec("int", default, description, min_value=0, max_value=1)
 
 
-#: SageMaker image classification's hyperparameters ("Image Classification Hyperparameters").
+#: SageMaker image classification's hyperparameters ("Image Classification Hyperparameters"),
+#: with the ranges that page gives: num_classes a positive integer; beta_1, beta_2, eps, gamma,
+#: learning_rate, lr_scheduler_factor, momentum and weight_decay in [0, 1].
 HYPERPARAMETERS: Mapping[str, HyperparameterSpec] = MappingProxyType(
     {
         "num_classes": HyperparameterSpec(
-            "int", required=True, min_value=2, description="Number of output classes."
+            "int", required=True, min_value=1, description="Number of output classes."
         ),
         "num_training_samples": HyperparameterSpec(
             "int",
@@ -142,8 +147,12 @@ HYPERPARAMETERS: Mapping[str, HyperparameterSpec] = MappingProxyType(
             "Data augmentation; none by default.",
             choices=("crop", "crop_color", "crop_color_transform"),
         ),
-        "beta_1": _unit(0.9, "Adam: decay rate of the first moment.", max_open=True),
-        "beta_2": _unit(0.999, "Adam: decay rate of the second moment.", max_open=True),
+        "beta_1": _unit(
+            0.9, "Adam: decay rate of the first moment, in [0, 1] (1 runs as 1 - 1e-7)."
+        ),
+        "beta_2": _unit(
+            0.999, "Adam: decay rate of the second moment, in [0, 1] (1 runs as 1 - 1e-7)."
+        ),
         "checkpoint_frequency": _spec(
             "int", None, "Also save the model every this many epochs (<= epochs).", min_value=1
         ),
@@ -158,7 +167,7 @@ HYPERPARAMETERS: Mapping[str, HyperparameterSpec] = MappingProxyType(
             0.0, "Relative accuracy improvement below which an epoch does not count."
         ),
         "epochs": _spec("int", 30, "Training epochs.", min_value=1),
-        "eps": _unit(1e-8, "Adam and RMSprop: epsilon.", min_open=True),
+        "eps": _unit(1e-8, "Adam and RMSprop: epsilon, in [0, 1]."),
         "gamma": _unit(0.9, "RMSprop: decay of the moving average of squared gradients."),
         "image_shape": _spec(
             "str", "3,224,224", "Input shape 'channels,height,width' (channels 1 or 3)."
@@ -169,9 +178,9 @@ HYPERPARAMETERS: Mapping[str, HyperparameterSpec] = MappingProxyType(
             "Distributed weight synchronisation; accepted, not used (one process).",
             choices=("dist_sync", "dist_async"),
         ),
-        "learning_rate": _unit(0.1, "Initial learning rate.", min_open=True),
+        "learning_rate": _unit(0.1, "Initial learning rate, in [0, 1]."),
         "lr_scheduler_factor": _unit(
-            0.1, "Learning-rate multiplier at each lr_scheduler_step epoch.", min_open=True
+            0.1, "Learning-rate multiplier at each lr_scheduler_step epoch, in [0, 1]."
         ),
         "lr_scheduler_step": _spec(
             "str", None, "Comma-separated epochs after which the learning rate is reduced."
@@ -610,6 +619,12 @@ class _Run:
         return metrics
 
 
+#: Adam's betas as torch takes them: below 1. SageMaker documents beta_1 and beta_2 in [0, 1];
+#: 1 runs as this, the limit in which Adam's bias-corrected moments are the running means of
+#: all gradients (and their squares) so far.
+_ADAM_BETA_MAX = 1.0 - 1e-7
+
+
 def _optimizer(values: Mapping[str, Any], parameters: Any) -> Any:
     torch = _torch()
     name, rate = values["optimizer"], values["learning_rate"]
@@ -623,7 +638,6 @@ def _optimizer(values: Mapping[str, Any], parameters: Any) -> Any:
             nesterov=name == "nag" and momentum > 0,  # Nesterov without momentum is plain SGD
         )
     if name == "adam":
-        return torch.optim.Adam(
-            parameters, lr=rate, betas=(values["beta_1"], values["beta_2"]), eps=values["eps"]
-        )
+        betas = (min(values["beta_1"], _ADAM_BETA_MAX), min(values["beta_2"], _ADAM_BETA_MAX))
+        return torch.optim.Adam(parameters, lr=rate, betas=betas, eps=values["eps"])
     return torch.optim.RMSprop(parameters, lr=rate, alpha=values["gamma"], eps=values["eps"])

@@ -23,6 +23,10 @@ The ``k`` centres of the last epoch are the model. The data's first CSV column i
 in SageMaker's CSV format, and is not a feature; when ``feature_dim`` is one more than the
 remaining columns, the file is taken to have no label column (SageMaker's ``label_size=0``).
 Sparse input is densified one mini-batch at a time.
+
+``force_dense``, which the SageMaker Python SDK's ``KMeans`` estimator always sends as ``True``
+("KMeans requires this hp to fit on Record objects", ``sagemaker/amazon/kmeans.py``), is
+accepted as a boolean and ignored: every mini-batch is dense here whatever it says.
 """
 
 from __future__ import annotations
@@ -92,11 +96,19 @@ def _auto_or_int(description: str) -> HyperparameterSpec:
     return AutoOrIntSpec("int", None, min_value=1, description=description)
 
 
-#: SageMaker k-means' hyperparameters ("K-means Hyperparameters" in the developer guide).
+#: SageMaker k-means' hyperparameters ("K-means Hyperparameters" in the developer guide), plus
+#: ``force_dense``, which the SageMaker Python SDK's KMeans estimator sends.
 HYPERPARAMETERS: Mapping[str, HyperparameterSpec] = MappingProxyType(
     {
         "feature_dim": HyperparameterSpec(
             "int", required=True, min_value=1, description="Number of features in the input."
+        ),
+        # Not on the developer guide's page; the SDK's KMeans estimator always sends it.
+        "force_dense": HyperparameterSpec(
+            "bool",
+            True,
+            description="Densify the input (the SageMaker SDK always sends True); accepted, "
+            "ignored: mini-batches are always dense here.",
         ),
         "k": HyperparameterSpec(
             "int", required=True, min_value=1, description="Number of clusters."

@@ -12,12 +12,12 @@ How training goes (SageMaker documents the steps, not the internals; the choices
 clone's and are marked so):
 
 1. **Preprocess.** Feature mean and standard deviation come from ``num_point_for_scaler`` rows.
-   ``normalize_data`` scales features to unit variance; ``unbias_data`` (``auto``: dense data
-   only, and only with ``use_bias``) shifts them to zero mean. Regressors also standardise the
-   label (``normalize_label``/``unbias_label``, ``auto``: on for regressors, never for
-   classifiers). Nothing is copied: the scaling is applied to the weights inside the forward
-   pass and folded into them at the end, so sparse data stays sparse and the saved model takes
-   raw features.
+   ``normalize_data`` (``auto``: true) scales features to unit variance; ``unbias_data``
+   (``auto``: dense data only, and only with ``use_bias``) shifts them to zero mean. Regressors
+   also standardise the label (``normalize_label``/``unbias_label``, ``auto``: on for
+   regressors, never for classifiers). Nothing is copied: the scaling is applied to the weights
+   inside the forward pass and folded into them at the end, so sparse data stays sparse and the
+   saved model takes raw features.
 2. **Train** ``num_models`` linear models side by side with mini-batch ``sgd``, ``adam`` or
    ``rmsprop`` (``auto``: adam). Model 0 uses the given hyperparameters; the others use nearby
    ones: learning rate times ``10**u``, ``wd``/``l1`` times ``10**v`` (``u, v`` uniform in
@@ -218,7 +218,8 @@ def _unit_open(default: float, description: str) -> HyperparameterSpec:
 
 
 #: SageMaker Linear Learner's hyperparameters (the developer guide's "Linear learner
-#: hyperparameters" page; ranges as the SageMaker Python SDK validates them).
+#: hyperparameters" page; ranges as the SageMaker Python SDK validates them, or wider where the
+#: page is: accuracy_top_k has no upper bound, normalize_data also takes auto).
 HYPERPARAMETERS: Mapping[str, HyperparameterSpec] = MappingProxyType(
     {
         "predictor_type": HyperparameterSpec(
@@ -232,7 +233,10 @@ HYPERPARAMETERS: Mapping[str, HyperparameterSpec] = MappingProxyType(
             max_value=1_000_000,
         ),
         "accuracy_top_k": _spec(
-            "int", 3, "k of the multiclass top-k accuracy metric.", min_value=1, max_value=1e6
+            "int",
+            3,
+            "k of the multiclass top-k accuracy metric (a positive integer).",
+            min_value=1,
         ),
         "balance_multiclass_weights": _spec(
             "bool", False, "Weight classes so that each matters equally in the loss."
@@ -321,7 +325,7 @@ HYPERPARAMETERS: Mapping[str, HyperparameterSpec] = MappingProxyType(
         "momentum": _auto(
             "float", "auto", "SGD momentum.", min_value=0, max_value=1, max_open=True
         ),
-        "normalize_data": _spec("bool", True, "Scale features to unit variance."),
+        "normalize_data": _auto("bool", True, "Scale features to unit variance (auto: true)."),
         "normalize_label": _auto("bool", "auto", "Scale the label (auto: regressors only)."),
         "num_calibration_samples": _auto(
             "int", "auto", "Rows used to choose the model and threshold.", min_value=1
@@ -637,7 +641,9 @@ class _Trainer:
         unbias = plan["unbias_data"]
         unbias = (not sparse and plan["use_bias"]) if unbias == "auto" else unbias
         mean = mean if unbias else np.zeros_like(mean)
-        inverse = 1.0 / std if plan["normalize_data"] else np.ones_like(std)
+        normalize = plan["normalize_data"]
+        normalize = True if normalize == "auto" else normalize
+        inverse = 1.0 / std if normalize else np.ones_like(std)
         self.inv_scale = torch.as_tensor(inverse, dtype=torch.float32, device=self.device)
         self.shift = torch.as_tensor(mean * inverse, dtype=torch.float32, device=self.device)
         self.label_mean, self.label_scale = 0.0, 1.0

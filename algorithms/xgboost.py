@@ -6,11 +6,17 @@ emits its objective metrics under the same names (``validation:auc``, ``train:rm
 the tuning objective is evaluated even when ``eval_metric`` does not list it (as the container
 does), and saves the model as ``xgboost-model`` in the trial's output folder.
 
-The installed xgboost is newer than the one SageMaker documents. Hyperparameters it dropped
-(``lambda_bias``, ``single_precision_histogram``, ``deterministic_histogram``, ``sketch_eps``)
-are accepted and validated but not passed on; ``tree_method=gpu_hist`` becomes ``hist`` on a CUDA
-device. Metrics xgboost does not compute (``accuracy``, ``f1``, ``mse``) are computed here from
-the predictions, only when asked for.
+The installed xgboost is newer than the one SageMaker documents. Hyperparameters that AWS still
+accepts but that have no meaning here are accepted with SageMaker's validation and ignored (not
+passed to xgboost): those xgboost dropped (``lambda_bias``, ``single_precision_histogram``,
+``deterministic_histogram``, ``sketch_eps``, ``dsplit``, ``prob_buffer_row``, ``predictor``,
+``silent``), and the container's own switches (``use_dask_gpu_training``,
+``save_model_on_termination``). ``dsplit`` matters because the SageMaker console fills it into
+XGBoost 1.x jobs. The container's aliases ``learning_rate``, ``min_split_loss``, ``reg_lambda``
+and ``reg_alpha`` mean ``eta``, ``gamma``, ``lambda`` and ``alpha`` (the canonical name wins when
+both are given). ``tree_method=gpu_hist`` becomes ``hist`` on a CUDA device. Metrics xgboost
+does not compute (``accuracy``, ``f1``, ``mse``) are computed here from the predictions, only
+when asked for.
 
 One report per boosting round goes to the engine from an xgboost callback, which also honours
 ``ctx.should_stop()`` and ``early_stopping_rounds``; the round's index, not wall time, is the
@@ -39,6 +45,7 @@ from algorithms.base import (
     InputError,
     StopTraining,
     TrainingContext,
+    is_reserved,
     parse_hyperparameters,
 )
 from algorithms.data import Features, load_channel
@@ -168,8 +175,11 @@ def _flag(default: int, description: str) -> HyperparameterSpec:
     return _spec("int", default, description, min_value=0, max_value=1)
 
 
-#: SageMaker XGBoost's hyperparameters (the "XGBoost hyperparameters" page of the developer guide,
-#: plus the few more its container validates). Defaults are SageMaker's and informative: apart
+#: SageMaker XGBoost's hyperparameters: the "XGBoost hyperparameters" page of the developer guide
+#: (ranges as it documents them, e.g. colsample_bylevel, colsample_bytree and subsample in [0, 1],
+#: colsample_bynode in (0, 1]) and those its container validates
+#: (aws/sagemaker-xgboost-container: algorithm_mode/hyperparameter_validation.py), deprecated ones
+#: included. Defaults are SageMaker's and informative: apart
 #: from objective and seed, a hyperparameter that was not given is not passed to xgboost, so the
 #: installed xgboost's default applies (the same value, except base_score and tree_method).
 HYPERPARAMETERS: Mapping[str, HyperparameterSpec] = MappingProxyType(
@@ -193,9 +203,13 @@ HYPERPARAMETERS: Mapping[str, HyperparameterSpec] = MappingProxyType(
         "booster": _spec(
             "str", "gbtree", "Booster to use.", choices=("gbtree", "gblinear", "dart")
         ),
-        "colsample_bylevel": _unit(1.0, "Column subsample ratio for each tree level."),
-        "colsample_bynode": _unit(1.0, "Column subsample ratio for each split."),
-        "colsample_bytree": _unit(1.0, "Column subsample ratio for each tree."),
+        "colsample_bylevel": _unit(
+            1.0, "Column subsample ratio for each tree level, in [0, 1].", min_open=False
+        ),
+        "colsample_bynode": _unit(1.0, "Column subsample ratio for each split, in (0, 1]."),
+        "colsample_bytree": _unit(
+            1.0, "Column subsample ratio for each tree, in [0, 1].", min_open=False
+        ),
         "csv_weights": _flag(
             0, "1: the second column of the training data (after the label) is instance weights."
         ),
@@ -204,6 +218,13 @@ HYPERPARAMETERS: Mapping[str, HyperparameterSpec] = MappingProxyType(
             True,
             "Build GPU histograms deterministically (always so in xgboost >= 2; "
             "accepted, not passed).",
+        ),
+        "dsplit": _spec(
+            "str",
+            "row",
+            "Data split mode of distributed training (removed from xgboost; accepted, "
+            "not passed).",
+            choices=("row", "col"),
         ),
         "early_stopping_rounds": _spec(
             "int",
@@ -257,6 +278,20 @@ HYPERPARAMETERS: Mapping[str, HyperparameterSpec] = MappingProxyType(
             "str", "reg:squarederror", "Learning task and objective.", choices=OBJECTIVES
         ),
         "one_drop": _flag(0, "Dart: always drop at least one tree."),
+        "predictor": _spec(
+            "str",
+            "auto",
+            "Predictor algorithm (removed from xgboost 2, the device decides; accepted, "
+            "not passed).",
+            choices=("auto", "cpu_predictor", "gpu_predictor"),
+        ),
+        "prob_buffer_row": _spec(
+            "int",
+            None,
+            "Row buffer ratio of old xgboost (removed; accepted, not passed).",
+            min_value=1,
+            min_open=True,
+        ),
         "process_type": _spec(
             "str", "default", "Boosting process to run.", choices=("default", "update")
         ),
@@ -279,6 +314,17 @@ HYPERPARAMETERS: Mapping[str, HyperparameterSpec] = MappingProxyType(
             min_open=True,
             max_open=True,
         ),
+        "save_model_on_termination": _spec(
+            "bool",
+            False,
+            "Save the model when the job is stopped (the model is saved whenever training ends "
+            "here; accepted, not passed).",
+        ),
+        "silent": _flag(
+            0,
+            "1: no messages (XGBoost 0.72/0.90 images; replaced by verbosity; accepted, "
+            "not passed).",
+        ),
         "single_precision_histogram": _spec(
             "bool",
             False,
@@ -287,16 +333,15 @@ HYPERPARAMETERS: Mapping[str, HyperparameterSpec] = MappingProxyType(
         "sketch_eps": _spec(
             "float",
             0.03,
-            "Approx sketch accuracy (replaced by max_bin in xgboost >= 2; accepted, not passed).",
+            "Approx sketch accuracy, in [0, 1] (replaced by max_bin in xgboost >= 2; accepted, "
+            "not passed).",
             min_value=0,
             max_value=1,
-            min_open=True,
-            max_open=True,
         ),
         "skip_drop": _spec(
             "float", 0.0, "Dart: probability of skipping dropout.", min_value=0, max_value=1
         ),
-        "subsample": _unit(1.0, "Row subsample ratio for each tree."),
+        "subsample": _unit(1.0, "Row subsample ratio for each tree, in [0, 1].", min_open=False),
         "tree_method": _spec(
             "str",
             "auto",
@@ -333,8 +378,23 @@ HYPERPARAMETERS: Mapping[str, HyperparameterSpec] = MappingProxyType(
             choices=("normal", "logistic", "extreme"),
         ),
         "aft_loss_distribution_scale": _spec(
-            "float", 1.0, "survival:aft: scale of the distribution.", min_value=0, min_open=True
+            "float", 1.0, "survival:aft: scale of the distribution.", min_value=0
         ),
+        # The container's aliases (declare_alias): passed to xgboost under the canonical name.
+        "learning_rate": _spec("float", 0.3, "Alias of eta.", min_value=0, max_value=1),
+        "min_split_loss": _spec("float", 0.0, "Alias of gamma.", min_value=0),
+        "reg_lambda": _spec("float", 1.0, "Alias of lambda.", min_value=0),
+        "reg_alpha": _spec("float", 0.0, "Alias of alpha.", min_value=0),
+    }
+)
+
+#: The container's aliases and the hyperparameter each stands for.
+ALIASES: Mapping[str, str] = MappingProxyType(
+    {
+        "learning_rate": "eta",
+        "min_split_loss": "gamma",
+        "reg_lambda": "lambda",
+        "reg_alpha": "alpha",
     }
 )
 
@@ -350,13 +410,19 @@ _HANDLED = frozenset(
         "objective",
         "seed",
         "tree_method",
+        *ALIASES,
     }
 )
 #: Gone from the installed xgboost (it would warn "not used"): accepted, validated, dropped.
 _DROPPED = frozenset(
     {
         "deterministic_histogram",  # histograms are always deterministic since xgboost 2.0
+        "dsplit",  # distributed data split, removed in xgboost 1.x; the console still sends it
         "lambda_bias",  # removed from gblinear in xgboost 1.x
+        "predictor",  # removed in xgboost 2.0; the device decides
+        "prob_buffer_row",  # removed in xgboost 1.x
+        "save_model_on_termination",  # the container's SIGTERM switch; the model is always saved
+        "silent",  # replaced by verbosity in xgboost 1.0
         "single_precision_histogram",  # removed in xgboost 2.0
         "sketch_eps",  # removed in xgboost 2.0; approx uses max_bin
         "use_dask_gpu_training",  # Dask is SageMaker's multi-GPU transport; one process here
@@ -465,11 +531,20 @@ def _plan(
         objective = "reg:squarederror"
     params: dict[str, Any] = {"objective": objective, "seed": values["seed"]}
     for name in sorted(given - _HANDLED - _DROPPED):
-        if not name.startswith("_"):
+        if not is_reserved(name):
             params[name] = values[name]
+    for alias, canonical in ALIASES.items():
+        if alias not in given:
+            continue
+        if canonical in given:
+            logger.info("both %s and its alias %s given; %s is used", canonical, alias, canonical)
+        else:
+            params[canonical] = values[alias]
     dropped = sorted(given & _DROPPED)
     if dropped:
-        logger.info("not passed to xgboost %s (no longer supported): %s", xgb.__version__, dropped)
+        logger.info(
+            "not passed to xgboost %s (removed, or no meaning here): %s", xgb.__version__, dropped
+        )
 
     num_class = values["num_class"]
     if objective in _MULTI_OBJECTIVES:

@@ -214,7 +214,7 @@ def test_uniform_initialisation_and_clipping_train(
         ({"predictor_type": "multiclass_classifier"}, "'predictor_type'"),
         ({"bias_init_method": "xavier"}, "'bias_init_method'"),
         ({"factors_lr": "-1"}, "'factors_lr'"),
-        ({"eps": "0"}, "'eps'"),
+        ({"eps": "-1e-8"}, "'eps'"),
         ({"learning_rate": "0.1"}, "'learning_rate' is not known"),
         ({"_tuning_objective_metric": "test:rmse"}, "binary_classifier does not report rmse"),
         ({"_tuning_objective_metric": "validation:binary_f_beta"}, "needs a 'validation' channel"),

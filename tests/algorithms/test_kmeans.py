@@ -6,9 +6,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from sklearn.datasets import load_iris, make_blobs
+from sklearn.datasets import make_blobs
 from sklearn.metrics import adjusted_rand_score
-from sklearn.model_selection import train_test_split
 
 torch = pytest.importorskip("torch")
 
@@ -20,17 +19,6 @@ from algorithms.data import load_channel, write_csv, write_libsvm  # noqa: E402
 from algorithms.kmeans import ALGORITHM, MODEL_FILENAME, load  # noqa: E402
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
-
-
-@pytest.fixture(scope="module")
-def iris(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
-    X, y = load_iris(return_X_y=True)
-    X_train, X_test, y_train, y_test = train_test_split(X, y, random_state=0)
-    directory = tmp_path_factory.mktemp("iris")
-    channels = {"train": directory / "train.csv", "test": directory / "test.csv"}
-    write_csv(channels["train"], X_train, y_train)
-    write_csv(channels["test"], X_test, y_test)
-    return channels
 
 
 @pytest.fixture(scope="module")

@@ -627,11 +627,11 @@ CASES: list[tuple[str, Callable[[dict[str, Any]], Any], str, str]] = [
     (
         "range-below-valid-range-open-bound",
         setting(
-            (rng("Continuous", 0, "Name"), "subsample"),
+            (rng("Continuous", 0, "Name"), "colsample_bynode"),  # (0, 1], as AWS documents
             (rng("Continuous", 0, "MinValue"), "0"),
             (rng("Continuous", 0, "ScalingType"), "Linear"),
         ),
-        f"{RANGES} ('subsample')",
+        f"{RANGES} ('colsample_bynode')",
         "MinValue 0.0 outside the valid range",
     ),
     (

@@ -18,6 +18,7 @@ from algorithms import (
     get_algorithm,
     resolve_algorithm_name,
 )
+from algorithms.base import is_reserved
 from strategies.space import CategoricalParameter, ContinuousParameter, Parameter
 from tuner.objective import Objective, ObjectiveType
 from tuner.spec.model import CALLABLE_IMAGE_PREFIX, MAX_HYPERPARAMETERS
@@ -145,8 +146,8 @@ def check_algorithm_hyperparameters(
 ) -> None:
     """Static values parse, tuned names exist with fitting types and bounds, required ones set."""
     for name, value in static.items():
-        if name.startswith("_") or not isinstance(value, str):
-            continue  # a value that is not a string was reported structurally
+        if is_reserved(name) or not isinstance(value, str):
+            continue  # AMT's or the SDK's own (_..., sagemaker_...); non-strings: reported already
         if name not in specs:
             problems.add(f"{STATIC}[{name!r}]", "not a hyperparameter of this algorithm")
             continue
