@@ -20,8 +20,9 @@ ones (AMT's ``_tuning_objective_metric``) and ``sagemaker_``-prefixed ones (the 
 
 from __future__ import annotations
 
+import json
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal, Protocol, runtime_checkable
@@ -211,3 +212,34 @@ class Algorithm(Protocol):
         channels: Mapping[str, Path],
         ctx: TrainingContext,
     ) -> None: ...
+
+
+def parse_name_list(
+    name: str, raw: str, allowed: Sequence[str], example: str, problems: list[str]
+) -> list[str]:
+    """The names in a list-valued hyperparameter such as ``eval_metrics``, without repeats.
+
+    The SageMaker SDK sends lists as JSON (``'["msd", "ssd"]'``); people also write
+    ``[msd, ssd]`` or ``msd,ssd`` by hand, and the containers take those too. An empty list or
+    an unknown name appends one problem naming the hyperparameter and every allowed name.
+    """
+    text = str(raw).strip()
+    try:
+        parsed = json.loads(text)
+    except json.JSONDecodeError:
+        parsed = [part.strip().strip("'\"") for part in text.strip("[]").split(",")]
+    if isinstance(parsed, str):
+        parsed = [parsed]
+    names = (
+        [str(item).strip() for item in parsed if str(item).strip()]
+        if isinstance(parsed, list)
+        else []
+    )
+    if not names or [item for item in names if item not in allowed]:
+        problems.append(
+            f"hyperparameter {name!r}: got {text!r}, must be a list of "
+            + " and ".join(f'"{item}"' for item in allowed)
+            + f", such as {example}"
+        )
+        return []
+    return list(dict.fromkeys(names))

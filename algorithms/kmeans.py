@@ -31,7 +31,6 @@ accepted as a boolean and ignored: every mini-batch is dense here whatever it sa
 
 from __future__ import annotations
 
-import json
 import logging
 import math
 from collections.abc import Iterator, Mapping, Sequence
@@ -51,6 +50,7 @@ from algorithms.base import (
     StopTraining,
     TrainingContext,
     parse_hyperparameters,
+    parse_name_list,
 )
 from algorithms.data import Features, load_channel
 
@@ -329,7 +329,9 @@ def features_of(channel: Path, feature_dim: int, name: str) -> Features:
 
 def _plan(values: Mapping[str, Any], channels: Mapping[str, Path]) -> _Plan:
     problems: list[str] = []
-    eval_metrics = _eval_metrics(values["eval_metrics"], problems)
+    eval_metrics = parse_name_list(
+        "eval_metrics", values["eval_metrics"], EVAL_METRICS, '["msd", "ssd"]', problems
+    )
     objective = values.get("_tuning_objective_metric")
     if objective is not None:
         metric = str(objective).partition(":")[2]
@@ -362,30 +364,6 @@ def _plan(values: Mapping[str, Any], channels: Mapping[str, Path]) -> _Plan:
         local_tol=values["local_lloyd_tol"],
         eval_metrics=tuple(eval_metrics),
     )
-
-
-def _eval_metrics(raw: str, problems: list[str]) -> list[str]:
-    text = str(raw).strip()
-    try:
-        parsed = json.loads(text)
-    except json.JSONDecodeError:
-        parsed = [part.strip().strip("'\"") for part in text.strip("[]").split(",")]
-    if isinstance(parsed, str):
-        parsed = [parsed]
-    names = (
-        [str(name).strip() for name in parsed if str(name).strip()]
-        if isinstance(parsed, list)
-        else []
-    )
-    unknown = [name for name in names if name not in EVAL_METRICS]
-    if not names or unknown:
-        problems.append(
-            f"hyperparameter 'eval_metrics': got {text!r}, must be a JSON list of "
-            + " and ".join(f'"{m}"' for m in EVAL_METRICS)
-            + ', such as ["msd", "ssd"]'
-        )
-        return []
-    return list(dict.fromkeys(names))
 
 
 def _auto_extra_center_factor(n_rows: int) -> int:

@@ -62,7 +62,6 @@ hyperparameters give the same forest and scores. Everything runs on the CPU, wha
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -79,6 +78,7 @@ from algorithms.base import (
     InputError,
     TrainingContext,
     parse_hyperparameters,
+    parse_name_list,
 )
 from algorithms.data import load_channel
 
@@ -450,7 +450,13 @@ ALGORITHM = RandomCutForestAlgorithm()
 
 def _plan(values: Mapping[str, Any], channels: Mapping[str, Path]) -> _Plan:
     problems: list[str] = []
-    eval_metrics = _eval_metrics(values["eval_metrics"], problems)
+    eval_metrics = parse_name_list(
+        "eval_metrics",
+        values["eval_metrics"],
+        EVAL_METRICS,
+        '["accuracy", "precision_recall_fscore"]',
+        problems,
+    )
     objective = values.get("_tuning_objective_metric")
     if objective is not None:
         if objective not in METRICS:
@@ -473,31 +479,6 @@ def _plan(values: Mapping[str, Any], channels: Mapping[str, Path]) -> _Plan:
         num_samples_per_tree=values["num_samples_per_tree"],
         eval_metrics=tuple(eval_metrics),
     )
-
-
-def _eval_metrics(raw: str, problems: list[str]) -> list[str]:
-    """The names in ``eval_metrics``: a JSON list, a Python-style list or comma-separated."""
-    text = str(raw).strip()
-    try:
-        parsed = json.loads(text)
-    except json.JSONDecodeError:
-        parsed = [part.strip().strip("'\"") for part in text.strip("[]").split(",")]
-    if isinstance(parsed, str):
-        parsed = [parsed]
-    names = (
-        [str(name).strip() for name in parsed if str(name).strip()]
-        if isinstance(parsed, list)
-        else []
-    )
-    unknown = [name for name in names if name not in EVAL_METRICS]
-    if not names or unknown:
-        problems.append(
-            f"hyperparameter 'eval_metrics': got {text!r}, must be a list of "
-            + " and ".join(f'"{m}"' for m in EVAL_METRICS)
-            + ', such as ["accuracy", "precision_recall_fscore"]'
-        )
-        return []
-    return list(dict.fromkeys(names))
 
 
 # -- channels ------------------------------------------------------------------------------------

@@ -8,15 +8,13 @@ tests/contracts/test_algorithm_contract.py.
 
 from __future__ import annotations
 
-import json
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 import scipy.sparse
 from algorithm_context import FakeContext
+from cli_job import run_and_describe
 from sklearn.decomposition import LatentDirichletAllocation
 
 from algorithms import HyperparameterError, InputError, get_algorithm
@@ -368,27 +366,7 @@ def test_lda_tuned_end_to_end_through_the_cli(planted: dict, tmp_path: Path) -> 
             ],
         },
     }
-    path = tmp_path / "spec.json"
-    path.write_text(json.dumps(spec))
-    db = str(tmp_path / "t.db")
-    run = subprocess.run(
-        [sys.executable, "-m", "tuner.cli", "run", str(path), "--db", db, "--quiet"],
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    assert run.returncode == 0, run.stderr
-    described = json.loads(
-        subprocess.run(
-            [sys.executable, "-m", "tuner.cli", "describe", "lda", "--db", db, "--json"],
-            cwd=tmp_path,
-            capture_output=True,
-            text=True,
-            timeout=60,
-            check=True,
-        ).stdout
-    )
+    described = run_and_describe(spec, tmp_path)
     assert described["HyperParameterTuningJobStatus"] == "Completed"
     assert described["ObjectiveStatusCounters"]["Succeeded"] == 3
     best = described["BestTrainingJob"]["FinalHyperParameterTuningJobObjectiveMetric"]["Value"]

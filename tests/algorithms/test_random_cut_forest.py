@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 import scipy.sparse
 from algorithm_context import FakeContext
+from cli_job import run_and_describe
 from sklearn.ensemble import IsolationForest
 from sklearn.metrics import f1_score, roc_auc_score
 
@@ -315,28 +314,7 @@ def test_tuned_end_to_end_through_the_cli_with_its_training_image(
             ],
         },
     }
-    path = tmp_path / "spec.json"
-    path.write_text(json.dumps(spec))
-    db = str(tmp_path / "t.db")
-    cli = [sys.executable, "-m", "tuner.cli"]
-    run = subprocess.run(
-        [*cli, "run", str(path), "--db", db, "--quiet"],
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    assert run.returncode == 0, run.stderr
-    described = json.loads(
-        subprocess.run(
-            [*cli, "describe", "rcf", "--db", db, "--json"],
-            cwd=tmp_path,
-            capture_output=True,
-            text=True,
-            timeout=60,
-            check=True,
-        ).stdout
-    )
+    described = run_and_describe(spec, tmp_path)
     assert described["HyperParameterTuningJobStatus"] == "Completed"
     assert described["ObjectiveStatusCounters"]["Succeeded"] == 3
     best = described["BestTrainingJob"]["FinalHyperParameterTuningJobObjectiveMetric"]["Value"]

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from cli_job import run_and_describe
 from sklearn.datasets import load_breast_cancer, load_diabetes, load_iris
 from sklearn.model_selection import train_test_split
 
@@ -141,44 +142,7 @@ def _cases(tmp_path: Path) -> dict[str, dict]:
 )
 def test_algorithm_tuned_end_to_end_through_the_cli(algorithm: str, tmp_path: Path) -> None:
     spec = _cases(tmp_path)[algorithm]
-    path = tmp_path / "spec.json"
-    path.write_text(json.dumps(spec))
-    run = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "tuner.cli",
-            "run",
-            str(path),
-            "--db",
-            str(tmp_path / "t.db"),
-            "--quiet",
-        ],
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    assert run.returncode == 0, run.stderr
-    described = json.loads(
-        subprocess.run(
-            [
-                sys.executable,
-                "-m",
-                "tuner.cli",
-                "describe",
-                spec["HyperParameterTuningJobName"],
-                "--db",
-                str(tmp_path / "t.db"),
-                "--json",
-            ],
-            cwd=tmp_path,
-            capture_output=True,
-            text=True,
-            timeout=60,
-            check=True,
-        ).stdout
-    )
+    described = run_and_describe(spec, tmp_path)
     assert described["HyperParameterTuningJobStatus"] == "Completed"
     assert described["ObjectiveStatusCounters"]["Succeeded"] == 3
     value = described["BestTrainingJob"]["FinalHyperParameterTuningJobObjectiveMetric"]["Value"]
