@@ -76,6 +76,8 @@ from strategies.base import (
     rng_for,
     sample_distinct,
 )
+from strategies.history import ChangeFeed
+from strategies.sorted_values import SortedValues
 from strategies.space import Config, SearchSpace
 
 #: Static hyperparameters AMT reads MaxResource from, in the order we look for them.
@@ -212,6 +214,8 @@ class HyperbandStrategy:
             raise ValueError(msg)
         self._weights = self.schedule.bracket_weights()
         self._brackets: dict[int, int] = {}  # a cache: brackets are a pure function of the number
+        self._forget_rungs()
+        self._rung_feed = ChangeFeed(self._forget_rungs, self._record_rungs, self._sort_rungs)
 
     # -- brackets ---------------------------------------------------------------------------
     def bracket_of(self, number: int) -> int:
@@ -298,21 +302,62 @@ class HyperbandStrategy:
         bracket = self._bracket(trial)
         if resource not in schedule.rungs(bracket):
             return None
-        recorded = [
-            t.curve[resource - 1][1]
-            for t in history
-            if len(t.curve) >= resource
-            and t.number != trial.number
-            and self._bracket(t) == bracket
-        ]
-        if not recorded:
-            return None
         value = trial.curve[resource - 1][1]
-        # Values are losses (lower is better): keep the best 1/eta, i.e. stop above the
-        # 1/eta quantile (Ray's ASHA takes the 1 - 1/eta percentile of rewards).
-        cutoff = float(np.quantile(np.array([*recorded, value]), 1.0 / schedule.eta))
-        if value <= cutoff:
+        cutoff = self._cutoff(trial.number, bracket, resource, value, history)
+        if cutoff is None or value <= cutoff:
             return None
         return StopDecision(
             f"Hyperband: not in the top 1/{schedule.eta} of its bracket at rung {resource}"
         )
+
+    def _cutoff(
+        self, number: int, bracket: int, resource: int, value: float, history: Sequence[Trial]
+    ) -> float | None:
+        """The 1/eta quantile of the bracket's values at ``resource``, trial ``number``'s as
+        ``value``; None while no other trial of the bracket has reached that rung.
+
+        Values are losses (lower is better): the best 1/eta are kept (Ray's ASHA takes the
+        1 - 1/eta percentile of rewards). The rung values come from a cache kept in step with
+        the history (:class:`~strategies.history.ChangeFeed`), not from a pass over it.
+        """
+        if math.isnan(value):
+            return -math.inf  # a NaN is worse than anything: stopped at its first rung
+        self._rung_feed.sync(history)
+        values = self._rungs.get((bracket, resource), SortedValues())
+        own = dict(self._recorded.get(number, ())).get((bracket, resource))
+        if values.count(without=own) == 0:
+            return None
+        if own != value:  # the trial is not in the history as given: count it as ``value``
+            values = values.copy()
+            if own is not None:
+                values.remove(own)
+            values.add(value)
+        return values.quantile(1.0 / self.schedule.eta)
+
+    def _forget_rungs(self) -> None:
+        self._rungs: dict[tuple[int, int], SortedValues] = {}
+        self._recorded: dict[int, list[tuple[tuple[int, int], float]]] = {}
+        self._bulk = True  # a full rebuild follows: collect, then sort once (_sort_rungs)
+
+    def _sort_rungs(self) -> None:
+        for values in self._rungs.values():
+            values.restore_order()
+        self._bulk = False
+
+    def _record_rungs(self, trial: Trial) -> None:
+        """Replace trial's values at the rungs of its bracket by those of its new snapshot."""
+        for key, value in self._recorded.pop(trial.number, ()):
+            self._rungs[key].remove(value)
+        bracket = self._bracket(trial)
+        recorded = [
+            ((bracket, rung), trial.curve[rung - 1][1])
+            for rung in self.schedule.rungs(bracket)
+            if len(trial.curve) >= rung and not math.isnan(trial.curve[rung - 1][1])
+        ]
+        for key, value in recorded:
+            values = self._rungs.setdefault(key, SortedValues())
+            if self._bulk:
+                values.add_unsorted(value)
+            else:
+                values.add(value)
+        self._recorded[trial.number] = recorded

@@ -3,7 +3,8 @@
 The coordinator is the only writer to the database, so a mirror kept next to its writes cannot
 drift from the rows; it saves a read per event. The book also keeps, in step with every change:
 the immutable :class:`~strategies.base.Trial` snapshots handed to strategies and stopping rules
-(oriented for minimisation), and the count of trials in each status (the progress display).
+(oriented for minimisation, in a :class:`~strategies.history.TrialHistory` that logs which
+changed, so the rules update their caches instead of rescanning), and the count of trials in each status (the progress display).
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 
 from strategies.base import StopDecision, Trial, TrialStatus
+from strategies.history import TrialHistory
 from strategies.space import SearchSpace
 from tuner.objective import Objective
 
@@ -47,7 +49,7 @@ class TrialBook:
         self.space = space
         self.objective = objective
         self._states: dict[int, TrialState] = {}
-        self._history: list[Trial] = []
+        self._history = TrialHistory()
         self.counts: Counter[TrialStatus] = Counter()
 
     def __len__(self) -> int:
@@ -88,7 +90,7 @@ class TrialBook:
     def refresh(self, state: TrialState) -> Trial:
         """Rebuild the snapshot of ``state`` after a change (a report, a retry)."""
         snapshot = self._snapshot(state)
-        self._history[state.number - 1] = snapshot
+        self._history.replace(state.number - 1, snapshot)
         return snapshot
 
     def unfinished(self) -> list[TrialState]:
