@@ -4,7 +4,8 @@ The coordinator is the only writer to the database, so a mirror kept next to its
 drift from the rows; it saves a read per event. The book also keeps, in step with every change:
 the immutable :class:`~strategies.base.Trial` snapshots handed to strategies and stopping rules
 (oriented for minimisation, in a :class:`~strategies.history.TrialHistory` that logs which
-changed, so the rules update their caches instead of rescanning), and the count of trials in each status (the progress display).
+changed, so the rules update their caches instead of rescanning), and the count of trials in
+each status (the progress display).
 """
 
 from __future__ import annotations
