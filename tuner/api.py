@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import datetime as dt
 import threading
+import warnings
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -40,6 +41,7 @@ from tuner.describe import (
 from tuner.errors import BestTrainingJobNotAvailableError, TunerError
 from tuner.pools.factory import DEFAULT_EXECUTOR, make_pool
 from tuner.spec.model import CALLABLE_IMAGE_PREFIX, TuningJobSpec
+from tuner.spec.placement import place
 from tuner.spec.strategy_config import StrategyConfig
 from tuner.spec.validation import spec_from_request
 from tuner.status import JobStatus
@@ -188,7 +190,8 @@ class HyperparameterTuner:
         instance_type: str | None = None,
         num_cpus: float | None = None,
         num_gpus: float | None = None,
-        allow_cpu_fallback: bool = False,
+        allow_cpu_fallback: bool | None = None,
+        require_gpu: bool = False,
     ) -> None:
         if isinstance(algorithm, str):
             self._reference, self._train_fn = algorithm, None
@@ -232,8 +235,9 @@ class HyperparameterTuner:
             self.resource_config["NumCpus"] = num_cpus
         if num_gpus is not None:
             self.resource_config["NumGpus"] = num_gpus
-        if allow_cpu_fallback:
-            self.resource_config["AllowCpuFallback"] = True
+        if allow_cpu_fallback is not None:  # None: the default (see tuner.spec.placement)
+            self.resource_config["AllowCpuFallback"] = bool(allow_cpu_fallback)
+        self.require_gpu = require_gpu
         self.latest_tuning_job: str | None = None
         self._storage: SqlStorage | None = None
         self._thread: threading.Thread | None = None
@@ -287,7 +291,15 @@ class HyperparameterTuner:
         on_progress: Callable[[Progress], None] | None = None,
     ) -> None:
         """Start the tuning job; with ``wait=False`` it runs in a background thread."""
-        spec = self.build_spec(inputs, job_name)
+        placement = place(
+            self.build_spec(inputs, job_name),
+            executor=self.executor,
+            ray_address=self.ray_address,
+            require_gpu=self.require_gpu,
+        )
+        if placement.warning:
+            warnings.warn(placement.warning, RuntimeWarning, stacklevel=2)
+        spec = placement.spec
         storage = self._open_storage()
         pool = make_pool(
             spec,

@@ -4,7 +4,8 @@
 
     tuner run SPEC [--db URL]            run (or resume) the tuning job a spec file describes
     tuner resume NAME [--db URL]         resume an interrupted job from the database alone
-    tuner validate SPEC                  check a spec file, print every problem, run nothing
+    tuner validate SPEC [--executor local|ray] [--require-gpu]
+                                         check a spec file, print every problem, run nothing
     tuner list [--db URL] [--json]       tuning jobs with status and counters
     tuner describe NAME [--db URL] [--json]   DescribeHyperParameterTuningJob
     tuner trials NAME [--db URL] [--json]     ListTrainingJobsForHyperParameterTuningJob
@@ -47,6 +48,7 @@ from tuner.errors import InvalidSpecError, JobExistsError, JobNotFoundError, Tun
 from tuner.pools.factory import DEFAULT_EXECUTOR, EXECUTORS, make_pool
 from tuner.spec.loading import load_request_file, load_spec
 from tuner.spec.model import TuningJobSpec
+from tuner.spec.placement import place
 from tuner.spec.validation import spec_from_request
 from tuner.status import JobStatus
 from tuner.storage import SqlStorage
@@ -119,7 +121,22 @@ def cmd_run(args: argparse.Namespace) -> int:
     return _run_spec(spec, args)
 
 
+def _placed(spec: TuningJobSpec, args: argparse.Namespace) -> TuningJobSpec:
+    """The spec fitted to where it runs, as ``run`` and ``validate`` both see it; a fallback to
+    the CPU is printed as a warning."""
+    placement = place(
+        spec,
+        executor=args.executor,
+        ray_address=getattr(args, "ray_address", None),
+        require_gpu=args.require_gpu,
+    )
+    if placement.warning:
+        err.print(f"warning: {placement.warning}", markup=False, highlight=False)
+    return placement.spec
+
+
 def _run_spec(spec: TuningJobSpec, args: argparse.Namespace) -> int:
+    spec = _placed(spec, args)
     storage = SqlStorage(args.db)
     pool = make_pool(
         spec,
@@ -146,7 +163,7 @@ def cmd_resume(args: argparse.Namespace) -> int:
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
-    spec = load_spec(args.spec)
+    spec = _placed(load_spec(args.spec), args)
     out.print(
         f"{args.spec}: valid. Tuning job {spec.name!r}, strategy {spec.strategy}, "
         f"{spec.max_jobs} training jobs, {len(spec.space.ranges)} tuned hyperparameters, "
@@ -379,6 +396,15 @@ def _add_run_arguments(p: argparse.ArgumentParser, *, run: bool) -> None:
         help="join this Ray cluster (auto, ray://host:10001); implies --executor ray",
     )
     p.add_argument("--quiet", action="store_true", help="no progress display")
+    _add_gpu_argument(p)
+
+
+def _add_gpu_argument(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--require-gpu",
+        action="store_true",
+        help="refuse a job that asks for a GPU this machine lacks, instead of training on the CPU",
+    )
 
 
 def _add_reading_commands(sub: _Subparsers) -> None:
@@ -474,7 +500,15 @@ def build_parser() -> argparse.ArgumentParser:
     resume = _add_command(sub, "resume", cmd_resume, "resume an interrupted tuning job")
     _add_run_arguments(resume, run=False)
     validate_text = "check a spec file and print every problem"
-    _add_command(sub, "validate", cmd_validate, validate_text, db=False).add_argument("spec")
+    validate = _add_command(sub, "validate", cmd_validate, validate_text, db=False)
+    validate.add_argument("spec")
+    validate.add_argument(
+        "--executor",
+        choices=EXECUTORS,
+        default=DEFAULT_EXECUTOR,
+        help="check for where the training jobs would run (default local: this machine's GPUs)",
+    )
+    _add_gpu_argument(validate)
     _add_reading_commands(sub)
     _add_report_commands(sub)
     _add_submit_command(sub)

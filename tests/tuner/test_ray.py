@@ -134,8 +134,11 @@ def test_local_executor_refuses_gpu_without_gpus(db_url, tmp_path) -> None:
         max_jobs=1,
         storage=db_url,
         instance_type="ml.p3.2xlarge",
+        allow_cpu_fallback=False,  # without it the CPU stands in (test_validation_compat.py)
     )
-    with pytest.raises(InvalidSpecError, match=r"ResourceConfig: .*ml.p3.2xlarge has 1 GPU"):
+    with pytest.raises(
+        InvalidSpecError, match=r"ResourceConfig: InstanceType 'ml.p3.2xlarge' has 1 GPU but"
+    ):
         tuner.fit(job_name="no-gpu")
     with pytest.raises(LookupError, match="no tuning job named 'no-gpu'"):
         SqlStorage(db_url).load_job("no-gpu")  # nothing written

@@ -278,6 +278,40 @@ def _not_an_object(request: dict[str, Any]) -> list[Any]:
     return [request]
 
 
+def defs(index: int, *keys: Any) -> tuple[Any, ...]:
+    return ("TrainingJobDefinitions", index, *keys)
+
+
+def as_definitions(
+    n: int, *, keep_single: bool = False, top_objective: dict[str, str] | None = None
+) -> Callable[[dict[str, Any]], None]:
+    """Move the definition, objective and ranges into ``n`` TrainingJobDefinitions entries
+    (xgb-0, xgb-1, ...), the way the console records a job."""
+
+    def mutate(request: dict[str, Any]) -> None:
+        config = request[CONFIG]
+        definition = dict(request[DEFINITION])
+        definition["TuningObjective"] = config.pop("HyperParameterTuningJobObjective")
+        definition["HyperParameterRanges"] = config.pop("ParameterRanges")
+        request["TrainingJobDefinitions"] = [
+            {"DefinitionName": f"xgb-{i}", **copy.deepcopy(definition)} for i in range(n)
+        ]
+        if not keep_single:
+            del request[DEFINITION]
+        if top_objective is not None:
+            config["HyperParameterTuningJobObjective"] = top_objective
+
+    return mutate
+
+
+def _then(*mutations: Callable[[dict[str, Any]], Any]) -> Callable[[dict[str, Any]], None]:
+    def mutate(request: dict[str, Any]) -> None:
+        for mutation in mutations:
+            mutation(request)
+
+    return mutate
+
+
 # Each case: (id, mutation, expected field path, key phrase of what is allowed / what is wrong).
 # A mutation may return a replacement request (for "the request is not an object").
 CASES: list[tuple[str, Callable[[dict[str, Any]], Any], str, str]] = [
@@ -499,13 +533,13 @@ CASES: list[tuple[str, Callable[[dict[str, Any]], Any], str, str]] = [
         "continuous-min-equals-max",
         setting((rng("Continuous", 0, "MinValue"), "0.5")),
         f"{RANGES}.ContinuousParameterRanges[0] ('eta')",
-        "MinValue must be less than MaxValue",
+        "MinValue must be less than MaxValue, got MinValue '0.5' and MaxValue '0.5'",
     ),
     (
         "integer-min-greater-than-max",
         setting((rng("Integer", 0, "MinValue"), "9")),
         f"{RANGES}.IntegerParameterRanges[0] ('max_depth')",
-        "MinValue must be less than MaxValue",
+        "MinValue must be less than MaxValue, got MinValue '9' and MaxValue '8'",
     ),
     (
         "integer-range-fraction",
@@ -517,7 +551,7 @@ CASES: list[tuple[str, Callable[[dict[str, Any]], Any], str, str]] = [
         "logarithmic-min-zero",
         setting((rng("Continuous", 0, "MinValue"), "0")),
         f"{RANGES}.ContinuousParameterRanges[0] ('eta')",
-        "Logarithmic scaling needs MinValue > 0",
+        "Logarithmic scaling needs MinValue > 0, got MinValue '0'",
     ),
     (
         "reverse-logarithmic-integer",
@@ -532,7 +566,8 @@ CASES: list[tuple[str, Callable[[dict[str, Any]], Any], str, str]] = [
             (rng("Continuous", 0, "MaxValue"), "1"),
         ),
         f"{RANGES}.ContinuousParameterRanges[0] ('eta')",
-        "ReverseLogarithmic scaling needs 0 <= MinValue and MaxValue < 1",
+        "ReverseLogarithmic scaling needs 0 <= MinValue and MaxValue < 1, "
+        "got MinValue '0.05' and MaxValue '1'",
     ),
     (
         "scaling-type-log",
@@ -622,7 +657,7 @@ CASES: list[tuple[str, Callable[[dict[str, Any]], Any], str, str]] = [
         "range-outside-valid-range",
         setting((rng("Continuous", 0, "MaxValue"), "2")),
         f"{RANGES} ('eta')",
-        "MaxValue 2.0 outside the valid range: a number between 0 and 1",
+        "MaxValue '2' outside the valid range: a number between 0 and 1",
     ),
     (
         "range-below-valid-range-open-bound",
@@ -632,7 +667,7 @@ CASES: list[tuple[str, Callable[[dict[str, Any]], Any], str, str]] = [
             (rng("Continuous", 0, "ScalingType"), "Linear"),
         ),
         f"{RANGES} ('colsample_bynode')",
-        "MinValue 0.0 outside the valid range",
+        "MinValue '0' outside the valid range",
     ),
     (
         "numeric-range-on-string-hyperparameter",
@@ -807,10 +842,58 @@ CASES: list[tuple[str, Callable[[dict[str, Any]], Any], str, str]] = [
     ),
     # -- unsupported features and shape of the whole request ----------------------------------
     (
-        "training-job-definitions-multi-algorithm",
+        "training-job-definitions-empty",
         setting((("TrainingJobDefinitions",), [])),
         "TrainingJobDefinitions",
-        "multi-algorithm tuning is not supported",
+        "must have at least 1 items",
+    ),
+    (
+        "training-job-definitions-multi-algorithm",
+        as_definitions(2),
+        "TrainingJobDefinitions",
+        "holds 2 definitions ('xgb-0', 'xgb-1'); tuning several algorithms in one job is not "
+        "supported yet",
+    ),
+    (
+        "training-job-definitions-and-definition",
+        as_definitions(1, keep_single=True),
+        "TrainingJobDefinitions",
+        "give TrainingJobDefinition or TrainingJobDefinitions, not both",
+    ),
+    (
+        "training-job-definitions-objective-given-twice",
+        as_definitions(
+            1,
+            top_objective={"Type": "Minimize", "MetricName": "validation:logloss"},
+        ),
+        OBJECTIVE,
+        "differs from TrainingJobDefinitions[0].TuningObjective; give it once",
+    ),
+    (
+        "training-job-definitions-bad-static-named-where-written",
+        _then(as_definitions(1), setting((defs(0, "StaticHyperParameters", "num_round"), "x"))),
+        "TrainingJobDefinitions[0].StaticHyperParameters['num_round']",
+        "must be an integer >= 1",
+    ),
+    (
+        "training-job-definitions-bad-range-named-where-written",
+        _then(
+            as_definitions(1),
+            setting(
+                (
+                    defs(0, "HyperParameterRanges", "ContinuousParameterRanges", 0, "MaxValue"),
+                    "2",
+                )
+            ),
+        ),
+        "TrainingJobDefinitions[0].HyperParameterRanges ('eta')",
+        "MaxValue '2' outside the valid range",
+    ),
+    (
+        "training-job-definitions-objective-missing",
+        _then(as_definitions(1), setting((defs(0, "TuningObjective"), DELETE))),
+        "TrainingJobDefinitions[0].TuningObjective",
+        "is required (Type and MetricName)",
     ),
     (
         "warm-start",
@@ -833,6 +916,25 @@ CASES: list[tuple[str, Callable[[dict[str, Any]], Any], str, str]] = [
         setting((("Autotune",), {"Mode": "Enabled"})),
         "Autotune",
         "Autotune is not supported",
+    ),
+    (
+        # One message: not a second one about AutoParameters, nor num_round "missing".
+        "autotune-with-auto-parameters-only",
+        setting(
+            (("Autotune",), {"Mode": "Enabled"}),
+            (
+                cfg("ParameterRanges"),
+                {
+                    "AutoParameters": [
+                        {"Name": "num_round", "ValueHint": "10"},
+                        {"Name": "eta", "ValueHint": "0.1"},
+                    ]
+                },
+            ),
+            (dfn("StaticHyperParameters", "num_round"), DELETE),
+        ),
+        "Autotune",
+        "give the hyperparameters to tune as Integer, Continuous or CategoricalParameterRanges",
     ),
     (
         "tags-too-many",
@@ -903,8 +1005,6 @@ PROBLEM_COUNTS: dict[str, int | None] = {
     "max-parallel-missing-after-typo": 2,
     # Hyperband is not available, and Auto early stopping would be wrong with it anyway
     "hyperband-with-early-stopping-auto": 2,
-    # an empty list is too short, and multi-algorithm tuning is not available
-    "training-job-definitions-multi-algorithm": 2,
     # 31 values is too many, and they are not booster's values either (one message for all)
     "categorical-31-values": 2,
     # xgboost has no 31 float hyperparameters, so made-up names are also reported: not counted

@@ -10,7 +10,9 @@
     ranges.py         ParameterRanges (the one place a range is parsed)
     algorithm.py      objective, algorithm, metrics, hyperparameters
     data.py           channels and output paths
+    inputs.py         whether the algorithm can read its channels (content types, files)
     resources.py      CPUs and GPUs per training job (InstanceType table, our extension fields)
+    placement.py      GPUs asked for against the executor's (CPU fallback, --require-gpu)
     strategy_config.py  StrategyConfig / HyperbandStrategyConfig of the Python API
 
 Names are exported lazily: worker processes import :mod:`tuner.spec.resources` without paying

@@ -22,9 +22,7 @@ from algorithms.base import is_reserved
 from strategies.space import CategoricalParameter, ContinuousParameter, Parameter
 from tuner.objective import Objective, ObjectiveType
 from tuner.spec.model import CALLABLE_IMAGE_PREFIX, MAX_HYPERPARAMETERS
-from tuner.spec.problems import ALGORITHM, CONFIG, DEFINITION, RANGES, STATIC, Problems
-
-OBJECTIVE = f"{CONFIG}.HyperParameterTuningJobObjective"
+from tuner.spec.problems import ALGORITHM, DEFINITION, OBJECTIVE, RANGES, STATIC, Problems
 
 
 def check_objective(config: Mapping[str, Any], problems: Problems) -> Objective | None:
@@ -138,13 +136,49 @@ def check_objective_metric(
         )
 
 
+def check_objective_channel(
+    objective: Objective | None,
+    algorithm: str | None,
+    channel_names: list[Any] | None,
+    problems: Problems,
+) -> None:
+    """A built-in metric ``<channel>:<name>`` is computed on that channel, which must be given.
+
+    Built-in algorithms name their metrics after the data set they are measured on
+    (``train:``, ``validation:``, ``test:``), which is the channel of that name; so a
+    ``test:msd`` objective without a ``test`` channel could never be reported. Only the
+    channels' names count here: a channel whose data is missing, or no channel at all, is
+    reported by itself.
+    """
+    if objective is None or algorithm is None or not channel_names:
+        return
+    if objective.metric not in get_algorithm(algorithm).metrics or ":" not in objective.metric:
+        return  # not a built-in metric (reported elsewhere, or a MetricDefinition)
+    channel = objective.metric.split(":", 1)[0]
+    if channel not in channel_names:
+        given = ", ".join(repr(name) for name in channel_names) or "none"
+        problems.add(
+            f"{OBJECTIVE}.MetricName",
+            f"{objective.metric!r} is measured on the {channel!r} channel, which "
+            f"InputDataConfig does not have (channels: {given}); add a {channel!r} channel "
+            "or choose another objective",
+        )
+
+
 def check_algorithm_hyperparameters(
     specs: Mapping[str, HyperparameterSpec],
     static: Mapping[str, Any],
     ranges: Mapping[str, Parameter],
     problems: Problems,
+    *,
+    range_items: Mapping[str, Mapping[str, Any]] | None = None,
+    auto: frozenset[str] = frozenset(),
 ) -> None:
-    """Static values parse, tuned names exist with fitting types and bounds, required ones set."""
+    """Static values parse, tuned names exist with fitting types and bounds, required ones set.
+
+    ``range_items`` are the ranges as the request wrote them (messages quote their bounds);
+    ``auto`` names hyperparameters given in AutoParameters, which are not reported missing.
+    """
     for name, value in static.items():
         if is_reserved(name) or not isinstance(value, str):
             continue  # AMT's or the SDK's own (_..., sagemaker_...); non-strings: reported already
@@ -162,9 +196,9 @@ def check_algorithm_hyperparameters(
             known = ", ".join(sorted(specs))
             problems.add(where, f"not a hyperparameter of this algorithm; known: {known}")
         else:
-            _check_tuned(name, rng, spec, where, problems)
+            _check_tuned(name, rng, spec, where, (range_items or {}).get(name, {}), problems)
     for name, spec in specs.items():
-        if spec.required and name not in static and name not in ranges:
+        if spec.required and name not in static and name not in ranges and name not in auto:
             problems.add(
                 f"{DEFINITION}.StaticHyperParameters",
                 f"hyperparameter {name!r} is required by this algorithm ({spec.allowed()}); "
@@ -173,9 +207,14 @@ def check_algorithm_hyperparameters(
 
 
 def _check_tuned(
-    name: str, rng: Parameter, spec: HyperparameterSpec, where: str, problems: Problems
+    name: str,
+    rng: Parameter,
+    spec: HyperparameterSpec,
+    where: str,
+    item: Mapping[str, Any],
+    problems: Problems,
 ) -> None:
-    """A tuned range fits the hyperparameter's type and valid values."""
+    """A tuned range fits the hyperparameter's type and valid values (``item``: as written)."""
     if isinstance(rng, CategoricalParameter):
         rejected = []
         for value in rng.values:
@@ -201,4 +240,5 @@ def _check_tuned(
         try:
             spec.parse(name, bound)
         except ValueError:
-            problems.add(where, f"{label} {bound!r} outside the valid range: {spec.allowed()}")
+            written = item.get(label, bound)
+            problems.add(where, f"{label} {written!r} outside the valid range: {spec.allowed()}")

@@ -2,6 +2,7 @@
 
 Used when a request is validated (with a problem per bad range) and when a stored request is
 read back (the reports' tuned parameters), so both read bounds and scaling the same way.
+Messages quote the bounds as the request wrote them (``MinValue '0'``, not ``0.0``).
 """
 
 from __future__ import annotations
@@ -28,6 +29,10 @@ RANGE_KINDS: dict[str, type[Parameter]] = {
     "CategoricalParameterRanges": CategoricalParameter,
 }
 _INTEGER = re.compile(r"[+-]?\d+")
+AUTOTUNE_NOT_SUPPORTED = (
+    "Autotune is not supported by this engine yet; give the hyperparameters to tune as "
+    "Integer, Continuous or CategoricalParameterRanges"
+)
 
 
 def parse_range(kind: str, item: Mapping[str, Any]) -> Parameter:
@@ -42,9 +47,30 @@ def parse_range(kind: str, item: Mapping[str, Any]) -> Parameter:
     scaling = item.get("ScalingType", "Auto")
     if kind == "IntegerParameterRanges":
         low, high = (_integer_bound(item, label) for label in ("MinValue", "MaxValue"))
+        _check_bounds(item, low, high, scaling, integer=True)
         return IntegerParameter(low, high, scaling)
     low_f, high_f = (_number_bound(item, label) for label in ("MinValue", "MaxValue"))
+    _check_bounds(item, low_f, high_f, scaling, integer=False)
     return ContinuousParameter(low_f, high_f, scaling)
+
+
+def _check_bounds(
+    item: Mapping[str, Any], low: float, high: float, scaling: str, *, integer: bool
+) -> None:
+    """AMT's rules on bounds and scaling, quoting the bounds as the request wrote them."""
+    given = f"MinValue {item['MinValue']!r}"
+    both = f"{given} and MaxValue {item['MaxValue']!r}"
+    if integer and scaling == ScalingType.REVERSE_LOGARITHMIC.value:
+        msg = "ReverseLogarithmic scaling is not supported for integer ranges (AMT refuses it)"
+    elif low >= high:
+        msg = f"MinValue must be less than MaxValue, got {both}"
+    elif scaling == ScalingType.LOGARITHMIC.value and low <= 0:
+        msg = f"Logarithmic scaling needs MinValue > 0, got {given}"
+    elif scaling == ScalingType.REVERSE_LOGARITHMIC.value and not (low >= 0 and high < 1):
+        msg = f"ReverseLogarithmic scaling needs 0 <= MinValue and MaxValue < 1, got {both}"
+    else:
+        return
+    raise SpaceError(msg)
 
 
 def _integer_bound(item: Mapping[str, Any], label: str) -> int:
@@ -77,6 +103,22 @@ def request_ranges(ranges_request: Mapping[str, Any] | None) -> dict[str, Parame
     return out
 
 
+def range_items(ranges_request: Mapping[str, Any] | None) -> dict[str, Mapping[str, Any]]:
+    """Tuned name -> its range as the request wrote it (the first, if a name is repeated)."""
+    out: dict[str, Mapping[str, Any]] = {}
+    for kind in RANGE_KINDS:
+        for item in (ranges_request or {}).get(kind) or []:
+            if isinstance(item, Mapping) and "Name" in item:
+                out.setdefault(str(item["Name"]), item)
+    return out
+
+
+def auto_parameter_names(ranges_request: Mapping[str, Any] | None) -> set[str]:
+    """Names in ParameterRanges.AutoParameters (Autotune's hyperparameters)."""
+    items = (ranges_request or {}).get("AutoParameters") or []
+    return {str(i["Name"]) for i in items if isinstance(i, Mapping) and "Name" in i}
+
+
 def _structurally_sound(kind: str, item: Mapping[str, Any]) -> bool:
     """False when the range has a problem the structural check reports (bad enum, bad Values)."""
     if kind == "CategoricalParameterRanges":
@@ -85,9 +127,17 @@ def _structurally_sound(kind: str, item: Mapping[str, Any]) -> bool:
 
 
 def check_ranges(
-    ranges_request: Mapping[str, Any] | None, problems: Problems, path: str = RANGES
+    ranges_request: Mapping[str, Any] | None,
+    problems: Problems,
+    path: str = RANGES,
+    *,
+    autotune_reported: bool = False,
 ) -> dict[str, Parameter]:
-    """The ranges of a request being validated; a problem for each one that is wrong."""
+    """The ranges of a request being validated; a problem for each one that is wrong.
+
+    AutoParameters are refused (Autotune is not implemented) unless the request's ``Autotune``
+    has been refused already: one problem, one message.
+    """
     ranges: dict[str, Parameter] = {}
     if not ranges_request:
         return ranges
@@ -108,6 +158,6 @@ def check_ranges(
                     continue  # a missing MinValue/MaxValue/Values was reported structurally
                 except (SpaceError, ValueError) as exc:
                     problems.add(where, str(exc))
-    if "AutoParameters" in ranges_request:
-        problems.add(f"{path}.AutoParameters", "Autotune is not supported by this engine yet")
+    if "AutoParameters" in ranges_request and not autotune_reported:
+        problems.add(f"{path}.AutoParameters", AUTOTUNE_NOT_SUPPORTED)
     return ranges

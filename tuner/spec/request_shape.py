@@ -47,7 +47,10 @@ EXTENSION_MEMBERS: dict[str, dict[str, str]] = {
         "num_cpus": "number",
         "num_gpus": "number",
         "allow_cpu_fallback": "boolean",
+        # Written by the engine, not the user: why training jobs ran on the CPU (placement).
+        "CpuFallbackWarning": "string",
     },
+    "HyperParameterTuningResourceConfig": {"CpuFallbackWarning": "string"},
 }
 
 #: Enum values of ours accepted beside AMT's: shape name -> extra values.
@@ -142,6 +145,8 @@ class ShapeChecker:
     def _extension(self, value: Any, kind: str, path: str) -> Any:
         if kind == "boolean" and not isinstance(value, bool):
             self._problem(path, f"must be true or false, got {_plain(value)}")
+        elif kind == "string" and not isinstance(value, str):
+            self._problem(path, f"must be a string, got {_plain(value)}")
         elif kind == "number" and (
             isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0
         ):

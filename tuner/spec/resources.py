@@ -5,13 +5,21 @@ CPUs and GPUs through :data:`INSTANCE_TYPES` (vCPUs and GPUs of the ml.* instanc
 AWS lists them), capped to what one node of the cluster has, since a trial runs on one node.
 Explicit fields override the table. They are ours, not AMT's, and live beside
 ``InstanceType`` in ``TrainingJobDefinition.ResourceConfig``: ``NumCpus``, ``NumGpus`` (a
-fraction such as 0.5 lets trials share a GPU) and ``AllowCpuFallback`` (run on the CPU when
-no GPU exists instead of refusing the job); snake_case spellings (``num_cpus`` ...) are accepted
-too. Without any of them a training job takes 1 CPU and no GPU.
+fraction such as 0.5 lets trials share a GPU) and ``AllowCpuFallback`` (whether a training
+job may run on the CPU when no GPU exists); snake_case spellings (``num_cpus`` ...) are
+accepted too. Without any of them a training job takes 1 CPU and no GPU.
+
+Where no GPU exists (:meth:`Resources.on_this_machine`, the local executor): the GPUs of an
+instance type fall back to the CPU with a warning, as SageMaker's local mode runs a GPU
+instance type anywhere, unless ``AllowCpuFallback`` is false or a GPU is required
+(``tuner run --require-gpu``); GPUs asked for by an explicit ``NumGpus`` are a requirement
+unless ``AllowCpuFallback`` is true. On a Ray cluster (:meth:`Resources.capped`) a GPU request
+stays a GPU request unless ``AllowCpuFallback`` is true: the cluster may grow.
 """
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -101,8 +109,46 @@ class Resources:
 
     num_cpus: float = 1.0
     num_gpus: float = 0.0
-    allow_cpu_fallback: bool = False
+    #: AllowCpuFallback as given; None when the request does not say.
+    allow_cpu_fallback: bool | None = None
     instance_type: str | None = None
+    #: The GPUs were asked for by NumGpus, not by the instance type.
+    explicit_gpus: bool = False
+
+    def gpu_request(self) -> str:
+        """What asks for the GPUs, for messages: ``InstanceType 'ml.p3.2xlarge' has 1 GPU``."""
+        if self.instance_type and not self.explicit_gpus:
+            plural = "" if self.num_gpus == 1 else "s"
+            return f"InstanceType {self.instance_type!r} has {self.num_gpus:g} GPU{plural}"
+        return f"NumGpus {self.num_gpus:g} asks for a GPU"
+
+    def on_this_machine(
+        self, gpus_here: int, *, require_gpu: bool = False
+    ) -> tuple[Resources, str | None]:
+        """What a local training job runs with, and a warning if it falls back to the CPU.
+
+        Raises:
+            ValueError: GPUs are asked for, this machine has none, and the CPU may not stand in
+                (``AllowCpuFallback`` false, ``require_gpu``, or an explicit ``NumGpus``
+                without ``AllowCpuFallback``). The message says which and how to change it.
+        """
+        if self.num_gpus <= 0 or gpus_here > 0:
+            return self, None
+        what = f"{self.gpu_request()} but this machine has no GPU"
+        if require_gpu:
+            msg = f"{what}, and a GPU is required (--require-gpu)"
+            raise ValueError(msg)
+        if self.allow_cpu_fallback is False:
+            msg = f"{what}, and AllowCpuFallback is false; allow it to train on the CPU"
+            raise ValueError(msg)
+        if self.explicit_gpus and self.allow_cpu_fallback is None:
+            msg = f"{what}; set AllowCpuFallback to true to train on the CPU instead"
+            raise ValueError(msg)
+        warning = (
+            f"{what}: training jobs run on the CPU (AllowCpuFallback false, or --require-gpu, "
+            "refuses instead)"
+        )
+        return dataclasses.replace(self, num_gpus=0.0), warning
 
     def capped(self, cpus_per_node: float, gpus_per_node: float) -> Resources:
         """Fit one node of the cluster: CPUs capped; GPUs refused (or dropped) if there are none.
@@ -128,7 +174,7 @@ class Resources:
             gpus = 0.0
         elif gpus > gpus_per_node > 0:
             gpus = gpus_per_node
-        return Resources(cpus, gpus, self.allow_cpu_fallback, self.instance_type)
+        return dataclasses.replace(self, num_cpus=cpus, num_gpus=gpus)
 
 
 def _first(mapping: Mapping[str, Any], *keys: str) -> Any:
@@ -149,8 +195,9 @@ def resources_from_config(resource_config: Mapping[str, Any] | None) -> Resource
     return Resources(
         num_cpus=float(num_cpus) if num_cpus is not None else float(cpus),
         num_gpus=float(num_gpus) if num_gpus is not None else float(gpus),
-        allow_cpu_fallback=bool(fallback),
+        allow_cpu_fallback=bool(fallback) if fallback is not None else None,
         instance_type=instance_type,
+        explicit_gpus=num_gpus is not None,
     )
 
 

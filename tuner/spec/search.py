@@ -84,9 +84,12 @@ def check_hyperband(
     return HyperbandConfig(min_resource, max_resource, int(eta), bool(raw.get("ModelBased")))
 
 
-def check_range_count(ranges: Mapping[str, Parameter], problems: Problems) -> None:
-    """At least one tuned hyperparameter, at most AMT's 30."""
-    if not ranges and not problems.about("ParameterRanges"):
+def check_range_count(
+    ranges: Mapping[str, Parameter], problems: Problems, *, autotune: bool = False
+) -> None:
+    """At least one tuned hyperparameter (unless Autotune, refused already, was to choose
+    them), at most AMT's 30."""
+    if not ranges and not autotune and not problems.about("ParameterRanges"):
         problems.add(RANGES, "at least one hyperparameter range is required")
     if len(ranges) > MAX_TUNED:
         problems.add(

@@ -25,8 +25,18 @@ Choices where AMT is silent or where a local run differs:
 * ``StoppingCondition.MaxRuntimeInSeconds`` defaults to AMT's one day per training job.
 * ``Strategy`` may be left out: it defaults to Bayesian, the SageMaker SDK's default. ``"TPE"``
   (ours) selects Optuna's TPE sampler.
-* Multi-algorithm definitions, warm start and Autotune, which this version does not
-  implement, are refused with a message saying so, rather than silently run differently.
+* ``TrainingJobDefinitions`` with one entry (how the console records a job) runs as that
+  definition: its ``TuningObjective`` and ``HyperParameterRanges`` stand for the top-level
+  objective and ranges, and problems are named where the request wrote them
+  (``TrainingJobDefinitions[0]...``). The spec's request is the single-definition form
+  (``TrainingJobDefinition``, objective and ranges in HyperParameterTuningJobConfig), which
+  is what is stored and described.
+* Several definitions (multi-algorithm tuning), warm start and Autotune, which this version
+  does not implement, are refused with one message saying so, rather than silently run
+  differently; what would only follow from that refusal is not reported.
+* What can be known before a run is checked here: an objective measured on a channel the
+  request lacks, a channel the algorithm cannot read (:mod:`tuner.spec.inputs`). Whether the
+  machine has the GPUs asked for depends on where the job runs: :mod:`tuner.spec.placement`.
 """
 
 from __future__ import annotations
@@ -45,14 +55,21 @@ from tuner.spec.algorithm import (
     check_algorithm,
     check_algorithm_hyperparameters,
     check_objective,
+    check_objective_channel,
     check_objective_metric,
     check_static,
     metric_names,
 )
 from tuner.spec.data import check_channels, output_path
+from tuner.spec.inputs import check_inputs
 from tuner.spec.model import DEFAULT_TRIAL_MAX_RUNTIME_S, HyperbandConfig, TuningJobSpec
-from tuner.spec.problems import CONFIG, DEFINITION, RANGES, Problems
-from tuner.spec.ranges import check_ranges
+from tuner.spec.problems import CONFIG, DEFINITION, DEFINITIONS, OBJECTIVE, RANGES, Problems
+from tuner.spec.ranges import (
+    AUTOTUNE_NOT_SUPPORTED,
+    auto_parameter_names,
+    check_ranges,
+    range_items,
+)
 from tuner.spec.request_shape import check_request
 from tuner.spec.resources import resources_from_config
 from tuner.spec.search import (
@@ -66,12 +83,13 @@ from tuner.spec.search import (
 #: The name pattern without the length, so that a name too long is reported once (structurally).
 _NAME_CHARACTERS = re.compile(r"[a-zA-Z0-9](-*[a-zA-Z0-9])*")
 _NOT_SUPPORTED = (
-    (
-        "TrainingJobDefinitions",
-        "multi-algorithm tuning is not supported yet; use TrainingJobDefinition",
-    ),
     ("WarmStartConfig", "warm start is not supported by this engine yet"),
-    ("Autotune", "Autotune is not supported by this engine yet"),
+    ("Autotune", AUTOTUNE_NOT_SUPPORTED),
+)
+#: Where a one-entry TrainingJobDefinitions keeps what a single definition keeps elsewhere.
+_IN_DEFINITION = (
+    ("TuningObjective", "HyperParameterTuningJobObjective", OBJECTIVE),
+    ("HyperParameterRanges", "ParameterRanges", RANGES),
 )
 
 
@@ -112,10 +130,62 @@ def spec_from_request(
     problems = Problems(structural)
     if not isinstance(normalised, dict):
         raise InvalidSpecError(problems.items)
-    checked = _check(normalised, base_dir or Path.cwd(), train_fn, problems)
+    single = one_definition(normalised, problems)
+    if single is None:  # refused as a whole: the rest would only follow from it
+        raise InvalidSpecError(problems.items)
+    checked = _check(single, base_dir or Path.cwd(), train_fn, problems)
     if problems:
         raise InvalidSpecError(problems.items)
-    return _build(normalised, checked, base_dir or Path.cwd(), train_fn)
+    return _build(single, checked, base_dir or Path.cwd(), train_fn)
+
+
+def one_definition(request: dict[str, Any], problems: Problems) -> dict[str, Any] | None:
+    """The request with one TrainingJobDefinition (None when it cannot be checked further).
+
+    A one-entry TrainingJobDefinitions becomes the TrainingJobDefinition; its TuningObjective
+    and HyperParameterRanges move to HyperParameterTuningJobConfig, and ``problems`` is told
+    to name them where the request wrote them. Several definitions, or both forms, are one
+    problem.
+    """
+    definitions = request.get(DEFINITIONS)
+    if definitions is None:
+        return request
+    if not (isinstance(definitions, list) and definitions and isinstance(definitions[0], dict)):
+        # Reported structurally; a TrainingJobDefinition beside it is still checked.
+        return request if DEFINITION in request else None
+    if DEFINITION in request:
+        problems.add(DEFINITIONS, f"give {DEFINITION} or {DEFINITIONS}, not both")
+        return None
+    if len(definitions) > 1:
+        names = ", ".join(
+            repr(d.get("DefinitionName")) for d in definitions if isinstance(d, dict)
+        )
+        problems.add(
+            DEFINITIONS,
+            f"holds {len(definitions)} definitions ({names}); tuning several algorithms in "
+            "one job is not supported yet: give one definition, or one tuning job each",
+        )
+        return None
+    definition = dict(definitions[0])
+    raw_config = request.get(CONFIG)
+    config = dict(raw_config) if isinstance(raw_config, dict) else {}
+    where = f"{DEFINITIONS}[0]"
+    problems.alias(DEFINITION, where)
+    for member, top_level, path in _IN_DEFINITION:
+        if member not in definition:
+            if top_level not in config:  # missing from both: say where it belongs
+                problems.alias(path, f"{where}.{member}")
+            continue
+        value = definition.pop(member)
+        if top_level in config and config[top_level] != value:
+            problems.add(path, f"differs from {where}.{member}; give it once, in the definition")
+        config[top_level] = value
+        problems.alias(path, f"{where}.{member}")
+    single = {k: v for k, v in request.items() if k != DEFINITIONS}
+    single[DEFINITION] = definition
+    if isinstance(raw_config, dict):
+        single[CONFIG] = config
+    return single
 
 
 def _sections(request: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
@@ -139,9 +209,11 @@ def _check(
     static = dict(definition.get("StaticHyperParameters") or {})
     choice = check_strategy(config, problems)
     hyperband = check_hyperband(config, static, problems) if choice.name == "Hyperband" else None
-    ranges = check_ranges(config.get("ParameterRanges"), problems)
+    autotune = "Autotune" in request
+    ranges_request = config.get("ParameterRanges")
+    ranges = check_ranges(ranges_request, problems, autotune_reported=autotune)
     space = SearchSpace(ranges)
-    check_range_count(ranges, problems)
+    check_range_count(ranges, problems, autotune=autotune)
     max_jobs = check_budget(config, choice, space, problems)
     objective = check_objective(config, problems)
     algorithm = check_algorithm(definition, train_fn, problems)
@@ -151,12 +223,28 @@ def _check(
         objective, algorithm, metrics, user_code=train_fn is not None, problems=problems
     )
     if algorithm is not None:
-        specs = get_algorithm(algorithm).hyperparameters
-        check_algorithm_hyperparameters(specs, static, ranges, problems)
+        check_algorithm_hyperparameters(
+            get_algorithm(algorithm).hyperparameters,
+            static,
+            ranges,
+            problems,
+            range_items=range_items(ranges_request),
+            auto=frozenset(auto_parameter_names(ranges_request)),
+        )
     channels = check_channels(
         definition, builtin=algorithm is not None, base_dir=base_dir, problems=problems
     )
+    check_objective_channel(objective, algorithm, _channel_names(definition), problems)
+    check_inputs(definition, algorithm, channels, problems)
     return _Checked(choice, hyperband, space, max_jobs, objective, algorithm, static, channels)
+
+
+def _channel_names(definition: Mapping[str, Any]) -> list[Any] | None:
+    """The ChannelNames of InputDataConfig as written (None without an InputDataConfig)."""
+    config = definition.get("InputDataConfig")
+    if not isinstance(config, list):
+        return None
+    return [c["ChannelName"] for c in config if isinstance(c, dict) and "ChannelName" in c]
 
 
 def check_top_level(request: Mapping[str, Any], problems: Problems) -> None:
@@ -171,7 +259,7 @@ def check_top_level(request: Mapping[str, Any], problems: Problems) -> None:
     for unsupported, why in _NOT_SUPPORTED:
         if unsupported in request:
             problems.add(unsupported, why)
-    if request.get(DEFINITION) is None and "TrainingJobDefinitions" not in request:
+    if request.get(DEFINITION) is None and DEFINITIONS not in request:
         problems.add(DEFINITION, "is required (the training job to tune)")
     _, definition = _sections(request)
     # The per-definition objective and ranges belong to multi-algorithm TrainingJobDefinitions;

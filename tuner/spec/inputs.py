@@ -1,0 +1,163 @@
+"""Whether a built-in algorithm can read its channels: content types and file extensions.
+
+Checked when the request is validated, so that a channel no training job could read is refused
+before anything runs. Conservative on purpose: only what is certainly unreadable is refused.
+
+* The tabular algorithms read every channel with :func:`algorithms.data.load_channel`: CSV,
+  libsvm, Parquet and RecordIO-protobuf (:data:`TABULAR_CONTENT_TYPES`, with the spellings
+  ``load_channel`` accepts). Another ``ContentType`` is refused, and so is a channel holding
+  images or ``.lst`` files, which no tabular reader can parse.
+* image-classification reads images (with a ``.lst`` file, or one folder per class). A tabular
+  ``ContentType`` is refused, and so is a channel that is nothing but tabular files (a CSV
+  file, or a folder of them without a ``.lst`` file or class folders). Other content types
+  (``application/x-image``, ``image/*``, MXNet RecordIO's ``application/x-recordio``) pass.
+* Channels of a manifest (``S3DataType`` ManifestFile or AugmentedManifestFile) are not looked
+  into: their ``S3Uri`` names a manifest, not the data. Channels an algorithm does not read,
+  and algorithms not in :data:`CHANNELS_READ`, are not checked.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from algorithms.images import IMAGE_EXTENSIONS
+from tuner.spec.problems import DEFINITION, Problems
+
+CHANNELS = f"{DEFINITION}.InputDataConfig"
+
+#: The content types of the tabular readers, as shown in messages.
+TABULAR_CONTENT_TYPES = (
+    "text/csv",
+    "text/libsvm",
+    "application/x-parquet",
+    "application/x-recordio-protobuf",
+)
+#: Every spelling :func:`algorithms.data.load_channel` takes (parameters such as
+#: ``;label_size=1`` aside).
+_TABULAR_SPELLINGS = frozenset(
+    {
+        *TABULAR_CONTENT_TYPES,
+        "csv",
+        "text/x-csv",
+        "text/x-libsvm",
+        "libsvm",
+        "application/parquet",
+        "parquet",
+        "recordio-protobuf",
+    }
+)
+#: Extensions of tabular files. ``.recordio`` is left out: MXNet's image RecordIO uses it too.
+_TABULAR_EXTENSIONS = frozenset(
+    {".csv", ".libsvm", ".svm", ".parquet", ".pq", ".pbr", ".protobuf"}
+)
+#: Extensions no tabular reader can parse: images and image lists.
+_NOT_TABULAR_EXTENSIONS = frozenset({*IMAGE_EXTENSIONS, ".lst"})
+
+TABULAR, IMAGES = "tabular", "images"
+#: Built-in algorithm -> (what it reads, the channels it reads).
+CHANNELS_READ: dict[str, tuple[str, tuple[str, ...]]] = {
+    **{
+        name: (TABULAR, ("train", "validation", "test"))
+        for name in (
+            "factorization-machines",
+            "kmeans",
+            "knn",
+            "lda",
+            "linear-learner",
+            "pca",
+            "random-cut-forest",
+            "xgboost",
+        )
+    },
+    "image-classification": (IMAGES, ("train", "validation")),
+}
+
+
+def check_inputs(
+    definition: Mapping[str, Any],
+    algorithm: str | None,
+    channels: Mapping[str, Path],
+    problems: Problems,
+) -> None:
+    """Each channel ``algorithm`` reads has a content type and files it can read.
+
+    ``channels`` are the channels whose data was found (name -> local path).
+    """
+    if algorithm not in CHANNELS_READ:
+        return
+    reads, names = CHANNELS_READ[algorithm]
+    seen: set[str] = set()
+    for i, channel in enumerate(definition.get("InputDataConfig") or []):
+        if not isinstance(channel, Mapping) or channel.get("ChannelName") not in names:
+            continue
+        name = str(channel["ChannelName"])
+        if name in seen:
+            continue  # a repeated channel is reported by itself
+        seen.add(name)
+        source = (channel.get("DataSource") or {}).get("S3DataSource") or {}
+        if source.get("S3DataType", "S3Prefix") != "S3Prefix":
+            continue  # a manifest: the data files are listed in it
+        where = f"{CHANNELS}[{i}] ({name!r})"
+        content_type = channel.get("ContentType")
+        if isinstance(content_type, str) and content_type.strip():
+            problem = _content_type_problem(algorithm, reads, content_type)
+            if problem:
+                problems.add(f"{where}.ContentType", problem)
+                continue
+        if name in channels:
+            problem = _files_problem(algorithm, reads, channels[name])
+            if problem:
+                problems.add(f"{where}.DataSource.S3DataSource.S3Uri", problem)
+
+
+def _content_type_problem(algorithm: str, reads: str, content_type: str) -> str | None:
+    tabular = content_type.split(";", 1)[0].strip().lower() in _TABULAR_SPELLINGS
+    if reads == TABULAR and not tabular:
+        return (
+            f"{algorithm} cannot read {content_type!r}; it reads "
+            + ", ".join(TABULAR_CONTENT_TYPES[:-1])
+            + f" or {TABULAR_CONTENT_TYPES[-1]}"
+        )
+    if reads == IMAGES and tabular:
+        return (
+            f"{algorithm} reads images (application/x-image, image/jpeg, image/png), "
+            f"not {content_type!r}"
+        )
+    return None
+
+
+def _extension(path: Path) -> str:
+    suffixes = [s.lower() for s in path.suffixes]
+    if suffixes and suffixes[-1] == ".gz":
+        suffixes.pop()
+    return suffixes[-1] if suffixes else ""
+
+
+def _listing(files: list[Path]) -> str:
+    shown = ", ".join(f.name for f in files[:3])
+    return shown + (f" and {len(files) - 3} more" if len(files) > 3 else "")
+
+
+def _files_problem(algorithm: str, reads: str, path: Path) -> str | None:
+    if path.is_file():
+        entries = [path]
+    else:
+        entries = sorted(p for p in path.iterdir() if not p.name.startswith("."))
+    files = [p for p in entries if p.is_file()]
+    if reads == TABULAR:
+        unreadable = [f for f in files if _extension(f) in _NOT_TABULAR_EXTENSIONS]
+        if unreadable:
+            return (
+                f"{algorithm} cannot read images or .lst files ({_listing(unreadable)}); "
+                "it reads CSV, libsvm, Parquet or RecordIO-protobuf files"
+            )
+        return None
+    only_tabular = files and len(files) == len(entries)
+    if only_tabular and all(_extension(f) in _TABULAR_EXTENSIONS for f in files):
+        return (
+            f"{algorithm} cannot read {_listing(files)}: it reads images with a .lst file, "
+            "or a folder with one sub-folder of images per class"
+        )
+    return None
