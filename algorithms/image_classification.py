@@ -7,9 +7,16 @@ ECCV 2016) of ``num_layers`` layers on the ``train`` channel and reports ``train
 
 * ``num_layers`` picks an ImageNet ResNet (18 to 200) or a CIFAR ResNet (any other
   ``6n + 2``); see :mod:`algorithms.resnet`.
-* Images come as SageMaker's image format (images with a ``.lst`` file, in a ``<channel>_lst``
-  channel or at the top of the image channel) or one folder per class; see
-  :mod:`algorithms.images`. RecordIO (``.rec``) input is not supported.
+* Images come in SageMaker's two input formats. ``application/x-image``: image files (JPEG,
+  PNG, ...) with a ``.lst`` file (``index<TAB>label(s)<TAB>relative/path``, as im2rec writes
+  it) in a ``<channel>_lst`` channel (``train_lst``, ``validation_lst``) or at the top of the
+  image channel, or one folder per class; see :mod:`algorithms.images`.
+  ``application/x-recordio``: MXNet image RecordIO, one or more ``.rec`` files in the channel
+  (or the channel a ``.rec`` file), as im2rec packs them (a scalar label, or with
+  ``--pack-label`` one label per class for ``multi_label=1``); see
+  :mod:`algorithms.image_recordio`. A channel is read as RecordIO when it holds ``.rec`` files
+  and no ``<channel>_lst`` channel is given (a ``.lst`` or ``.idx`` file beside the ``.rec``
+  files is then ignored).
 * Optimisers are SGD, Nesterov SGD (``nag``), Adam and RMSprop with SageMaker's
   hyperparameters; ``weight_decay`` applies to sgd and nag only, as documented. The learning
   rate is multiplied by ``lr_scheduler_factor`` after each epoch listed in
@@ -48,7 +55,7 @@ from __future__ import annotations
 import copy
 import logging
 import math
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from types import MappingProxyType
@@ -75,6 +82,7 @@ from algorithms.image_model import (
     _save,
     load,
 )
+from algorithms.image_recordio import load_rec, rec_files
 from algorithms.images import list_images, load_images
 from algorithms.resnet import IMAGENET_LAYERS, build_network
 
@@ -330,12 +338,19 @@ def _load_split(
 ) -> _Split:
     """A channel's images and labels; ``known`` are the training classes of a folder layout.
 
-    Class folders are matched to the training classes by name, so a validation channel that
-    lacks a class still labels the others as the training channel does.
+    A channel of MXNet RecordIO (``.rec``) files is read when no ``<name>_lst`` channel is
+    given; otherwise the images are listed by :func:`list_images` (``.lst`` files or class
+    folders). Class folders are matched to the training classes by name, so a validation channel
+    that lacks a class still labels the others as the training channel does.
     """
     values = plan.values
-    images = list_images(channels[name], channels.get(f"{name}_lst"), name=name)
-    num_classes = values["num_classes"]
+    lst = channels.get(f"{name}_lst")
+    recs = rec_files(channels[name]) if lst is None else []
+    if recs:  # one pass: the labels come with the images
+        rec = load_rec(recs, plan.image_shape, resize=values["resize"])
+        labels = _labels(list(rec.labels), rec.where, name, plan, "the RecordIO records")
+        return _Split(rec.pixels, labels, None)
+    images = list_images(channels[name], lst, name=name)
     raw = [record.label for record in images.records]
     if known is not None and images.class_names is not None:
         by_name = {folder: label for label, folder in known.items()}
@@ -348,38 +363,52 @@ def _load_split(
             raise InputError(msg)
         remap = {label: by_name[folder] for label, folder in images.class_names.items()}
         raw = [(float(remap[int(label[0])]),) for label in raw]
-    widths = {len(label) for label in raw}
-    first = images.records[0].path
+    labels = _labels(raw, lambda i: str(images.records[i].path), name, plan, "the .lst file")
+    pixels = load_images(images.records, plan.image_shape, resize=values["resize"])
+    return _Split(pixels, labels, images.class_names)
+
+
+def _labels(
+    raw: list[tuple[float, ...]],
+    where: Callable[[int], str],
+    name: str,
+    plan: _Plan,
+    source: str,
+) -> np.ndarray:
+    """The labels of a channel as training takes them, checked against ``num_classes``.
+
+    ``where(i)`` names image ``i`` in messages; ``source`` says where the labels come from.
+    """
+    num_classes = plan.values["num_classes"]
+    width = num_classes if plan.multi_label else 1
+    odd = next((i for i, label in enumerate(raw) if len(label) != width), None)
     if plan.multi_label:
-        if widths != {num_classes}:
+        if odd is not None:
             msg = (
                 f"{name} channel: multi_label=1 needs num_classes ({num_classes}) label columns "
-                f"in the .lst file, one 0/1 value per class; found {sorted(widths)} (near {first})"
+                f"in {source}, one 0/1 value per class; found {len(raw[odd])} at {where(odd)}"
             )
             raise InputError(msg)
         labels = np.asarray(raw, dtype=np.float32)
         if not np.isin(labels, (0.0, 1.0)).all():
             msg = f"{name} channel: multi-label values must be 0 or 1"
             raise InputError(msg)
-    else:
-        if widths != {1}:
-            msg = (
-                f"{name} channel: the .lst file has {max(widths)} label columns; one class "
-                "label per image is needed (or set multi_label=1)"
-            )
-            raise InputError(msg)
-        flat = np.asarray([label[0] for label in raw], dtype=np.float64)
-        bad = np.flatnonzero((flat < 0) | (flat >= num_classes) | (flat != np.floor(flat)))
-        if bad.size:
-            record = images.records[int(bad[0])]
-            msg = (
-                f"{name} channel: label {flat[bad[0]]:g} of {record.path} is not a class of "
-                f"num_classes={num_classes}; labels must be integers in [0, {num_classes})"
-            )
-            raise InputError(msg)
-        labels = flat.astype(np.int64)
-    pixels = load_images(images.records, plan.image_shape, resize=values["resize"])
-    return _Split(pixels, labels, images.class_names)
+        return labels
+    if odd is not None:
+        msg = (
+            f"{name} channel: {len(raw[odd])} label values for {where(odd)} in {source}; one "
+            "class label per image is needed (or set multi_label=1)"
+        )
+        raise InputError(msg)
+    flat = np.asarray([label[0] for label in raw], dtype=np.float64)
+    bad = np.flatnonzero((flat < 0) | (flat >= num_classes) | (flat != np.floor(flat)))
+    if bad.size:
+        msg = (
+            f"{name} channel: label {flat[bad[0]]:g} of {where(int(bad[0]))} is not a class of "
+            f"num_classes={num_classes}; labels must be integers in [0, {num_classes})"
+        )
+        raise InputError(msg)
+    return flat.astype(np.int64)
 
 
 # -- training ------------------------------------------------------------------------------------

@@ -6,7 +6,8 @@ with a ``.lst`` file, one tab-separated line per image: a unique integer index, 
 image channel's root. The ``.lst`` file comes in its own channel (``train_lst``,
 ``validation_lst``) or, as a convenience here, lies at the top of the image channel itself. A
 plain folder per class (``train/cat/*.png``, ``train/dog/*.png``) also works, as torchvision's
-``ImageFolder`` and MXNet's ``im2rec`` read it.
+``ImageFolder`` and MXNet's ``im2rec`` read it. MXNet's RecordIO (``.rec``) files, which pack
+the images and labels into one file, are read by :mod:`algorithms.image_recordio`.
 
 Images are decoded by Pillow (JPEG, which real image channels and MXNet's ``.rec`` files hold,
 PNG of any kind, BMP, GIF, TIFF, WebP), ``.npy`` arrays by numpy; scaling is Pillow's bilinear
@@ -199,8 +200,9 @@ def list_images(
     (``0``, ``1`` ... ``10``) that integer is the label, otherwise the position in sorted order.
 
     Raises:
-        InputError: the channel is missing or empty, holds RecordIO (``.rec``) files, a
-            ``.lst`` line is malformed or names a missing image.
+        InputError: the channel is missing or empty, holds RecordIO (``.rec``) files (read by
+            :mod:`algorithms.image_recordio`), a ``.lst`` line is malformed or names a missing
+            image.
     """
     channel = Path(channel)
     if not channel.exists():
@@ -223,8 +225,9 @@ def list_images(
         return ImageList(tuple(_records_of_lst_files(lst_files, channel)))
     if any(p.suffix.lower() in (".rec", ".idx") for p in entries if p.is_file()):
         msg = (
-            f"{name} channel {channel} holds RecordIO (.rec) files, which are not supported; "
-            "give the images with a .lst file (SageMaker's image format) or one folder per class"
+            f"{name} channel {channel} holds RecordIO (.rec) files, which list_images does not "
+            "read (algorithms.image_recordio does); give the images with a .lst file "
+            "(SageMaker's image format) or one folder per class"
         )
         raise InputError(msg)
     class_dirs = [p for p in entries if p.is_dir()]
