@@ -54,6 +54,7 @@ from typing import Any
 from strategies.base import StopDecision, Suggestion, Trial, TrialStatus
 from strategies.registry import Search, build_search
 from tuner.callables import callable_hyperparameters, pickle_callable
+from tuner.channels import trial_channels
 from tuner.clock import Clock, SystemClock
 from tuner.completion import CompletionCriteria, CompletionTracker
 from tuner.describe import training_job_name
@@ -132,6 +133,7 @@ class Coordinator:
         self._started_at = self.clock.monotonic()
         self._last_stop_check = -STOP_REQUEST_CHECK_S
         self._outcome: JobOutcome | None = None
+        self._channels: dict[str, str] | None = None  # laid out on the first submit
 
     # -- set-up ------------------------------------------------------------------------------
     def start(self) -> None:
@@ -299,7 +301,7 @@ class Coordinator:
             attempt=state.attempt,
             training_job_name=state.name,
             hyperparameters=hyperparameters,
-            channels={k: str(v) for k, v in spec.channels.items()},
+            channels=self._trial_channels(),
             output_dir=str(self.output_root / state.name),
             algorithm=spec.algorithm,
             callable_key=self._callable_key,
@@ -307,6 +309,17 @@ class Coordinator:
             environment=dict(spec.environment),
             wait_for_decision=self.search is not None and self.search.stopper is not None,
         )
+
+    def _trial_channels(self) -> dict[str, str]:
+        """The channels a training job reads: manifest channels laid out once as folders."""
+        if self._channels is None:
+            spec = self.spec
+            definition = spec.request.get("TrainingJobDefinition") or {}
+            laid_out = trial_channels(
+                definition, spec.channels, spec.algorithm, self.output_root / spec.name
+            )
+            self._channels = {k: str(v) for k, v in laid_out.items()}
+        return self._channels
 
     # -- events -------------------------------------------------------------------------------
     def _handle(self, event: Event) -> None:

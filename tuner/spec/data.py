@@ -4,6 +4,13 @@ Relative data paths (``S3Uri`` without a scheme, or ``file://`` with a relative 
 resolved against ``base_dir`` (the spec file's folder for ``tuner run``, the working directory
 for the Python API), falling back to the working directory. ``s3://`` URIs are refused (no AWS
 access from a local run).
+
+A ``ManifestFile`` or ``AugmentedManifestFile`` channel's ``S3Uri`` names its manifest: the
+manifest is read and checked here (its shape, that every file it names exists, that the
+algorithm can read them) by :func:`tuner.channels.check_manifest`, without writing anything, and
+the channel's path is the manifest file; :func:`tuner.channels.trial_channels` lays it out as a
+folder when the job runs. ``S3DataDistributionType`` ``ShardedByS3Key`` is accepted: a training
+job here is one instance, which gets every file of the channel.
 """
 
 from __future__ import annotations
@@ -13,6 +20,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from tuner.channels import AUGMENTED, MANIFEST_TYPES, check_manifest
+from tuner.spec.algorithm import check_algorithm
 from tuner.spec.problems import DEFINITION, Problems
 
 CHANNELS = f"{DEFINITION}.InputDataConfig"
@@ -41,7 +50,12 @@ def check_channels(
 ) -> dict[str, Path]:
     """Channel name -> local path; a built-in algorithm needs a ``train`` channel."""
     channels: dict[str, Path] = {}
-    for i, channel in enumerate(definition.get("InputDataConfig") or []):
+    entries = definition.get("InputDataConfig") or []
+    names = [str(c["ChannelName"]) for c in entries if isinstance(c, dict) and "ChannelName" in c]
+    # The algorithm that reads the channels, for manifests (its own problems are reported
+    # by the algorithm check).
+    algorithm = check_algorithm(definition, None, Problems()) if builtin else None
+    for i, channel in enumerate(entries):
         if not isinstance(channel, dict) or "ChannelName" not in channel:
             continue
         name = channel["ChannelName"]
@@ -50,6 +64,16 @@ def check_channels(
             problems.add(where, f"channel {name!r} is given twice")
             continue
         path = _channel_path(channel, where, base_dir, problems)
+        if path is not None and _is_manifest(channel):
+            layout = check_manifest(
+                channel,
+                path,
+                algorithm=algorithm,
+                channel_names=names,
+                where=where,
+                problems=problems,
+            )
+            path = path if layout is not None else None
         if path is not None:
             channels[name] = path
     if builtin:
@@ -64,6 +88,13 @@ def _channel_path(
     channel: Mapping[str, Any], where: str, base_dir: Path, problems: Problems
 ) -> Path | None:
     source = (channel.get("DataSource") or {}).get("S3DataSource") or {}
+    if source.get("AttributeNames") and source.get("S3DataType") != AUGMENTED:
+        problems.add(
+            f"{where}.DataSource.S3DataSource.AttributeNames",
+            f"is only for an {AUGMENTED} channel (S3DataType is "
+            f"{source.get('S3DataType', 'S3Prefix')!r})",
+        )
+        return None
     uri = source.get("S3Uri")
     if not isinstance(uri, str):
         problems.add(
@@ -81,6 +112,11 @@ def _channel_path(
         problems.add(f"{where}.DataSource.S3DataSource.S3Uri", f"no such file or folder: {local}")
         return None
     return local.resolve()
+
+
+def _is_manifest(channel: Mapping[str, Any]) -> bool:
+    source = (channel.get("DataSource") or {}).get("S3DataSource") or {}
+    return source.get("S3DataType") in MANIFEST_TYPES
 
 
 def output_path(definition: Mapping[str, Any], base_dir: Path) -> Path | None:

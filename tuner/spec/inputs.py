@@ -11,9 +11,10 @@ before anything runs. Conservative on purpose: only what is certainly unreadable
   ``ContentType`` is refused, and so is a channel that is nothing but tabular files (a CSV
   file, or a folder of them without a ``.lst`` file or class folders). Other content types
   (``application/x-image``, ``image/*``, MXNet RecordIO's ``application/x-recordio``) pass.
-* Channels of a manifest (``S3DataType`` ManifestFile or AugmentedManifestFile) are not looked
-  into: their ``S3Uri`` names a manifest, not the data. Channels an algorithm does not read,
-  and algorithms not in :data:`CHANNELS_READ`, are not checked.
+* Channels of a manifest (``S3DataType`` ManifestFile or AugmentedManifestFile) are skipped
+  here: their ``S3Uri`` names a manifest, not the data, and :func:`tuner.channels.check_manifest`
+  checks the files the manifest lists instead. Channels an algorithm does not read, and
+  algorithms not in :data:`CHANNELS_READ`, are not checked.
 """
 
 from __future__ import annotations
