@@ -7,7 +7,7 @@
     tuner validate SPEC [--executor local|ray] [--require-gpu]
                                          check a spec file, print every problem, run nothing
     tuner list [--db URL] [--json]       tuning jobs with status and counters
-    tuner describe NAME [--db URL] [--json]   DescribeHyperParameterTuningJob
+    tuner describe NAME [--db URL] [--json [--extensions]]   DescribeHyperParameterTuningJob
     tuner trials NAME [--db URL] [--json]     ListTrainingJobsForHyperParameterTuningJob
     tuner best NAME [--db URL] [--json]       the best training job
     tuner stop NAME [--db URL]           ask a running job to stop
@@ -40,6 +40,7 @@ from tuner.describe import (
     describe_tuning_job,
     list_training_jobs,
     objective_of,
+    request_extensions,
     to_json,
     training_job_summary,
     tuning_job_summary,
@@ -201,13 +202,17 @@ def cmd_describe(args: argparse.Namespace) -> int:
     storage = SqlStorage(args.db)
     job = storage.load_job(args.name)
     described = describe_tuning_job(job, storage.trials(args.name), now=time.time())
+    extensions = request_extensions(job)
     if args.json:
+        # AWS's shape as is; --extensions adds our fields left out of it, in one block of ours.
+        if args.extensions:
+            described["TunerExtensions"] = extensions
         out.print_json(to_json(described))
         return 0
     config = described["HyperParameterTuningJobConfig"]
     table = Table(show_header=False, title=f"tuning job {job.name}")
     table.add_row("Status", described["HyperParameterTuningJobStatus"])
-    table.add_row("Strategy", config["Strategy"])
+    table.add_row("Strategy", job.strategy)
     objective = config["HyperParameterTuningJobObjective"]
     table.add_row("Objective", f"{objective['Type']} {objective['MetricName']}")
     table.add_row(
@@ -233,6 +238,9 @@ def cmd_describe(args: argparse.Namespace) -> int:
             "  hyperparameters",
             ", ".join(f"{k}={v}" for k, v in best["TunedHyperParameters"].items()),
         )
+    for path, value in extensions.items():
+        if path != "HyperParameterTuningJobConfig.Strategy":  # the Strategy row shows it
+            table.add_row(path, value if isinstance(value, str) else to_json(value, indent=None))
     out.print(table)
     return 0
 
@@ -422,6 +430,12 @@ def _add_reading_commands(sub: _Subparsers) -> None:
         p.add_argument("name")
         if name != "stop":
             p.add_argument("--json", action="store_true", help="AMT's response shape as JSON")
+    sub.choices["describe"].add_argument(
+        "--extensions",
+        action="store_true",
+        help="with --json: add our fields that AWS's shape lacks (NumGpus, TPE, ...) as a "
+        "top-level TunerExtensions block",
+    )
     trials = sub.choices["trials"]
     trials.add_argument(
         "--sort-by",

@@ -3,10 +3,33 @@
 This is the one place where internal trials become AMT training jobs: statuses (our
 ``Pending`` shows as ``InProgress``), ObjectiveStatus, counters, ARNs, the best training job.
 Shapes follow botocore's ``DescribeHyperParameterTuningJobResponse``,
-``ListTrainingJobsForHyperParameterTuningJobResponse`` and
-``ListHyperParameterTuningJobsResponse``;
-tests check them against the model. Times are timezone-aware ``datetime`` objects, as boto3
-returns them; :func:`to_json` renders them as ISO 8601 strings.
+``ListTrainingJobsForHyperParameterTuningJobResponse``, ``ListHyperParameterTuningJobsResponse``
+and ``HyperParameterTrainingJobSummary``; ``tests/tuner/test_response_shapes.py`` checks every
+response, for every example spec and every request of ``tests/corpus``, against those shapes
+(unknown members, required members, types, enums, timestamps). Times are timezone-aware
+``datetime`` objects, as boto3 returns them; :func:`to_json` renders them as ISO 8601 strings.
+
+**Responses are pure AWS shapes.** DescribeHyperParameterTuningJob echoes the request's
+``HyperParameterTuningJobConfig``, ``TrainingJobDefinition`` (or ``TrainingJobDefinitions``),
+``WarmStartConfig`` and ``Autotune`` as AMT does, cut to AWS's shapes (:func:`split_extensions`):
+
+* Fields of ours that AWS's structures do not have are left out of the echo: the
+  ``ResourceConfig`` members ``NumCpus``, ``NumGpus``, ``AllowCpuFallback`` (and their
+  snake_case spellings), the engine's ``CpuFallbackWarning``, Hyperband's ``ReductionFactor``
+  and ``ModelBased``, and any other member a request may carry beside AWS's.
+* A strategy of ours (``TPE``) is shown as the AMT strategy of its family, ``Bayesian``
+  (``Hyperband`` for one that stops trials itself), in the echoed config and in the
+  ListHyperParameterTuningJobs summary; the real name is an extension.
+* Members AWS requires in a response but a local request may leave out are filled with what
+  the engine used: ``Strategy`` (the job's), ``TrainingInputMode: File``,
+  ``S3DataType: S3Prefix``, ``OutputDataConfig.S3OutputPath`` (the folder the training jobs
+  wrote to), an empty ``StoppingCondition`` (no limit) and a placeholder local ``RoleArn``.
+
+What was left out is kept, not lost: :func:`request_extensions` returns it keyed by its path in
+the request (``"TrainingJobDefinition.ResourceConfig.NumGpus": 1``). ``tuner describe`` shows
+it in its table, ``tuner describe NAME --json --extensions`` adds it as one top-level
+``"TunerExtensions"`` block (the one member outside AWS's shape, asked for explicitly), and the
+stored request as given, extensions included, is ``/api/jobs/{name}/spec`` of the dashboard.
 """
 
 from __future__ import annotations
@@ -15,9 +38,14 @@ import datetime as dt
 import hashlib
 import json
 from collections.abc import Iterable, Mapping, Sequence
+from pathlib import PurePath
 from typing import Any
 
+from botocore.model import Shape
+
+from strategies.registry import STRATEGIES
 from tuner.objective import Objective, ObjectiveType
+from tuner.spec.request_shape import shape
 from tuner.status import (
     JobStatus,
     ObjectiveStatus,
@@ -30,6 +58,18 @@ from tuner.storage.records import JobRecord, TrainingJobRecord
 
 REGION = "local"
 ACCOUNT = "000000000000"
+#: RoleArn of a definition that gave none: required in AWS's response, unused locally.
+LOCAL_ROLE_ARN = f"arn:aws:iam::{ACCOUNT}:role/local"
+#: S3OutputPath of a definition that gave none, before a training job has written anywhere.
+DEFAULT_OUTPUT_PATH = "tuner-output"
+#: Members of the request that DescribeHyperParameterTuningJob echoes, as AMT does.
+ECHOED_MEMBERS = (
+    "HyperParameterTuningJobConfig",
+    "TrainingJobDefinition",
+    "TrainingJobDefinitions",
+    "WarmStartConfig",
+    "Autotune",
+)
 
 
 def tuning_job_arn(name: str) -> str:
@@ -61,7 +101,11 @@ def objective_status(trial: TrainingJobRecord) -> ObjectiveStatus:
 
 
 def objective_of(job: JobRecord) -> Objective:
-    obj = job.request["HyperParameterTuningJobConfig"]["HyperParameterTuningJobObjective"]
+    """The job's objective (a multi-algorithm request: the first definition's TuningObjective)."""
+    config = job.request.get("HyperParameterTuningJobConfig") or {}
+    obj = config.get("HyperParameterTuningJobObjective")
+    if obj is None:
+        obj = job.request["TrainingJobDefinitions"][0]["TuningObjective"]
     return Objective(obj["MetricName"], ObjectiveType(obj["Type"]))
 
 
@@ -88,6 +132,126 @@ def best_trial(
 
 def _drop_none(d: Mapping[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in d.items() if v is not None}
+
+
+# -- AWS's shapes, and our extensions beside them ------------------------------------------------
+
+_LEFT_OUT = object()
+
+
+def _enum(sh: Shape) -> list[str]:
+    return list(getattr(sh, "enum", None) or sh.metadata.get("enum") or [])
+
+
+def split_extensions(value: Any, sh: Shape, path: str = "") -> tuple[Any, dict[str, Any]]:
+    """``value`` cut to the botocore shape ``sh``, and what was cut, keyed by its path.
+
+    A structure loses the members ``sh`` does not have, a string the enum values it does not
+    allow (``Strategy: TPE``); lists and maps are walked item by item. The value given is not
+    changed: containers of the result are new. Paths are written as validation messages write
+    them: ``TrainingJobDefinition.ResourceConfig.NumGpus``, ``InputDataConfig[0].X``.
+    """
+    extensions: dict[str, Any] = {}
+    kept = _split(value, sh, path, extensions)
+    return (None if kept is _LEFT_OUT else kept), extensions
+
+
+def _split(value: Any, sh: Shape, path: str, extensions: dict[str, Any]) -> Any:
+    kind = sh.type_name
+    if kind == "structure" and isinstance(value, Mapping):
+        out: dict[str, Any] = {}
+        for key, item in value.items():
+            sub = f"{path}.{key}" if path else str(key)
+            member = sh.members.get(key)  # type: ignore[attr-defined]
+            if member is None:
+                extensions[sub] = item
+                continue
+            kept = _split(item, member, sub, extensions)
+            if kept is not _LEFT_OUT:
+                out[key] = kept
+        return out
+    if kind == "list" and isinstance(value, list):
+        items = (_split(v, sh.member, f"{path}[{i}]", extensions) for i, v in enumerate(value))  # type: ignore[attr-defined]
+        return [v for v in items if v is not _LEFT_OUT]
+    if kind == "map" and isinstance(value, Mapping):
+        pairs = ((k, _split(v, sh.value, f"{path}.{k}", extensions)) for k, v in value.items())  # type: ignore[attr-defined]
+        return {k: v for k, v in pairs if v is not _LEFT_OUT}
+    if kind == "string" and isinstance(value, str):
+        enum = _enum(sh)
+        if enum and value not in enum:
+            extensions[path] = value
+            return _LEFT_OUT
+    return value
+
+
+def amt_strategy(name: str) -> str:
+    """The ``Strategy`` AMT's shapes allow for our strategy ``name``: itself when AMT has it,
+    else its family: Hyperband for a strategy that stops trials itself, Bayesian otherwise."""
+    if name in _enum(shape("HyperParameterTuningJobStrategyType")):
+        return name
+    entry = STRATEGIES.get(name)
+    return "Hyperband" if entry is not None and entry.stops_trials else "Bayesian"
+
+
+def _output_path(trials: Iterable[TrainingJobRecord]) -> str:
+    """The folder the training jobs wrote to (each to ``<folder>/<training job name>``)."""
+    for t in trials:
+        if t.output_dir:
+            return str(PurePath(t.output_dir).parent)
+    return DEFAULT_OUTPUT_PATH
+
+
+def _complete_definition(definition: Any, output_path: str) -> None:
+    """Members AWS requires in a response, filled with what the engine used (in place)."""
+    if not isinstance(definition, dict):
+        return
+    definition.setdefault("RoleArn", LOCAL_ROLE_ARN)
+    output = definition.setdefault("OutputDataConfig", {})
+    if isinstance(output, dict):
+        output.setdefault("S3OutputPath", output_path)
+    definition.setdefault("StoppingCondition", {})
+    algorithm = definition.get("AlgorithmSpecification")
+    if isinstance(algorithm, dict):
+        algorithm.setdefault("TrainingInputMode", "File")
+    for channel in definition.get("InputDataConfig") or []:
+        source = (channel.get("DataSource") or {}) if isinstance(channel, dict) else {}
+        s3 = source.get("S3DataSource") if isinstance(source, dict) else None
+        if isinstance(s3, dict):
+            s3.setdefault("S3DataType", "S3Prefix")
+
+
+def _echo(
+    job: JobRecord, trials: Sequence[TrainingJobRecord]
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The request's members DescribeHyperParameterTuningJob echoes, and our extensions."""
+    response = shape("DescribeHyperParameterTuningJobResponse")
+    echo: dict[str, Any] = {}
+    extensions: dict[str, Any] = {}
+    for member in ECHOED_MEMBERS:
+        if job.request.get(member) is None:
+            continue
+        kept, extra = split_extensions(job.request[member], response.members[member], member)  # type: ignore[attr-defined]
+        extensions.update(extra)
+        if kept is not None:
+            echo[member] = kept
+    config = echo.setdefault("HyperParameterTuningJobConfig", {})
+    config.setdefault("Strategy", amt_strategy(job.strategy))
+    if config["Strategy"] != job.strategy:
+        extensions.setdefault("HyperParameterTuningJobConfig.Strategy", job.strategy)
+    output_path = _output_path(trials)
+    _complete_definition(echo.get("TrainingJobDefinition"), output_path)
+    for definition in echo.get("TrainingJobDefinitions") or []:
+        _complete_definition(definition, output_path)
+    return echo, extensions
+
+
+def request_extensions(job: JobRecord) -> dict[str, Any]:
+    """What the echo of ``job``'s request leaves out of AWS's shapes, keyed by its path.
+
+    E.g. ``{"TrainingJobDefinition.ResourceConfig.NumGpus": 1,
+    "HyperParameterTuningJobConfig.Strategy": "TPE"}``; empty for a request that is AMT's.
+    """
+    return _echo(job, ())[1]
 
 
 def training_job_summary(
@@ -124,12 +288,12 @@ def training_job_summary(
 def describe_tuning_job(
     job: JobRecord, trials: Sequence[TrainingJobRecord], *, now: float
 ) -> dict[str, Any]:
-    """DescribeHyperParameterTuningJob's response for a stored job."""
+    """DescribeHyperParameterTuningJob's response for a stored job (pure AWS shape: see above)."""
     objective = objective_of(job)
     status_counters, objective_counters = counters(trials)
     best = best_trial(trials, objective)
     end = job.ended_at if job.status.is_terminal else None
-    request = job.request
+    echo, _ = _echo(job, trials)
     completion = dict(job.completion) or None
     if completion is not None and "ConvergenceDetectedTime" in completion:
         completion["ConvergenceDetectedTime"] = timestamp(completion["ConvergenceDetectedTime"])
@@ -137,8 +301,11 @@ def describe_tuning_job(
         {
             "HyperParameterTuningJobName": job.name,
             "HyperParameterTuningJobArn": tuning_job_arn(job.name),
-            "HyperParameterTuningJobConfig": request["HyperParameterTuningJobConfig"],
-            "TrainingJobDefinition": request.get("TrainingJobDefinition"),
+            "HyperParameterTuningJobConfig": echo["HyperParameterTuningJobConfig"],
+            "TrainingJobDefinition": echo.get("TrainingJobDefinition"),
+            "TrainingJobDefinitions": echo.get("TrainingJobDefinitions"),
+            "WarmStartConfig": echo.get("WarmStartConfig"),
+            "Autotune": echo.get("Autotune"),
             "HyperParameterTuningJobStatus": job.status,
             "CreationTime": timestamp(job.created_at),
             "HyperParameterTuningEndTime": timestamp(end),
@@ -158,18 +325,19 @@ def tuning_job_summary(job: JobRecord, trials: Sequence[TrainingJobRecord]) -> d
     status_counters, objective_counters = counters(trials)
     config = job.request["HyperParameterTuningJobConfig"]
     end = job.ended_at if job.status.is_terminal else None
+    limits, _ = split_extensions(config.get("ResourceLimits"), shape("ResourceLimits"))
     return _drop_none(
         {
             "HyperParameterTuningJobName": job.name,
             "HyperParameterTuningJobArn": tuning_job_arn(job.name),
             "HyperParameterTuningJobStatus": job.status,
-            "Strategy": config["Strategy"],
+            "Strategy": amt_strategy(job.strategy),
             "CreationTime": timestamp(job.created_at),
             "HyperParameterTuningEndTime": timestamp(end),
             "LastModifiedTime": timestamp(job.last_modified_at),
             "TrainingJobStatusCounters": status_counters,
             "ObjectiveStatusCounters": objective_counters,
-            "ResourceLimits": config.get("ResourceLimits"),
+            "ResourceLimits": limits,
         }
     )
 

@@ -22,6 +22,7 @@ import pytest
 
 from algorithms import available_algorithms, get_algorithm
 from algorithms.data import load_channel, write_csv
+from tuner.describe import request_extensions
 from tuner.errors import InvalidSpecError
 from tuner.objective import Objective, ObjectiveType
 from tuner.spec import spec_from_request
@@ -30,6 +31,7 @@ from tuner.spec.inputs import _TABULAR_SPELLINGS, CHANNELS_READ
 from tuner.spec.placement import CPU_FALLBACK_FIELD, place
 from tuner.spec.problems import Problems
 from tuner.spec.resources import local_gpu_count
+from tuner.storage import SqlStorage
 
 CONFIG = "HyperParameterTuningJobConfig"
 DEFINITION = "TrainingJobDefinition"
@@ -515,10 +517,14 @@ def test_validate_and_run_agree_on_a_gpu_instance_type(datasets, tmp_path: Path)
     assert ran.returncode == 0, ran.stderr
     assert _lines(ran.stderr, "warning:") == [warning]
     described = json.loads(
-        _tuner("describe", "xgb-breast-cancer", "--db", db, "--json", cwd=tmp_path).stdout
+        _tuner(
+            "describe", "xgb-breast-cancer", "--db", db, "--json", "--extensions", cwd=tmp_path
+        ).stdout
     )
     assert described["TrainingJobStatusCounters"]["Completed"] == 1
-    recorded = described[DEFINITION]["ResourceConfig"][CPU_FALLBACK_FIELD]
+    # Recorded, outside AWS's ResourceConfig shape (tuner.describe): in our extensions block.
+    assert CPU_FALLBACK_FIELD not in described[DEFINITION]["ResourceConfig"]
+    recorded = described["TunerExtensions"][f"{DEFINITION}.ResourceConfig.{CPU_FALLBACK_FIELD}"]
     assert f"warning: {recorded}" == warning
 
     for extra, args in (({"AllowCpuFallback": False}, ()), ({}, ("--require-gpu",))):
@@ -555,9 +561,11 @@ def test_python_api_warns_and_records_the_cpu_fallback(db_url: str, tmp_path: Pa
         tuner.fit(job_name="api-fallback")
     described = tuner.describe()
     assert described["TrainingJobStatusCounters"]["Completed"] == 1
+    assert CPU_FALLBACK_FIELD not in described[DEFINITION]["ResourceConfig"]  # AWS's shape
+    recorded = request_extensions(SqlStorage(db_url).load_job("api-fallback"))
     assert (
         "training jobs run on the CPU"
-        in (described[DEFINITION]["ResourceConfig"][CPU_FALLBACK_FIELD])
+        in recorded[f"{DEFINITION}.ResourceConfig.{CPU_FALLBACK_FIELD}"]
     )
     refusing = HyperparameterTuner(
         quadratic,
