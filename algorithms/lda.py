@@ -547,9 +547,23 @@ class _Trainer:
 
 
 def _estimator(plan: _Plan, n_docs: int, seed: int) -> Any:
+    """scikit-learn's online LDA, with any positive prior weight per topic.
+
+    scikit-learn caps ``doc_topic_prior`` at 1 (sparse mixtures, its usual use), but SageMaker
+    accepts any positive ``alpha0``: ``alpha0 = 5`` with 3 topics (the SDK's own LDA tuning
+    test draws alpha0 up to 10) is a weight of 5/3. The variational updates hold for any
+    positive weight, so the cap is lifted; ``alpha0`` is validated as positive by its
+    HyperparameterSpec before this runs.
+    """
     from sklearn.decomposition import LatentDirichletAllocation
 
-    return LatentDirichletAllocation(
+    class AnyPriorLDA(LatentDirichletAllocation):  # type: ignore[misc]
+        _parameter_constraints = {
+            **LatentDirichletAllocation._parameter_constraints,
+            "doc_topic_prior": "no_validation",
+        }
+
+    return AnyPriorLDA(
         n_components=plan.num_topics,
         doc_topic_prior=plan.alpha0 / plan.num_topics,
         learning_method="online",

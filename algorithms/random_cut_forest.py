@@ -521,9 +521,10 @@ def _check_labels(y: np.ndarray, name: str) -> None:
     bad = ~np.isin(y, (0.0, 1.0))
     if bad.any():
         row = int(np.flatnonzero(bad)[0]) + 1
+        found = "no label" if np.isnan(y[row - 1]) else f"label {float(y[row - 1]):g}"
         msg = (
-            f"{name} channel: row {row} has label {float(y[row - 1]):g}; the first column "
-            "must be 1 (anomaly) or 0 (normal)"
+            f"{name} channel: row {row} has {found}; test:f1 needs a label on every row, 1 "
+            "(anomaly) or 0 (normal): the first CSV column, or a RecordIO record's label"
         )
         raise InputError(msg)
 

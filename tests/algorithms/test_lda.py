@@ -184,6 +184,14 @@ def test_alpha0_is_the_sum_of_the_prior(planted: dict, tmp_path: Path) -> None:
     np.testing.assert_allclose(load(tmp_path).doc_topic_prior, np.full(N_TOPICS, 0.5))
 
 
+def test_a_prior_weight_above_one_trains(planted: dict, tmp_path: Path) -> None:
+    """SageMaker accepts any positive alpha0; scikit-learn alone caps alpha0/k at 1."""
+    hp = {**BASE, "alpha0": str(3.0 * N_TOPICS), "max_iterations": "2", "max_restarts": "1"}
+    ctx = _train(hp, planted["channels"], tmp_path)
+    np.testing.assert_allclose(load(tmp_path).doc_topic_prior, np.full(N_TOPICS, 3.0))
+    assert np.isfinite(ctx.last("test:pwll"))
+
+
 def test_more_restarts_never_start_worse(planted: dict, tmp_path: Path) -> None:
     """The first pass keeps the best of the restarts; restart 1 is the one-restart run."""
     first = {}

@@ -273,7 +273,9 @@ def test_recordio_protobuf_trains_like_csv(planted: dict, tmp_path: Path) -> Non
         # Stored as float32, so cuts and scores differ slightly; the verdicts hardly.
         assert ctx.last("test:f1") == pytest.approx(csv.last("test:f1"), abs=0.05)
     unlabelled_test = {"train": dense["train"], "test": dense["train"]}
-    with pytest.raises(InputError, match="test channel: row 1 has label nan"):
+    with pytest.raises(
+        InputError, match="test channel: row 1 has no label; test:f1 needs a label"
+    ):
         _train(HP, unlabelled_test, tmp_path)
 
 
