@@ -29,6 +29,7 @@ BUILTIN_ALGORITHMS: dict[str, str] = {
     "kmeans": "algorithms.kmeans:ALGORITHM",
     "pca": "algorithms.pca:ALGORITHM",
     "lda": "algorithms.lda:ALGORITHM",
+    "ntm": "algorithms.ntm:ALGORITHM",
     "image-classification": "algorithms.image_classification:ALGORITHM",
     "random-cut-forest": "algorithms.random_cut_forest:ALGORITHM",
 }
@@ -44,6 +45,7 @@ _IMAGE_ALIASES: dict[str, str] = {
     "kmeans": "kmeans",
     "pca": "pca",
     "lda": "lda",
+    "ntm": "ntm",
     "image-classification": "image-classification",
     "randomcutforest": "random-cut-forest",
 }

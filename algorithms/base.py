@@ -192,6 +192,51 @@ def parse_hyperparameters(
     return out
 
 
+@dataclass(frozen=True)
+class TuningRange:
+    """A recommended range to tune one hyperparameter over (AMT's ``<algorithm>-tuning`` page).
+
+    Autotune tunes an AutoParameter over its algorithm's recommended range, so each algorithm
+    keeps its ranges beside its hyperparameter table (``tuning_ranges``), in AMT's request
+    form: ``kind`` is the range group's stem (``Continuous``, ``Integer`` or ``Categorical``).
+    """
+
+    kind: Literal["Continuous", "Integer", "Categorical"]
+    min_value: float | None = None
+    max_value: float | None = None
+    values: tuple[str, ...] = ()
+    scaling: Literal["Auto", "Linear", "Logarithmic", "ReverseLogarithmic"] = "Auto"
+
+    def request_item(self, name: str) -> tuple[str, dict[str, Any]]:
+        """``(range group, range)`` as a CreateHyperParameterTuningJob request writes it."""
+        group = f"{self.kind}ParameterRanges"
+        if self.kind == "Categorical":
+            return group, {"Name": name, "Values": list(self.values)}
+        low, high = self.min_value, self.max_value
+        text = (lambda v: str(int(v))) if self.kind == "Integer" else (lambda v: f"{v:g}")
+        return group, {
+            "Name": name,
+            "MinValue": text(low),
+            "MaxValue": text(high),
+            "ScalingType": self.scaling,
+        }
+
+
+def continuous(low: float, high: float, scaling: str = "Auto") -> TuningRange:
+    """A recommended continuous range (shorthand for the algorithms' tables)."""
+    return TuningRange("Continuous", low, high, scaling=scaling)  # type: ignore[arg-type]
+
+
+def integer(low: int, high: int, scaling: str = "Auto") -> TuningRange:
+    """A recommended integer range."""
+    return TuningRange("Integer", low, high, scaling=scaling)  # type: ignore[arg-type]
+
+
+def categorical(*values: str) -> TuningRange:
+    """A recommended categorical range."""
+    return TuningRange("Categorical", values=tuple(values))
+
+
 @runtime_checkable
 class Algorithm(Protocol):
     """A trainable algorithm: its name, hyperparameters, metrics, and how to train it.
@@ -205,6 +250,9 @@ class Algorithm(Protocol):
     name: str
     hyperparameters: Mapping[str, HyperparameterSpec]
     metrics: Mapping[str, Direction]
+    #: AMT's recommended ranges (its ``<algorithm>-tuning`` page), what Autotune tunes over;
+    #: empty where AMT documents none.
+    tuning_ranges: Mapping[str, TuningRange]
 
     def train(
         self,

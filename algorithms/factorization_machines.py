@@ -53,6 +53,9 @@ from algorithms.base import (
     InputError,
     StopTraining,
     TrainingContext,
+    TuningRange,
+    continuous,
+    integer,
     parse_hyperparameters,
 )
 from algorithms.data import Features, load_channel
@@ -156,6 +159,23 @@ HYPERPARAMETERS: Mapping[str, HyperparameterSpec] = MappingProxyType(
         "seed": _spec(
             "int", 0, "Random seed (this clone's addition).", min_value=0, max_value=2**63 - 1
         ),
+    }
+)
+
+
+#: AMT's recommended ranges (its tuning page; AMT.md 17.2), what Autotune tunes over.
+#: AMT's page also lists the *_init_scale, *_init_sigma and *_init_value ranges, each for one
+#: *_init_method; they are left out because each means something only with its method.
+TUNING_RANGES: Mapping[str, TuningRange] = MappingProxyType(
+    {
+        "bias_lr": continuous(1e-8, 512, "Logarithmic"),
+        "bias_wd": continuous(1e-8, 512, "Logarithmic"),
+        "factors_lr": continuous(1e-8, 512, "Logarithmic"),
+        "factors_wd": continuous(1e-8, 512, "Logarithmic"),
+        "linear_lr": continuous(1e-8, 512, "Logarithmic"),
+        "linear_wd": continuous(1e-8, 512, "Logarithmic"),
+        "epochs": integer(1, 1000),
+        "mini_batch_size": integer(100, 10000),
     }
 )
 
@@ -412,6 +432,7 @@ class FactorizationMachinesAlgorithm:
     name = "factorization-machines"
     hyperparameters: Mapping[str, HyperparameterSpec] = HYPERPARAMETERS
     metrics: Mapping[str, Direction] = METRICS
+    tuning_ranges: Mapping[str, TuningRange] = TUNING_RANGES
 
     def train(
         self,

@@ -70,6 +70,10 @@ from algorithms.base import (
     InputError,
     StopTraining,
     TrainingContext,
+    TuningRange,
+    categorical,
+    continuous,
+    integer,
     parse_hyperparameters,
 )
 from algorithms.image_augmentation import _augment
@@ -216,6 +220,22 @@ HYPERPARAMETERS: Mapping[str, HyperparameterSpec] = MappingProxyType(
         "use_pretrained_model": _flag(0, "1: start from pretrained weights (not available)."),
         "use_weighted_loss": _flag(0, "Multi-label: weigh positives by class frequency."),
         "weight_decay": _unit(0.0001, "sgd and nag: L2 weight decay."),
+    }
+)
+
+
+#: AMT's recommended ranges (its tuning page; AMT.md 17.2), what Autotune tunes over.
+TUNING_RANGES: Mapping[str, TuningRange] = MappingProxyType(
+    {
+        "beta_1": continuous(1e-6, 0.999),
+        "beta_2": continuous(1e-6, 0.999),
+        "eps": continuous(1e-8, 1.0, "Logarithmic"),
+        "gamma": continuous(1e-8, 0.999),
+        "learning_rate": continuous(1e-6, 0.5, "Logarithmic"),
+        "mini_batch_size": integer(8, 512),
+        "momentum": continuous(0, 0.999),
+        "optimizer": categorical("sgd", "adam", "rmsprop", "nag"),
+        "weight_decay": continuous(0, 0.999),
     }
 )
 
@@ -420,6 +440,7 @@ class ImageClassificationAlgorithm:
     name = "image-classification"
     hyperparameters: Mapping[str, HyperparameterSpec] = HYPERPARAMETERS
     metrics: Mapping[str, Direction] = METRICS
+    tuning_ranges: Mapping[str, TuningRange] = TUNING_RANGES
 
     def train(
         self,

@@ -49,6 +49,9 @@ from algorithms.base import (
     InputError,
     StopTraining,
     TrainingContext,
+    TuningRange,
+    categorical,
+    integer,
     parse_hyperparameters,
     parse_name_list,
 )
@@ -164,6 +167,17 @@ HYPERPARAMETERS: Mapping[str, HyperparameterSpec] = MappingProxyType(
 )
 
 
+#: AMT's recommended ranges (its tuning page; AMT.md 17.2), what Autotune tunes over.
+TUNING_RANGES: Mapping[str, TuningRange] = MappingProxyType(
+    {
+        "epochs": integer(1, 10),
+        "extra_center_factor": integer(4, 10),
+        "init_method": categorical("kmeans++", "random"),
+        "mini_batch_size": integer(3000, 15000),
+    }
+)
+
+
 # -- model ---------------------------------------------------------------------------------------
 
 
@@ -230,6 +244,7 @@ class KMeansAlgorithm:
     name = "kmeans"
     hyperparameters: Mapping[str, HyperparameterSpec] = HYPERPARAMETERS
     metrics: Mapping[str, Direction] = METRICS
+    tuning_ranges: Mapping[str, TuningRange] = TUNING_RANGES
 
     def train(
         self,

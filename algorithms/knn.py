@@ -38,6 +38,8 @@ from algorithms.base import (
     HyperparameterSpec,
     InputError,
     TrainingContext,
+    TuningRange,
+    integer,
     parse_hyperparameters,
 )
 from algorithms.data import Features, load_channel
@@ -121,6 +123,15 @@ HYPERPARAMETERS: Mapping[str, HyperparameterSpec] = MappingProxyType(
         "mini_batch_size": _positive_int(
             "Rows per batch when searching (test rows per block).", default=5000
         ),
+    }
+)
+
+
+#: AMT's recommended ranges (its tuning page; AMT.md 17.2), what Autotune tunes over.
+TUNING_RANGES: Mapping[str, TuningRange] = MappingProxyType(
+    {
+        "k": integer(1, 1024),
+        "sample_size": integer(256, 20000000, "Logarithmic"),
     }
 )
 
@@ -389,6 +400,7 @@ class KNNAlgorithm:
     name = "knn"
     hyperparameters: Mapping[str, HyperparameterSpec] = HYPERPARAMETERS
     metrics: Mapping[str, Direction] = METRICS
+    tuning_ranges: Mapping[str, TuningRange] = TUNING_RANGES
 
     def train(
         self,

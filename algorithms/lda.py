@@ -86,6 +86,9 @@ from algorithms.base import (
     InputError,
     StopTraining,
     TrainingContext,
+    TuningRange,
+    continuous,
+    integer,
     parse_hyperparameters,
 )
 from algorithms.data import Features, load_channel
@@ -153,6 +156,15 @@ HYPERPARAMETERS: Mapping[str, HyperparameterSpec] = MappingProxyType(
             min_open=True,
             description="Stop once no topic moves more than this (L1) in a pass.",
         ),
+    }
+)
+
+
+#: AMT's recommended ranges (its tuning page; AMT.md 17.2), what Autotune tunes over.
+TUNING_RANGES: Mapping[str, TuningRange] = MappingProxyType(
+    {
+        "alpha0": continuous(0.1, 10, "Logarithmic"),
+        "num_topics": integer(1, 150),
     }
 )
 
@@ -446,6 +458,7 @@ class LDAAlgorithm:
     name = "lda"
     hyperparameters: Mapping[str, HyperparameterSpec] = HYPERPARAMETERS
     metrics: Mapping[str, Direction] = METRICS
+    tuning_ranges: Mapping[str, TuningRange] = TUNING_RANGES
 
     def train(
         self,

@@ -67,6 +67,10 @@ from algorithms.base import (
     InputError,
     StopTraining,
     TrainingContext,
+    TuningRange,
+    categorical,
+    continuous,
+    integer,
     parse_hyperparameters,
 )
 from algorithms.data import Features, load_channel
@@ -358,6 +362,19 @@ HYPERPARAMETERS: Mapping[str, HyperparameterSpec] = MappingProxyType(
         "seed": _spec(
             "int", 0, "Random seed (this clone's addition).", min_value=0, max_value=2**63 - 1
         ),
+    }
+)
+
+
+#: AMT's recommended ranges (its tuning page; AMT.md 17.2), what Autotune tunes over.
+TUNING_RANGES: Mapping[str, TuningRange] = MappingProxyType(
+    {
+        "wd": continuous(1e-7, 1, "Logarithmic"),
+        "l1": continuous(1e-7, 1, "Logarithmic"),
+        "learning_rate": continuous(1e-5, 1, "Logarithmic"),
+        "mini_batch_size": integer(100, 5000),
+        "use_bias": categorical("True", "False"),
+        "positive_example_weight_mult": continuous(1e-5, 1e5, "Logarithmic"),
     }
 )
 
@@ -973,6 +990,7 @@ class LinearLearnerAlgorithm:
     name = "linear-learner"
     hyperparameters: Mapping[str, HyperparameterSpec] = HYPERPARAMETERS
     metrics: Mapping[str, Direction] = METRICS
+    tuning_ranges: Mapping[str, TuningRange] = TUNING_RANGES
 
     def train(
         self,

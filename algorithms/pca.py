@@ -41,6 +41,7 @@ from algorithms.base import (
     HyperparameterSpec,
     InputError,
     TrainingContext,
+    TuningRange,
     parse_hyperparameters,
 )
 from algorithms.data import Features, load_channel, write_csv
@@ -90,6 +91,11 @@ HYPERPARAMETERS: Mapping[str, HyperparameterSpec] = MappingProxyType(
         ),
     }
 )
+
+
+#: AMT's recommended ranges (its tuning page; AMT.md 17.2), what Autotune tunes over.
+#: AMT documents no tuning page (and no objective metric) for PCA.
+TUNING_RANGES: Mapping[str, TuningRange] = MappingProxyType({})
 
 
 # -- model ---------------------------------------------------------------------------------------
@@ -165,6 +171,7 @@ class PCAAlgorithm:
     name = "pca"
     hyperparameters: Mapping[str, HyperparameterSpec] = HYPERPARAMETERS
     metrics: Mapping[str, Direction] = METRICS
+    tuning_ranges: Mapping[str, TuningRange] = TUNING_RANGES
 
     def train(
         self,

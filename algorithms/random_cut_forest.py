@@ -77,6 +77,8 @@ from algorithms.base import (
     HyperparameterSpec,
     InputError,
     TrainingContext,
+    TuningRange,
+    integer,
     parse_hyperparameters,
     parse_name_list,
 )
@@ -136,6 +138,15 @@ HYPERPARAMETERS: Mapping[str, HyperparameterSpec] = MappingProxyType(
             description="Rows per mini-batch (the SageMaker SDK sends 1000); accepted, ignored: "
             "the channel is read whole.",
         ),
+    }
+)
+
+
+#: AMT's recommended ranges (its tuning page; AMT.md 17.2), what Autotune tunes over.
+TUNING_RANGES: Mapping[str, TuningRange] = MappingProxyType(
+    {
+        "num_samples_per_tree": integer(1, 2048),
+        "num_trees": integer(50, 1000),
     }
 )
 
@@ -403,6 +414,7 @@ class RandomCutForestAlgorithm:
     name = "random-cut-forest"
     hyperparameters: Mapping[str, HyperparameterSpec] = HYPERPARAMETERS
     metrics: Mapping[str, Direction] = METRICS
+    tuning_ranges: Mapping[str, TuningRange] = TUNING_RANGES
 
     def train(
         self,

@@ -45,6 +45,9 @@ from algorithms.base import (
     InputError,
     StopTraining,
     TrainingContext,
+    TuningRange,
+    continuous,
+    integer,
     is_reserved,
     parse_hyperparameters,
 )
@@ -388,6 +391,27 @@ HYPERPARAMETERS: Mapping[str, HyperparameterSpec] = MappingProxyType(
     }
 )
 
+
+#: AMT's recommended ranges (its tuning page; AMT.md 17.2), what Autotune tunes over.
+#: AMT's page gives max_depth [0, 10]; 0 (no depth limit) only works with the lossguide grow
+#: policy, so the range starts at 1.
+TUNING_RANGES: Mapping[str, TuningRange] = MappingProxyType(
+    {
+        "alpha": continuous(0, 1000),
+        "colsample_bylevel": continuous(0.1, 1),
+        "colsample_bynode": continuous(0.1, 1),
+        "colsample_bytree": continuous(0.5, 1),
+        "eta": continuous(0.1, 0.5),
+        "gamma": continuous(0, 5),
+        "lambda": continuous(0, 1000),
+        "max_delta_step": integer(0, 10),
+        "max_depth": integer(1, 10),
+        "min_child_weight": continuous(0, 120),
+        "num_round": integer(1, 4000),
+        "subsample": continuous(0.5, 1),
+    }
+)
+
 #: The container's aliases and the hyperparameter each stands for.
 ALIASES: Mapping[str, str] = MappingProxyType(
     {
@@ -473,6 +497,7 @@ class XGBoostAlgorithm:
     name = "xgboost"
     hyperparameters: Mapping[str, HyperparameterSpec] = HYPERPARAMETERS
     metrics: Mapping[str, Direction] = METRICS
+    tuning_ranges: Mapping[str, TuningRange] = TUNING_RANGES
 
     def train(
         self,

@@ -228,6 +228,28 @@ LDA_SDK = {
     "mini_batch_size": "20",
 }
 
+# src/sagemaker/amazon/ntm.py: NTM(role, 1, "ml.c5.xlarge", num_topics=5, encoder_layers=[30, 20],
+# epochs=10, encoder_layers_activation="relu", optimizer="adam", tolerance=0.001,
+# num_patience_epochs=3, batch_norm=True, rescale_gradient=1.0, clip_gradient=5.0,
+# weight_decay=0.0, learning_rate=0.01).fit(records with feature_dim=100, mini_batch_size=64):
+# encoder_layers has data_type=list, sent as JSON; the bool goes out as str(True).
+NTM_SDK = {
+    "num_topics": "5",
+    "encoder_layers": "[30, 20]",
+    "epochs": "10",
+    "encoder_layers_activation": "relu",
+    "optimizer": "adam",
+    "tolerance": "0.001",
+    "num_patience_epochs": "3",
+    "batch_norm": "True",
+    "rescale_gradient": "1.0",
+    "clip_gradient": "5.0",
+    "weight_decay": "0.0",
+    "learning_rate": "0.01",
+    "feature_dim": "100",
+    "mini_batch_size": "64",
+}
+
 # src/sagemaker/amazon/randomcutforest.py: RandomCutForest(role, 1, "ml.c5.xlarge",
 # num_samples_per_tree=256, num_trees=50, eval_metrics=["accuracy", "precision_recall_fscore"])
 # .fit(records with feature_dim=5): MINI_BATCH_SIZE = 1000.
@@ -292,6 +314,7 @@ SDK_SENDS = [
     ("linear-learner", LINEAR_LEARNER_REGRESSOR_SDK),
     ("factorization-machines", FACTORIZATION_MACHINES_SDK),
     ("lda", LDA_SDK),
+    ("ntm", NTM_SDK),
     ("random-cut-forest", RANDOM_CUT_FOREST_SDK),
     ("xgboost", XGBOOST_CONSOLE),
 ]

@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from cli_job import run_and_describe
-from sklearn.datasets import load_breast_cancer, load_diabetes, load_iris
+from sklearn.datasets import load_breast_cancer, load_diabetes, load_digits, load_iris
 from sklearn.model_selection import train_test_split
 
 pytestmark = pytest.mark.slow
@@ -36,6 +36,14 @@ def _channels(
     X_va, X_te, y_va, y_te = train_test_split(X_rest, y_rest, test_size=0.5, random_state=0)
     data = {"train": (X_tr, y_tr), "validation": (X_va, y_va), "test": (X_te, y_te)}
     return {n: _write(tmp_path / "data" / n / f"{n}.csv", *data[n]) for n in names}, X.shape[1]
+
+
+def _count_channels(tmp_path: Path) -> dict[str, str]:
+    """Digits' pixel intensities (0..16) as 64-word count vectors, label first, for ntm."""
+    X, y = load_digits(return_X_y=True)
+    X_tr, X_va, y_tr, y_va = train_test_split(X, y, test_size=0.3, random_state=0)
+    data = {"train": (X_tr, y_tr), "validation": (X_va, y_va)}
+    return {n: _write(tmp_path / "data" / n / f"{n}.csv", *data[n]) for n in data}
 
 
 def _spec(
@@ -125,6 +133,26 @@ def _cases(tmp_path: Path) -> dict[str, dict]:
             {"predictor_type": "classifier", "feature_dim": d_iris, "sample_size": 90},
             iris,
         ),
+        "ntm": _spec(
+            "ntm",
+            "ntm",
+            "validation:total_loss",
+            "Minimize",
+            {
+                "ContinuousParameterRanges": [log_range("learning_rate", 1e-3, 0.05)],
+                "CategoricalParameterRanges": [
+                    {"Name": "encoder_layers_activation", "Values": ["sigmoid", "relu"]}
+                ],
+            },
+            {
+                "num_topics": 5,
+                "feature_dim": 64,
+                "optimizer": "adam",
+                "epochs": 3,
+                "mini_batch_size": 64,
+            },
+            _count_channels(tmp_path / "digits"),
+        ),
         "kmeans": _spec(
             "kmeans",
             "kmeans",
@@ -138,7 +166,7 @@ def _cases(tmp_path: Path) -> dict[str, dict]:
 
 
 @pytest.mark.parametrize(
-    "algorithm", ["linear-learner", "factorization-machines", "knn", "kmeans"]
+    "algorithm", ["linear-learner", "factorization-machines", "knn", "kmeans", "ntm"]
 )
 def test_algorithm_tuned_end_to_end_through_the_cli(algorithm: str, tmp_path: Path) -> None:
     spec = _cases(tmp_path)[algorithm]

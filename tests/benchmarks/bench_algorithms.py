@@ -10,6 +10,10 @@
 * lda vs LatentDirichletAllocation (online and batch variational Bayes, 10 passes each), on
   3,750 documents drawn from a planted 10-topic model over 1,000 words (3,000 train / 750
   test): held-out per-word log-likelihood by document completion (test:pwll).
+* ntm (adam, 10 epochs) on the same planted corpus (3,000 train / 750 validation documents):
+  validation:total_loss, the negative evidence lower bound in nats per document, against a
+  unigram model's negative log-likelihood of the same documents (word frequencies of the
+  training documents, add-one smoothed); scikit-learn has no neural topic model.
 * random-cut-forest vs IsolationForest (100 trees of 256 samples each), on 100,000 correlated
   Gaussian 5-d training rows and 100,000 test rows with 1% planted anomalies: test F1 with
   SageMaker's three-sigma rule on each one's scores (ours: test:f1), scoring all 100,000.
@@ -290,6 +294,40 @@ def lda(repeats: int) -> list[dict[str, Any]]:
     )
 
 
+def ntm(repeats: int) -> list[dict[str, Any]]:
+    """ntm on the lda problem's corpus, against a unigram model's NLL of the same documents.
+
+    The negative ELBO bounds a document's negative log-likelihood from above, so beating the
+    unigram model's exact NLL means the topics explain the documents.
+    """
+    n_topics, n_words, epochs = 10, 1000, 10
+    X_tr, X_va = _planted_corpus(3750, n_words, n_topics)
+
+    def unigram(d: dict[str, Split]) -> float:
+        counts = d["train"][0].sum(axis=0) + 1.0
+        log_frequencies = np.log(counts / counts.sum())
+        return float(-(d["validation"][0] @ log_frequencies).mean())
+
+    hp = {
+        "num_topics": n_topics,
+        "feature_dim": n_words,
+        "optimizer": "adam",
+        "learning_rate": 0.01,
+        "mini_batch_size": 64,
+        "epochs": epochs,
+        "num_patience_epochs": epochs + 1,
+    }
+    data = {"train": (X_tr, np.zeros(len(X_tr))), "validation": (X_va, np.zeros(len(X_va)))}
+    return _compare(
+        f"planted topics {len(X_tr)} docs x {n_words} words, k={n_topics}",
+        "validation total_loss, nats/doc (lower is better)",
+        data,
+        (f"ntm (ours, adam, {epochs} epochs)", "ntm", hp, "validation:total_loss"),
+        {"unigram word frequencies (NLL)": unigram},
+        repeats,
+    )
+
+
 def _planted_anomalies(n: int, d: int, seed: int) -> Split:
     """Correlated Gaussian rows, 1% of them pushed far off: (X, 1 for an anomaly else 0)."""
     rng = np.random.default_rng(seed)
@@ -330,6 +368,7 @@ def random_cut_forest(repeats: int) -> list[dict[str, Any]]:
 def run(args: argparse.Namespace) -> tuple[Table, dict[str, Any]]:
     repeats = max(1, args.repeats)
     rows = linear(repeats) + kmeans(repeats) + knn(repeats) + lda(repeats)
+    rows += ntm(repeats)
     rows += random_cut_forest(repeats)
     table = Table(
         title=f"Built-in algorithms vs scikit-learn on the CPU, from the same CSV files (median of {repeats})"

@@ -165,6 +165,25 @@ CASES = [
         torch=False,
     ),
     Case(
+        "ntm",
+        "digits",  # pixel intensities 0..16: 64-word count vectors
+        {"num_topics": "5", "feature_dim": "64", "epochs": "3", "mini_batch_size": "64"},
+        "validation:total_loss",
+        _names(
+            "num_topics feature_dim batch_norm clip_gradient encoder_layers",
+            "encoder_layers_activation epochs learning_rate mini_batch_size",
+            "num_patience_epochs optimizer rescale_gradient sub_sample tolerance weight_decay",
+        ),
+        frozenset({"num_topics", "feature_dim"}),
+        "epochs",
+        informational=frozenset(
+            f"{data}:{loss}"
+            for data in ("train", "validation", "test")
+            for loss in ("total_loss", "rec_loss", "kld_loss")
+        )
+        - {"validation:total_loss"},
+    ),
+    Case(
         "image-classification",
         "images",
         {

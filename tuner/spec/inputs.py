@@ -67,6 +67,7 @@ CHANNELS_READ: dict[str, tuple[str, tuple[str, ...]]] = {
             "knn",
             "lda",
             "linear-learner",
+            "ntm",
             "pca",
             "random-cut-forest",
             "xgboost",
