@@ -19,6 +19,7 @@ from tuner.reports.analytics import (
     TuningJobAnalytics,
     analytics,
 )
+from tuner.reports.comparable import Comparison
 from tuner.reports.effects import (
     ALPHA,
     BEST_FRACTION,
@@ -28,6 +29,8 @@ from tuner.reports.effects import (
     MODERATE_RHO,
     N_BOOTSTRAP,
     N_FANOVA_TREES,
+    NONMONOTONE_ETA_SQUARED,
+    NONMONOTONE_MARGIN,
     STRONG_ETA_SQUARED,
     STRONG_RHO,
     EffectStrength,
@@ -43,6 +46,7 @@ from tuner.reports.tuned_parameters import TunedParameter, tuned_parameters
 __all__ = [
     "LEARNING_CURVE_COLUMNS",
     "AnalyticsSnapshot",
+    "Comparison",
     "TunedParameter",
     "TuningJobAnalytics",
     "analytics",
@@ -55,6 +59,8 @@ __all__ = [
     "MODERATE_RHO",
     "N_BOOTSTRAP",
     "N_FANOVA_TREES",
+    "NONMONOTONE_ETA_SQUARED",
+    "NONMONOTONE_MARGIN",
     "STRONG_ETA_SQUARED",
     "STRONG_RHO",
     "EffectStrength",

@@ -189,7 +189,7 @@ def _importance(scores: Mapping[str, float], *, conclusive: bool = True) -> Para
         (
             _effect(strength=EffectStrength.WEAK, value=0.05),
             _importance({"eta": 0.8}),
-            "eta matters, but not monotonically: the best trials have eta near 0.01",
+            "eta matters, but not monotonically: best near 0.01",
         ),
         (
             _effect(strength=EffectStrength.WEAK, value=0.05),
@@ -224,7 +224,7 @@ def test_an_optimum_inside_the_range_reads_as_not_monotone(storage) -> None:
     report = build_report(TuningJobAnalytics("bowl", storage).snapshot())
     x = report["Effects"][0]
     assert x["Parameter"] == "x" and x["Finding"] == "nonmonotone"
-    assert x["Reading"].startswith("x matters, but not monotonically: the best trials have x near")
+    assert x["Reading"].startswith("x matters, but not monotonically: best near")
     assert abs(x["MedianOfBest"] - 1.0) < 1.0 and 0.3 < x["BestPosition"] < 0.7
     assert report["Summary"].endswith("y has little effect")
 

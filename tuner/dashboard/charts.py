@@ -58,7 +58,7 @@ from tuner.reports.html import (
     parallel_lines_chart,
     parameter_chart,
 )
-from tuner.reports.report import build_report, effect_text, fmt_number
+from tuner.reports.report import build_report, comparison_text, effect_text, fmt_number
 from tuner.status import TrialStatus
 
 logger = logging.getLogger(__name__)
@@ -360,7 +360,20 @@ def analysis(reader: DashboardReader, job: LoadedJob) -> dict[str, Any]:
 def _analysis(reader: DashboardReader, job: LoadedJob) -> dict[str, Any]:
     series = reader.scored_series(job)
     trials = _chart_trials(reader, job, series, ANALYSIS_SAMPLE, top=0)
-    report = build_report(AnalyticsSnapshot((job.record,), tuple(trials)), seed=SEED)
+
+    def objective_curves() -> dict[tuple[str, int], list[tuple[int, float]]]:
+        # Read only when too few sampled jobs ran their full budget (a common epoch is needed);
+        # unthinned, since the value at one epoch is read from each curve.
+        numbers = [t.number for _, t in trials]
+        _, points = reader.curve_points(job, numbers, max_points=10**9)
+        curves: dict[tuple[str, int], list[tuple[int, float]]] = {}
+        for number, epoch, metric, value in points:
+            if metric == job.objective.metric:
+                curves.setdefault((job.record.name, number), []).append((epoch, value))
+        return curves
+
+    snapshot = AnalyticsSnapshot((job.record,), tuple(trials), objective_curves)
+    report = build_report(snapshot, seed=SEED)
     rows = [
         {
             "Parameter": e["Parameter"],
@@ -376,6 +389,7 @@ def _analysis(reader: DashboardReader, job: LoadedJob) -> dict[str, Any]:
     ]
     bars = importance_chart(report["Importance"]) if report["Importance"] else None
     notes = [n for n in report["Notes"] if not n.startswith("still running")]
+    notes.insert(0, comparison_text(report["Comparison"]))
     return {
         "Ready": True,
         "Rows": rows,
@@ -385,6 +399,7 @@ def _analysis(reader: DashboardReader, job: LoadedJob) -> dict[str, Any]:
         "ImportanceFigure": bars,
         "Readings": {e["Parameter"]: e["Reading"] for e in report["Effects"]},
         "Thresholds": report["Thresholds"],
+        "Comparison": report["Comparison"],
         "Sample": _sample_info(len(trials), len(series.numbers), f"a random sample (seed {SEED})"),
     }
 

@@ -17,16 +17,21 @@ must share the objective; a hyperparameter tuned in only some of them is missing
 others' rows, and ranges that differ are merged (the widest bounds, the first job's scale).
 
 Statistics (:meth:`~TuningJobAnalytics.correlations`, :meth:`~TuningJobAnalytics.importance`):
-:mod:`tuner.reports.effects` says which trials count, the thresholds and the importance
+:mod:`tuner.reports.comparable` says which training jobs they compare and on which value (by
+default those that ran their full budget; with too few of those, each job's objective at a
+common epoch), :meth:`~AnalyticsSnapshot.comparison` which rule was used and how many jobs it
+covers; :mod:`tuner.reports.effects` has the statistics, their thresholds and the importance
 methods; the tuned hyperparameters and their scales are :mod:`tuner.reports.tuned_parameters`.
+The best training job keeps AMT's rule: the best last reported value, stopped early or not.
 """
 
 from __future__ import annotations
 
+import functools
 import logging
 import math
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -43,6 +48,8 @@ from tuner.describe import (
 )
 from tuner.errors import BestTrainingJobNotAvailableError, TunerError
 from tuner.objective import Objective
+from tuner.reports import comparable
+from tuner.reports.comparable import Comparison, ScoredJob
 from tuner.reports.effects import (
     ImportanceMethod,
     ParameterEffect,
@@ -138,16 +145,28 @@ _OUR_COLUMNS = [
 ]
 
 
+#: Objective curves by (tuning job name, training job number): (epoch, value) as reported.
+Curves = Mapping[tuple[str, int], Sequence[tuple[int, float]]]
+#: Curves, or a function that reads them (called only when a comparison needs them).
+CurveSource = Curves | Callable[[], Curves] | None
+
+
 @dataclass(frozen=True)
 class AnalyticsSnapshot:
     """What the database held for some jobs at one moment; every result is computed from it.
 
     ``trials`` are ``(tuning job name, training job)`` pairs: jobs in creation order, then by
     trial number. A report takes one snapshot so that its tables and charts agree.
+    ``curves`` are the objective's learning curves (or a function reading them), needed only
+    when too few training jobs ran their full budget (:mod:`tuner.reports.comparable`); the
+    curves of finished training jobs do not change, so reading them later is still this
+    snapshot. ``comparison_rule`` is one of :data:`tuner.reports.comparable.RULES`.
     """
 
     jobs: tuple[JobRecord, ...]
     trials: tuple[tuple[str, TrainingJobRecord], ...]
+    curves: CurveSource = field(default=None, compare=False, repr=False)
+    comparison_rule: str = comparable.AUTO
 
     @property
     def objective(self) -> Objective:
@@ -228,17 +247,39 @@ class AnalyticsSnapshot:
             "TuningJobName": job,
         }
 
-    def _columns(self) -> tuple[dict[str, np.ndarray], np.ndarray]:
+    @functools.cached_property
+    def _comparison(self) -> tuple[Comparison, list[tuple[str, TrainingJobRecord]]]:
         scored = self.scored()
+        completed = [t.status is TrialStatus.COMPLETED for _, t in scored]
+        curves: Curves = {}
+        if comparable.needs_curves(completed, self.comparison_rule):
+            source = self.curves
+            curves = (source() if callable(source) else source) or {}
+        jobs = [
+            ScoredJob(done, float(t.final_value or 0.0), curves.get((job, t.number)))
+            for (job, t), done in zip(scored, completed, strict=True)
+        ]
+        chosen = comparable.choose(jobs, self.comparison_rule)
+        return chosen, [scored[i] for i in chosen.indices]
+
+    def comparison(self) -> Comparison:
+        """Which training jobs the statistics compare, on which value, and how many."""
+        return self._comparison[0]
+
+    def compared(self) -> list[tuple[str, TrainingJobRecord]]:
+        """The training jobs the statistics compare (see :meth:`comparison` for their values)."""
+        return self._comparison[1]
+
+    def _columns(self) -> tuple[dict[str, np.ndarray], np.ndarray]:
+        chosen, compared = self._comparison
         columns: dict[str, np.ndarray] = {}
         for p in self.parameters:
-            raw = [t.hyperparameters.get(p.name) for _, t in scored]
+            raw = [t.hyperparameters.get(p.name) for _, t in compared]
             if p.is_categorical:
                 columns[p.name] = np.array(raw, dtype=object)
             else:
                 columns[p.name] = np.array([_to_float(v) for v in raw], dtype=float)
-        y = np.array([t.final_value for _, t in scored], dtype=float)
-        return columns, y
+        return columns, np.array(chosen.values, dtype=float)
 
     def correlations(self, *, seed: int = 0) -> list[ParameterEffect]:
         """One :class:`ParameterEffect` per tuned hyperparameter, in declaration order."""
@@ -318,11 +359,23 @@ class TuningJobAnalytics:
         """Tuned hyperparameters with their ranges (merged across the analysed jobs)."""
         return tuned_parameters(self.jobs)
 
-    def snapshot(self) -> AnalyticsSnapshot:
-        """The jobs and their training jobs as stored now."""
+    def snapshot(self, *, comparison: str = comparable.AUTO) -> AnalyticsSnapshot:
+        """The jobs and their training jobs as stored now (curves read only when needed).
+
+        ``comparison``: which training jobs the statistics compare, one of
+        :data:`tuner.reports.comparable.RULES` (``auto`` by default, see that module).
+        """
         jobs = tuple(self.storage.load_job(j.name) for j in self.jobs)
         trials = tuple((j.name, t) for j in jobs for t in self.storage.trials(j.name))
-        return AnalyticsSnapshot(jobs, trials)
+        return AnalyticsSnapshot(jobs, trials, self._objective_curves, comparison)
+
+    def _objective_curves(self) -> Curves:
+        metric = [self.objective.metric]
+        return {
+            (job.name, number): [(p.epoch, p.value) for p in points]
+            for job in self.jobs
+            for number, points in self.storage.curves(job.name, metric).items()
+        }
 
     def dataframe(self) -> pd.DataFrame:
         """One row per training job, ordered by job creation and trial number."""

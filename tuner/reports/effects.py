@@ -4,8 +4,9 @@ Pure functions on arrays (no storage, no DataFrame), so they are tested on hand-
 :class:`~tuner.reports.analytics.TuningJobAnalytics` feeds them the trials of a snapshot, and the
 reports read the thresholds below to word their findings.
 
-Statistics. Only training jobs whose objective Succeeded (a final objective value, so Completed
-or Stopped early) count, and every result says how many (``n_trials``).
+Statistics. Only comparable training jobs count: :mod:`tuner.reports.comparable` picks them (by
+default those that ran their full budget, so a job stopped early after one round does not
+count as if it were a final objective), and every result says how many (``n_trials``).
 
 * :meth:`~TuningJobAnalytics.correlations`, numeric hyperparameters: Spearman's rank
   correlation ``rho`` between the value on the parameter's own scale (``log10 x`` for
@@ -13,6 +14,19 @@ or Stopped early) count, and every result says how many (``n_trials``).
   the objective as reported, with scipy's p-value and a seeded bootstrap 95% interval. A rank
   correlation does not change under these monotone transforms; the scale matters for the
   importance model and the charts, and is stated so the reader knows which axis is meant.
+* Shape, numeric hyperparameters: a rank correlation only sees monotone trends, so each one is
+  also cut into quantile bins on its own scale (``min(MAX_BINS, n // TRIALS_PER_BIN)``, at
+  least 3; tied values share a bin) and the Kruskal-Wallis test of the objective across bins
+  gives a binned eta squared, ``(H - k + 1) / (n - k)``: the share of the objective's rank
+  variance the bins explain, a non-monotone measure on the same rank scale as ``rho^2``. The
+  shape is *nonmonotone* when that binned eta squared is at least :data:`NONMONOTONE_ETA_SQUARED`
+  with ``p < 0.05`` and exceeds ``rho^2`` by at least :data:`NONMONOTONE_MARGIN` (a monotone
+  trend gives about ``rho^2`` or less), unless ``rho`` is moderate or strong and the best bin is
+  the end that ``rho`` favours; the reading is then "best near X", X the median (on the
+  parameter's scale) of the best bin (lowest mean rank of the oriented objective), to 2
+  significant digits. Otherwise the shape is *monotone* (a moderate or strong ``rho``) or
+  *flat* (no effect either way). A nonmonotone effect's strength follows its binned eta
+  squared (the categorical thresholds) and its ``better`` is None: never "higher is better".
 * Categorical hyperparameters: eta squared (between-value sum of squares over total sum of
   squares, from a one-way analysis of variance), the F-test's p-value, and the mean objective
   and number of trials per value.
@@ -67,6 +81,12 @@ MIN_MODEL_R2 = 0.2
 N_BOOTSTRAP = 1000
 #: Share of the best trials whose median value :attr:`ParameterEffect.median_of_best` reports.
 BEST_FRACTION = 0.2
+#: Non-monotone shape: quantile bins at most, and trials per bin (at least 3 bins).
+MAX_BINS = 10
+TRIALS_PER_BIN = 8
+#: Binned (Kruskal-Wallis) eta squared a nonmonotone shape needs, and how far above rho^2.
+NONMONOTONE_ETA_SQUARED = 0.14
+NONMONOTONE_MARGIN = 0.1
 #: Trees in the fANOVA forest: 32 keep a 200-trial report well under a second.
 N_FANOVA_TREES = 32
 
@@ -129,10 +149,18 @@ class ParameterEffect:
     best_position: float | None = None
     mean_by_value: Mapping[str, float] = field(default_factory=dict)
     count_by_value: Mapping[str, int] = field(default_factory=dict)
+    shape: str | None = None  # numeric: "monotone" | "nonmonotone" | "flat"
+    binned_eta_squared: float | None = None
+    binned_p_value: float | None = None
+    n_bins: int | None = None
+    best_near: float | None = None  # the best bin's median, to 2 significant digits
 
     @property
     def size(self) -> float:
-        """Comparable effect size in [0, 1]: |rho|, or eta (the square root of eta squared)."""
+        """Comparable effect size in [0, 1]: |rho|, or eta (the square root of eta squared);
+        for a nonmonotone shape the binned eta, so a U-shaped effect sorts by its strength."""
+        if self.shape == "nonmonotone" and self.binned_eta_squared is not None:
+            return math.sqrt(max(0.0, self.binned_eta_squared))
         if self.value is None:
             return 0.0
         return abs(self.value) if self.statistic == "spearman_rho" else math.sqrt(self.value)
@@ -154,6 +182,11 @@ class ParameterEffect:
             "BestPosition": _finite_or_none(self.best_position),
             "MeanObjectiveByValue": {k: _finite_or_none(v) for k, v in self.mean_by_value.items()},
             "TrialsByValue": dict(self.count_by_value),
+            "Shape": self.shape,
+            "BinnedEtaSquared": _finite_or_none(self.binned_eta_squared),
+            "BinnedPValue": _finite_or_none(self.binned_p_value),
+            "Bins": self.n_bins,
+            "BestNear": _finite_or_none(self.best_near),
         }
 
 
@@ -286,16 +319,113 @@ def numeric_effect(
         # A positive rho with a loss (or a negative one with a score) means lower is better.
         better = "lower" if objective.orient(rho) > 0 else "higher"
     median, position = _median_of_best(parameter, x, oriented)
+    strength = _numeric_strength(n, rho, p)
+    bins = binned_shape(x, oriented) if n >= MIN_TRIALS else None
+    shape_fields: dict[str, Any] = {}
+    if bins is not None:
+        eta2, bins_p, n_bins, best_bin, best_median = bins
+        shape = _shape(strength, rho, better, eta2, bins_p, best_bin, n_bins)
+        shape_fields = {
+            "shape": shape,
+            "binned_eta_squared": eta2,
+            "binned_p_value": bins_p,
+            "n_bins": n_bins,
+            "best_near": round_significant(
+                float(parameter.from_scale(np.array([best_median]))[0]),
+                integer=parameter.kind == "Integer",
+            ),
+        }
+        if shape == "nonmonotone":
+            strength = _eta_strength(eta2, bins_p)
+            better = None
     return dataclasses.replace(
         effect,
         value=rho,
         p_value=p,
-        strength=_numeric_strength(n, rho, p),
+        strength=strength,
         better=better,
         ci95=ci,
         median_of_best=median,
         best_position=position,
+        **shape_fields,
     )
+
+
+def round_significant(value: float, digits: int = 2, *, integer: bool = False) -> float:
+    """``value`` to ``digits`` significant digits (an integer parameter stays an integer)."""
+    if value == 0 or not math.isfinite(value):
+        return value
+    rounded = round(value, digits - 1 - int(math.floor(math.log10(abs(value)))))
+    return float(round(rounded)) if integer else float(rounded)
+
+
+def quantile_bins(x: np.ndarray) -> np.ndarray:
+    """Bin index of each value: equal-count bins by rank, tied values in the same bin."""
+    from scipy.stats import rankdata
+
+    n = len(x)
+    k = min(MAX_BINS, max(3, n // TRIALS_PER_BIN))
+    ranks = np.asarray(rankdata(x, method="average"), dtype=float)
+    codes: np.ndarray = np.minimum(((ranks - 1) * k / n).astype(int), k - 1)
+    return codes
+
+
+def binned_shape(
+    x_scaled: np.ndarray, oriented: np.ndarray
+) -> tuple[float, float, int, int, float] | None:
+    """(binned eta squared, Kruskal-Wallis p, bins, best bin's position, its median x).
+
+    The best bin's position is 0 for the lowest bin up to ``bins - 1``; None when fewer than
+    3 bins hold values or the objective did not vary.
+    """
+    from scipy.stats import kruskal, rankdata
+
+    codes = quantile_bins(x_scaled)
+    used = np.unique(codes)
+    k, n = len(used), len(x_scaled)
+    if k < 3 or n <= k or np.ptp(oriented) == 0:
+        return None
+    groups = [oriented[codes == c] for c in used]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        result = kruskal(*groups)
+    h, p = _finite_or_none(result.statistic), _finite_or_none(result.pvalue)
+    if h is None or p is None:
+        return None
+    eta2 = float(min(1.0, max(0.0, (h - k + 1) / (n - k))))
+    ranks = rankdata(oriented)
+    mean_rank = [float(ranks[codes == c].mean()) for c in used]
+    best = int(np.argmin(mean_rank))
+    return eta2, p, k, best, float(np.median(x_scaled[codes == used[best]]))
+
+
+def _shape(
+    strength: EffectStrength,
+    rho: float | None,
+    better: str | None,
+    eta2: float,
+    p: float,
+    best_bin: int,
+    n_bins: int,
+) -> str:
+    """monotone, nonmonotone or flat (the rule in the module doc)."""
+    monotone = strength in (EffectStrength.STRONG, EffectStrength.MODERATE)
+    rho2 = (rho or 0.0) ** 2
+    if p < ALPHA and eta2 >= NONMONOTONE_ETA_SQUARED and eta2 >= rho2 + NONMONOTONE_MARGIN:
+        favoured_end = n_bins - 1 if better == "higher" else 0
+        if not (monotone and best_bin == favoured_end):
+            return "nonmonotone"
+    return "monotone" if monotone else "flat"
+
+
+def _eta_strength(eta2: float | None, p: float | None) -> EffectStrength:
+    if eta2 is None or p is None or p >= ALPHA:
+        return EffectStrength.WEAK
+    if eta2 >= STRONG_ETA_SQUARED:
+        return EffectStrength.STRONG
+    if eta2 >= MODERATE_ETA_SQUARED:
+        return EffectStrength.MODERATE
+    return EffectStrength.WEAK
 
 
 def categorical_effect(

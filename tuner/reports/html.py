@@ -28,7 +28,7 @@ import pandas as pd
 from strategies.space import ScalingType
 from tuner.errors import MissingDependencyError
 from tuner.reports.analytics import AnalyticsSnapshot
-from tuner.reports.report import fmt_number
+from tuner.reports.report import comparison_text, effect_text, fmt_number
 from tuner.reports.tuned_parameters import TunedParameter
 from tuner.status import TrialStatus
 
@@ -600,6 +600,10 @@ def _tables(report: Mapping[str, Any]) -> list[str]:
         f"Objective {k}": v for k, v in report["ObjectiveStatusCounters"].items()
     }
     parts.append(_table(list(counters), [list(counters.values())]))
+    if report.get("Comparison"):
+        parts.append(
+            f'<p class="note"><b>Compared:</b> {_e(comparison_text(report["Comparison"]))}</p>'
+        )
     parts.append(f'<p class="reading"><b>Reading:</b> {_e(report["Summary"])}</p>')
     parts.extend(f'<p class="note">Note: {_e(n)}</p>' for n in report["Notes"])
     best = report["BestTrainingJob"]
@@ -642,15 +646,7 @@ def _tables(report: Mapping[str, Any]) -> list[str]:
         parts.append("<h2>Hyperparameters and the objective, strongest first</h2>")
         rows = []
         for e in report["Effects"]:
-            if e["Statistic"] == "spearman_rho":
-                effect = f"rho {fmt_number(e['Value'], 2)}"
-                if e["CI95"]:
-                    effect += f" [{e['CI95'][0]:.2f}, {e['CI95'][1]:.2f}]"
-            else:
-                effect = f"eta² {fmt_number(e['Value'], 2)}; " + ", ".join(
-                    f"{v}: {fmt_number(m)} ({e['TrialsByValue'].get(v, 0)})"
-                    for v, m in e["MeanObjectiveByValue"].items()
-                )
+            effect = effect_text(e, eta="eta²", first="; ", between=", ")
             share = e["Importance"]
             rows.append(
                 [
@@ -684,7 +680,9 @@ def _tables(report: Mapping[str, Any]) -> list[str]:
         f"{t['StrongEtaSquared']}; moderate: |rho| ≥ {t['ModerateRho']} or eta² ≥ "
         f"{t['ModerateEtaSquared']}; both with p &lt; {t['Alpha']}. Nothing is concluded below "
         f"{t['MinTrials']} trials; importances need an out-of-bag R² of at least "
-        f"{t['MinModelR2']}.</p>"
+        f"{t['MinModelR2']}. Not monotone (read as best near the best bin's centre): a binned "
+        f"eta² (Kruskal-Wallis over quantile bins) of at least {t['NonmonotoneEtaSquared']} "
+        f"with p &lt; {t['Alpha']}, at least {t['NonmonotoneMargin']} above rho².</p>"
     )
     return parts
 

@@ -9,17 +9,25 @@ terminal tables (:mod:`tuner.reports.terminal`), ``--json`` (the data itself) an
 ``TrainingJobStatusCounters`` and ``ObjectiveStatusCounters`` (summed over the jobs),
 ``NTrialsWithObjective``, ``BestTrainingJob`` (AMT's ``OverallBestTrainingJob`` when several
 jobs are analysed; None when no training job has an objective value), ``TopTrainingJobs``,
-``Effects`` (one per tuned hyperparameter, strongest first, with its importance and reading),
-``Importance``, ``Summary`` (the readings in one line), ``Notes`` and ``Thresholds``.
+``Comparison`` (which training jobs the effects and importance compare: ``Rule``
+``full-budget`` / ``common-resource`` / ``last-value``, ``Resource`` the common epoch or None,
+``Jobs`` compared ``Of`` those with an objective value, ``Completed``, ``Stopped`` and a
+``Description``; see :mod:`tuner.reports.comparable`), ``Effects`` (one per tuned
+hyperparameter, strongest first, with its importance and reading), ``Importance``, ``Summary``
+(the readings in one line), ``Notes`` and ``Thresholds``.
 
-Readings. A strong or moderate effect reads "lower eta is better" / "booster=gbtree is best"
-("tends to be" when moderate), where better follows the objective's direction (lower for
-Minimize, higher for Maximize). A numeric parameter that the importance model finds important
-(a conclusive share of at least :data:`IMPORTANT_SHARE`) while its rank correlation is weak, or
-only moderate with the best trials inside the range (:data:`INTERIOR`), has an optimum in the
-middle: it reads "x matters, but not monotonically: the best trials have x near 1.02" (the
-median among the best 20% of trials). Anything else "has little effect"; below
-:data:`~tuner.reports.analytics.MIN_TRIALS` trials with an objective value nothing is concluded.
+The best and the top training jobs keep AMT's rule (the last reported value, stopped early or
+not); the effects, the importance and the readings use the compared jobs only.
+
+Readings. A strong or moderate monotone effect reads "lower eta is better" / "booster=gbtree
+is best" ("tends to be" when moderate), where better follows the objective's direction (lower
+for Minimize, higher for Maximize). A numeric parameter whose shape is nonmonotone (binned eta
+squared well above rho^2, see :mod:`tuner.reports.effects`) reads "x matters, but not
+monotonically: best near 1" (the centre of the best bin, 2 significant digits), never "higher
+is better"; so does one that the importance model finds important (a conclusive share of at
+least :data:`IMPORTANT_SHARE`) while its rank correlation is weak, or only moderate with the
+best trials inside the range (:data:`INTERIOR`). Anything else "has little effect"; below
+:data:`~tuner.reports.analytics.MIN_TRIALS` compared training jobs nothing is concluded.
 """
 
 from __future__ import annotations
@@ -28,19 +36,25 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from tuner.describe import amt_status, timestamp
+from tuner.reports import comparable
 from tuner.reports.analytics import AnalyticsSnapshot
 from tuner.reports.effects import (
     ALPHA,
+    MAX_BINS,
     MIN_MODEL_R2,
     MIN_TRIALS,
     MODERATE_ETA_SQUARED,
     MODERATE_RHO,
+    NONMONOTONE_ETA_SQUARED,
+    NONMONOTONE_MARGIN,
     STRONG_ETA_SQUARED,
     STRONG_RHO,
+    TRIALS_PER_BIN,
     EffectStrength,
     ImportanceMethod,
     ParameterEffect,
     ParameterImportance,
+    round_significant,
 )
 from tuner.reports.tuned_parameters import TunedParameter
 
@@ -52,7 +66,8 @@ INTERIOR = (0.2, 0.8)
 #: Training jobs listed in the top table.
 TOP_N = 10
 
-_FINDING_ORDER = {"effect": 0, "nonmonotone": 1, "little": 2, "constant": 3, "inconclusive": 4}
+#: Findings first (monotone or not, by effect size), then the rest.
+_FINDING_ORDER = {"effect": 0, "nonmonotone": 0, "little": 2, "constant": 3, "inconclusive": 4}
 
 
 def fmt_number(value: float | None, digits: int = 4) -> str:
@@ -67,12 +82,16 @@ def _tuned(values: Mapping[str, str], parameters: Sequence[TunedParameter]) -> d
 def effect_text(
     effect: Mapping[str, Any], *, eta: str = "eta^2", first: str = "\n", between: str = "\n"
 ) -> str:
-    """An effect of the report's data in a cell: rho and its interval, or eta squared and the
-    mean objective (and trials) of each categorical value."""
+    """An effect of the report's data in a cell: rho and its interval (and the binned eta
+    squared of a nonmonotone shape), or eta squared and the mean objective (and trials) of each
+    categorical value."""
     if effect["Statistic"] == "spearman_rho":
         text = f"rho {fmt_number(effect['Value'], 2)}"
         if effect["CI95"]:
             text += f" [{effect['CI95'][0]:.2f}, {effect['CI95'][1]:.2f}]"
+        if effect.get("Shape") == "nonmonotone":
+            # What made it read as not monotone: the binned measure next to rho.
+            text += f"{first}binned {eta} {fmt_number(effect['BinnedEtaSquared'], 2)}"
         return text
     counts = effect["TrialsByValue"]
     means = [
@@ -106,6 +125,8 @@ def finding(effect: ParameterEffect, importance: ParameterImportance | None) -> 
         return "inconclusive"
     if effect.strength is EffectStrength.CONSTANT:
         return "constant"
+    if effect.shape == "nonmonotone":
+        return "nonmonotone"
     important = (
         importance is not None
         and importance.conclusive
@@ -135,16 +156,29 @@ def reading(effect: ParameterEffect, importance: ParameterImportance | None = No
     if kind == "constant":
         return f"{name} did not vary"
     if kind == "nonmonotone":
-        return (
-            f"{name} matters, but not monotonically: the best trials have {name} near "
-            f"{fmt_number(effect.median_of_best, 3)}"
-        )
+        near = effect.best_near if effect.best_near is not None else effect.median_of_best
+        return f"{name} matters, but not monotonically: best near {_near(near)}"
     if kind == "little":
         return f"{name} has little effect"
     verb = "is" if effect.strength is EffectStrength.STRONG else "tends to be"
     if effect.statistic == "eta_squared":
         return f"{name}={effect.better} {verb} best"
     return f"{effect.better} {name} {verb} better"
+
+
+def _near(value: float | None) -> str:
+    """A "best near" value: 2 significant digits, without an exponent for everyday sizes."""
+    if value is None:
+        return "-"
+    rounded = round_significant(value)
+    if rounded.is_integer() and abs(rounded) < 1e15:
+        return str(int(rounded))
+    return f"{rounded:.2g}" if abs(rounded) < 1e-4 else f"{rounded:.10g}"
+
+
+def comparison_text(comparison: Mapping[str, Any]) -> str:
+    """The report's ``Comparison`` block in one line, for the terminal, HTML and dashboard."""
+    return f"effects and importance compare ({comparison['Rule']}) {comparison['Description']}"
 
 
 def _names(names: Sequence[str]) -> str:
@@ -159,7 +193,7 @@ def summary_line(
     """All readings in one line: findings first, then what has little effect."""
     if n_trials < MIN_TRIALS:
         return (
-            f"too few trials to conclude: {n_trials} with an objective value, "
+            f"too few trials to conclude: {n_trials} comparable with an objective value, "
             f"at least {MIN_TRIALS} needed"
         )
     if not effects:
@@ -198,6 +232,14 @@ def thresholds() -> dict[str, Any]:
         "MinModelR2": MIN_MODEL_R2,
         "ImportantShare": IMPORTANT_SHARE,
         "Interior": list(INTERIOR),
+        "NonmonotoneEtaSquared": NONMONOTONE_ETA_SQUARED,
+        "NonmonotoneMargin": NONMONOTONE_MARGIN,
+        "MaxBins": MAX_BINS,
+        "TrialsPerBin": TRIALS_PER_BIN,
+        "FullBudgetMinJobs": comparable.MIN_FULL_BUDGET_JOBS,
+        "FullBudgetMinShare": comparable.MIN_FULL_BUDGET_SHARE,
+        "CommonResourceMinJobs": comparable.MIN_COMMON_JOBS,
+        "CommonResourceShare": comparable.COMMON_SHARE,
     }
 
 
@@ -213,6 +255,7 @@ def build_report(
     parameters = snapshot.parameters
     status_counters, objective_counters = snapshot.counters()
     scored = snapshot.scored()
+    comparison = snapshot.comparison()
     effects = snapshot.correlations(seed=seed)
     importance = snapshot.importance(seed=seed, method=importance_method) if parameters else None
     effects = sorted(effects, key=lambda e: _sort_key(e, importance))
@@ -251,10 +294,10 @@ def build_report(
         entry["Reading"] = reading(e, importance)
         effects_json.append(entry)
     notes = []
-    if len(scored) < MIN_TRIALS:
+    if comparison.jobs < MIN_TRIALS:
         notes.append(
-            f"too few trials to conclude: {len(scored)} with an objective value, "
-            f"at least {MIN_TRIALS} needed; the numbers are descriptive only"
+            f"too few trials to conclude: {comparison.jobs} compared of {len(scored)} with an "
+            f"objective value, at least {MIN_TRIALS} needed; the numbers are descriptive only"
         )
     elif importance is not None and importance.note:
         notes.append(f"importance: {importance.note}")
@@ -280,9 +323,10 @@ def build_report(
         "NTrialsWithObjective": len(scored),
         "BestTrainingJob": best_json,
         "TopTrainingJobs": top,
+        "Comparison": comparison.to_dict(),
         "Effects": effects_json,
         "Importance": importance.to_dict() if importance else None,
-        "Summary": summary_line(effects, importance, len(scored)),
+        "Summary": summary_line(effects, importance, comparison.jobs),
         "Notes": notes,
         "Thresholds": thresholds(),
     }

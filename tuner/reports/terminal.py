@@ -17,7 +17,13 @@ from rich.text import Text
 
 from tuner.describe import to_json
 from tuner.reports.analytics import TuningJobAnalytics
-from tuner.reports.report import build_report, effect_text, fmt_number, short_text
+from tuner.reports.report import (
+    build_report,
+    comparison_text,
+    effect_text,
+    fmt_number,
+    short_text,
+)
 
 # ----------------------------------------------------------------------------------------------
 # Terminal
@@ -133,6 +139,8 @@ def render_terminal(report: Mapping[str, Any], console: Console) -> None:
                 e["Reading"],
             )
         console.print(table)
+    if report.get("Comparison"):
+        console.print(Text.assemble(("Compared: ", "bold"), comparison_text(report["Comparison"])))
     console.print(Text.assemble(("Reading: ", "bold"), report["Summary"]))
     for note in report["Notes"]:
         console.print(Text(f"Note: {note}", style="yellow"))
