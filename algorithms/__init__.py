@@ -32,6 +32,7 @@ BUILTIN_ALGORITHMS: dict[str, str] = {
     "ntm": "algorithms.ntm:ALGORITHM",
     "image-classification": "algorithms.image_classification:ALGORITHM",
     "random-cut-forest": "algorithms.random_cut_forest:ALGORITHM",
+    "ip-insights": "algorithms.ip_insights:ALGORITHM",
 }
 
 # SageMaker image repositories (…/sagemaker-xgboost:1.7-1, …/linear-learner:1) -> our name, so a
@@ -48,6 +49,8 @@ _IMAGE_ALIASES: dict[str, str] = {
     "ntm": "ntm",
     "image-classification": "image-classification",
     "randomcutforest": "random-cut-forest",
+    "ipinsights": "ip-insights",
+    "ip-insights": "ip-insights",
 }
 
 

@@ -261,6 +261,24 @@ RANDOM_CUT_FOREST_SDK = {
     "mini_batch_size": "1000",
 }
 
+# src/sagemaker/amazon/ipinsights.py: IPInsights(role, 1, "ml.c5.xlarge", num_entity_vectors=10000,
+# vector_dim=128, batch_metrics_publish_interval=100, epochs=10, learning_rate=0.001,
+# num_ip_encoder_layers=3, random_negative_sampling_rate=5, shuffled_negative_sampling_rate=5,
+# weight_decay=5.0).fit(RecordSet(..., feature_dim=None), mini_batch_size=200), as its unit
+# test (tests/unit/test_ipinsights.py) builds it: a feature_dim of None is not sent.
+IP_INSIGHTS_SDK = {
+    "num_entity_vectors": "10000",
+    "vector_dim": "128",
+    "batch_metrics_publish_interval": "100",
+    "epochs": "10",
+    "learning_rate": "0.001",
+    "num_ip_encoder_layers": "3",
+    "random_negative_sampling_rate": "5",
+    "shuffled_negative_sampling_rate": "5",
+    "weight_decay": "5.0",
+    "mini_batch_size": "200",
+}
+
 # XGBoost has no sagemaker.amazon estimator: sagemaker.estimator.Estimator(image_uri=<xgboost
 # 1.x image>, hyperparameters={...}) sends the user's dict as is. This one is a console-made
 # job (the console fills dsplit) with the container's deprecated and alias names
@@ -315,6 +333,7 @@ SDK_SENDS = [
     ("factorization-machines", FACTORIZATION_MACHINES_SDK),
     ("lda", LDA_SDK),
     ("ntm", NTM_SDK),
+    ("ip-insights", IP_INSIGHTS_SDK),
     ("random-cut-forest", RANDOM_CUT_FOREST_SDK),
     ("xgboost", XGBOOST_CONSOLE),
 ]

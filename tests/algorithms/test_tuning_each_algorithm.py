@@ -46,6 +46,24 @@ def _count_channels(tmp_path: Path) -> dict[str, str]:
     return {n: _write(tmp_path / "data" / n / f"{n}.csv", *data[n]) for n in data}
 
 
+def _pair_channels(tmp_path: Path) -> dict[str, str]:
+    """(entity, IPv4) CSV pairs for ip-insights: 50 entities, each on 2 /24 subnets of its own."""
+    rng = np.random.default_rng(0)
+    subnets = rng.integers(0, 2**24, size=(50, 2))
+    lines = []
+    for _ in range(2000):
+        entity = int(rng.integers(50))
+        ip = (int(subnets[entity, rng.integers(2)]) << 8) | int(rng.integers(256))
+        lines.append(f"user-{entity}," + ".".join(str((ip >> s) & 255) for s in (24, 16, 8, 0)))
+    paths = {}
+    for name, part in (("train", lines[:1600]), ("validation", lines[1600:])):
+        path = tmp_path / "data" / name / f"{name}.csv"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text("".join(line + "\n" for line in part))
+        paths[name] = str(path)
+    return paths
+
+
 def _spec(
     name: str,
     algorithm: str,
@@ -153,6 +171,20 @@ def _cases(tmp_path: Path) -> dict[str, dict]:
             },
             _count_channels(tmp_path / "digits"),
         ),
+        "ip-insights": _spec(
+            "ipi",
+            "ip-insights",
+            "validation:discriminator_auc",
+            "Maximize",
+            {
+                "ContinuousParameterRanges": [log_range("learning_rate", 1e-3, 0.05)],
+                "IntegerParameterRanges": [
+                    {"Name": "vector_dim", "MinValue": "8", "MaxValue": "32"}
+                ],
+            },
+            {"num_entity_vectors": 1000, "epochs": 3, "mini_batch_size": 200},
+            _pair_channels(tmp_path / "pairs"),
+        ),
         "kmeans": _spec(
             "kmeans",
             "kmeans",
@@ -166,7 +198,8 @@ def _cases(tmp_path: Path) -> dict[str, dict]:
 
 
 @pytest.mark.parametrize(
-    "algorithm", ["linear-learner", "factorization-machines", "knn", "kmeans", "ntm"]
+    "algorithm",
+    ["linear-learner", "factorization-machines", "knn", "kmeans", "ntm", "ip-insights"],
 )
 def test_algorithm_tuned_end_to_end_through_the_cli(algorithm: str, tmp_path: Path) -> None:
     spec = _cases(tmp_path)[algorithm]
@@ -176,6 +209,8 @@ def test_algorithm_tuned_end_to_end_through_the_cli(algorithm: str, tmp_path: Pa
     value = described["BestTrainingJob"]["FinalHyperParameterTuningJobObjectiveMetric"]["Value"]
     assert np.isfinite(value)
     if algorithm == "knn":
+        assert value > 0.8
+    if algorithm == "ip-insights":
         assert value > 0.8
 
 

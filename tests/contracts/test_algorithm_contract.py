@@ -207,6 +207,25 @@ CASES = [
         "epochs",
     ),
     Case(
+        "ip-insights",
+        "ips",  # (entity, IPv4) pairs, each entity on a few subnets of its own
+        {"num_entity_vectors": "1000", "vector_dim": "8", "epochs": "2", "mini_batch_size": "200"},
+        "validation:discriminator_auc",
+        _names(
+            "num_entity_vectors vector_dim batch_metrics_publish_interval epochs learning_rate",
+            "mini_batch_size num_ip_encoder_layers random_negative_sampling_rate",
+            "shuffled_negative_sampling_rate weight_decay",
+        ),
+        frozenset({"num_entity_vectors", "vector_dim"}),
+        "epochs",
+        informational=frozenset(
+            {
+                "train:binary_classification_cross_entropy",
+                "validation:binary_classification_cross_entropy",
+            }
+        ),
+    ),
+    Case(
         "random-cut-forest",
         "cancer",  # label first (0/1): ignored in train, the anomaly label in test
         {"feature_dim": "30", "num_trees": "50", "num_samples_per_tree": "64"},
@@ -252,11 +271,27 @@ def _images(directory: Path) -> dict[str, Path]:
     return write_digits(directory, n_train=48, n_validation=16)
 
 
+def _ips(directory: Path) -> dict[str, Path]:
+    """train / validation CSV of (entity, IPv4) pairs: 40 entities, 2 /24 subnets each."""
+    rng = np.random.default_rng(0)
+    subnets = rng.integers(0, 2**24, size=(40, 2))
+    lines = []
+    for _ in range(1000):
+        entity = int(rng.integers(40))
+        ip = (int(subnets[entity, rng.integers(2)]) << 8) | int(rng.integers(256))
+        lines.append(f"user-{entity}," + ".".join(str((ip >> s) & 255) for s in (24, 16, 8, 0)))
+    channels = {"train": directory / "train.csv", "validation": directory / "validation.csv"}
+    channels["train"].write_text("".join(line + "\n" for line in lines[:800]))
+    channels["validation"].write_text("".join(line + "\n" for line in lines[800:]))
+    return channels
+
+
 DATASETS: dict[str, Callable[[Path], dict[str, Path]]] = {
     "cancer": _cancer,
     "iris": _iris,
     "digits": _digits,
     "images": _images,
+    "ips": _ips,
 }
 
 
@@ -264,6 +299,8 @@ def _features(case: Case, channels: dict[str, Path]) -> Any:
     """A few inputs the saved model can predict on."""
     if case.data == "images":
         return np.zeros((3, 16, 16))
+    if case.data == "ips":  # (entity, IP) rows, as SageMaker's endpoint takes them
+        return [line.split(",") for line in channels["train"].read_text().splitlines()[:5]]
     X, _ = load_channel(channels["train"])
     return X[:5]
 

@@ -63,6 +63,7 @@ CHANNELS_READ: dict[str, tuple[str, tuple[str, ...]]] = {
         name: (TABULAR, ("train", "validation", "test"))
         for name in (
             "factorization-machines",
+            "ip-insights",
             "kmeans",
             "knn",
             "lda",
