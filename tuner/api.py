@@ -37,6 +37,7 @@ from tuner.describe import (
     describe_tuning_job,
     list_training_jobs,
     objective_of,
+    parent_records,
 )
 from tuner.errors import BestTrainingJobNotAvailableError, TunerError
 from tuner.pools.factory import DEFAULT_EXECUTOR, make_pool
@@ -46,6 +47,7 @@ from tuner.spec.strategy_config import StrategyConfig
 from tuner.spec.validation import spec_from_request
 from tuner.status import JobStatus
 from tuner.storage import DEFAULT_URL, SqlStorage
+from tuner.warm_start import WarmStartConfig, WarmStartTypes
 
 _RANGE_KEYS = {
     "Continuous": "ContinuousParameterRanges",
@@ -163,9 +165,9 @@ class HyperparameterTuner:
 
     def __init__(
         self,
-        algorithm: str | Callable[..., Any],
-        objective_metric_name: str,
-        hyperparameter_ranges: Mapping[str, Parameter],
+        algorithm: str | Callable[..., Any] | None = None,
+        objective_metric_name: str | None = None,
+        hyperparameter_ranges: Mapping[str, Parameter] | None = None,
         metric_definitions: Sequence[Mapping[str, str]] | None = None,
         strategy: str = DEFAULT_STRATEGY,
         objective_type: str = "Maximize",
@@ -176,6 +178,7 @@ class HyperparameterTuner:
         early_stopping_type: str = "Off",
         random_seed: int | None = None,
         strategy_config: StrategyConfig | None = None,
+        warm_start_config: WarmStartConfig | None = None,
         *,
         static_hyperparameters: Mapping[str, Any] | None = None,
         storage: str = DEFAULT_URL,
@@ -192,8 +195,20 @@ class HyperparameterTuner:
         num_gpus: float | None = None,
         allow_cpu_fallback: bool | None = None,
         require_gpu: bool = False,
+        entry_point: str | None = None,
+        source_dir: str | Path | None = None,
+        framework: str | None = None,
+        install_requirements: bool = False,
     ) -> None:
-        if isinstance(algorithm, str):
+        if objective_metric_name is None or hyperparameter_ranges is None:
+            msg = "HyperparameterTuner() needs objective_metric_name and hyperparameter_ranges"
+            raise TypeError(msg)
+        if entry_point is not None or algorithm is None:  # script mode (tuner.script)
+            from tuner.script.frameworks import script_reference
+
+            self._reference = script_reference(algorithm, framework, entry_point)
+            self._train_fn = None
+        elif isinstance(algorithm, str):
             self._reference, self._train_fn = algorithm, None
         elif callable(algorithm):
             qualname = getattr(algorithm, "__qualname__", type(algorithm).__name__)
@@ -218,7 +233,16 @@ class HyperparameterTuner:
         self.early_stopping_type = early_stopping_type
         self.random_seed = random_seed
         self.strategy_config = strategy_config
+        self.warm_start_config = warm_start_config
         self.static_hyperparameters = dict(static_hyperparameters or {})
+        if entry_point is not None:
+            from tuner.script.frameworks import script_hyperparameters
+
+            self.static_hyperparameters = {
+                **script_hyperparameters(entry_point, source_dir),
+                **self.static_hyperparameters,
+            }
+        self.install_requirements = install_requirements
         self.storage_url = storage
         self.output_path = output_path
         self.max_retry_attempts = max_retry_attempts
@@ -279,6 +303,8 @@ class HyperparameterTuner:
             resource_config=self.resource_config,
             strategy_config=self.strategy_config,
         )
+        if self.warm_start_config is not None:
+            request["WarmStartConfig"] = self.warm_start_config.to_input_req()
         return spec_from_request(request, base_dir=Path.cwd(), train_fn=self._train_fn)
 
     # -- running -------------------------------------------------------------------------------
@@ -300,6 +326,11 @@ class HyperparameterTuner:
         if placement.warning:
             warnings.warn(placement.warning, RuntimeWarning, stacklevel=2)
         spec = placement.spec
+        from tuner.script import prepare_job
+
+        spec, notes = prepare_job(spec, install=self.install_requirements)
+        for note in notes:
+            warnings.warn(note, RuntimeWarning, stacklevel=2)
         storage = self._open_storage()
         pool = make_pool(
             spec,
@@ -367,7 +398,10 @@ class HyperparameterTuner:
         storage = self._open_storage()
         job = storage.load_job(name)
         return describe_tuning_job(
-            job, storage.trials(name), now=dt.datetime.now(tz=dt.timezone.utc).timestamp()
+            job,
+            storage.trials(name),
+            now=dt.datetime.now(tz=dt.timezone.utc).timestamp(),
+            parents=parent_records(storage, job),
         )
 
     def best_training_job(self) -> str:
@@ -392,3 +426,48 @@ class HyperparameterTuner:
         from tuner.reports.analytics import TuningJobAnalytics
 
         return TuningJobAnalytics(self._require_job(), self.storage_url)
+
+    # -- warm start (the SageMaker SDK's methods) -------------------------------------------------
+    def identical_dataset_and_algorithm_tuner(
+        self, additional_parents: set[str] | None = None
+    ) -> HyperparameterTuner:
+        """A new tuner like this one, warm-started (IdenticalDataAndAlgorithm) from this
+        tuner's latest job and ``additional_parents``; call ``fit`` on it to run it."""
+        return self._warm_start_tuner(
+            WarmStartTypes.IDENTICAL_DATA_AND_ALGORITHM, additional_parents
+        )
+
+    def transfer_learning_tuner(
+        self,
+        additional_parents: set[str] | None = None,
+        estimator: str | Callable[..., Any] | None = None,
+    ) -> HyperparameterTuner:
+        """A new tuner like this one, warm-started (TransferLearning) from this tuner's latest
+        job and ``additional_parents``; ``estimator`` (an algorithm name or a training
+        callable) replaces the algorithm. Change its ranges or statics before ``fit``."""
+        return self._warm_start_tuner(
+            WarmStartTypes.TRANSFER_LEARNING, additional_parents, estimator
+        )
+
+    def _warm_start_tuner(
+        self,
+        kind: WarmStartTypes,
+        additional_parents: set[str] | None,
+        estimator: str | Callable[..., Any] | None = None,
+    ) -> HyperparameterTuner:
+        """A copy of this tuner's configuration (whatever arguments it was built with), with
+        no job of its own yet and the warm start config the SDK's methods give."""
+        import copy
+
+        parents = {self._require_job(), *(additional_parents or ())}
+        new = copy.copy(self)
+        for name, value in vars(self).items():
+            if isinstance(value, dict | list | set):
+                setattr(new, name, copy.copy(value))
+        if estimator is not None:
+            probe = HyperparameterTuner(estimator, self.objective_metric_name, {})
+            new._reference, new._train_fn = probe._reference, probe._train_fn
+        new.warm_start_config = WarmStartConfig(kind, parents)
+        new.latest_tuning_job = None
+        new._storage, new._thread, new._outcome, new._error = None, None, None, None
+        return new

@@ -37,7 +37,7 @@ from rich.text import Text
 from tuner.coordinator import Coordinator, Progress
 from tuner.describe import (
     best_trial,
-    describe_tuning_job,
+    describe_stored_job,
     list_training_jobs,
     objective_of,
     request_extensions,
@@ -138,6 +138,11 @@ def _placed(spec: TuningJobSpec, args: argparse.Namespace) -> TuningJobSpec:
 
 def _run_spec(spec: TuningJobSpec, args: argparse.Namespace) -> int:
     spec = _placed(spec, args)
+    from tuner.script import prepare_job
+
+    spec, warnings = prepare_job(spec, install=getattr(args, "install_requirements", False))
+    for warning in warnings:
+        err.print(f"warning: {warning}", markup=False, highlight=False)
     storage = SqlStorage(args.db)
     pool = make_pool(
         spec,
@@ -201,7 +206,7 @@ def cmd_list(args: argparse.Namespace) -> int:
 def cmd_describe(args: argparse.Namespace) -> int:
     storage = SqlStorage(args.db)
     job = storage.load_job(args.name)
-    described = describe_tuning_job(job, storage.trials(args.name), now=time.time())
+    described = describe_stored_job(storage, args.name, now=time.time())
     extensions = request_extensions(job)
     if args.json:
         # AWS's shape as is; --extensions adds our fields left out of it, in one block of ours.
@@ -404,6 +409,12 @@ def _add_run_arguments(p: argparse.ArgumentParser, *, run: bool) -> None:
         help="join this Ray cluster (auto, ray://host:10001); implies --executor ray",
     )
     p.add_argument("--quiet", action="store_true", help="no progress display")
+    p.add_argument(
+        "--install-requirements",
+        action="store_true",
+        help="script mode: pip-install the source directory's requirements.txt into this "
+        "environment once, before the job runs (default: a warning)",
+    )
     _add_gpu_argument(p)
 
 

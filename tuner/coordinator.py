@@ -46,7 +46,7 @@ import hashlib
 import logging
 import secrets
 from collections import deque
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -65,6 +65,7 @@ from tuner.status import JobStatus
 from tuner.storage.base import Storage
 from tuner.storage.records import JobRecord
 from tuner.trial_book import TrialBook, TrialState
+from tuner.warm_start import ParentObservations, WarmStartHistory, warm_start_observations
 
 log = logging.getLogger(__name__)
 
@@ -125,6 +126,7 @@ class Coordinator:
         self.completion = CompletionTracker(spec.objective, _criteria(spec))
         self.seed = 0
         self.search: Search | None = None
+        self.warm_start = ParentObservations()  # the parents' trials the strategy sees
         self._retry_queue: deque[int] = deque()
         self._running: set[int] = set()
         self._exhausted = False
@@ -143,6 +145,8 @@ class Coordinator:
             self._callable_blob = pickle_callable(spec.train_fn)
             self._callable_key = hashlib.sha1(self._callable_blob).hexdigest()
         job = self._existing_job()
+        # Parents are read (and checked) before anything is written, on a resume again.
+        self.warm_start = warm_start_observations(spec, self.storage)
         if job is None:
             self.seed = (
                 spec.random_seed if spec.random_seed is not None else secrets.randbelow(2**31)
@@ -262,11 +266,17 @@ class Coordinator:
             if self._budget_spent() or self._completion_reason() is not None:
                 return
             assert self.search is not None
-            suggestion = self.search.strategy.ask(self.trials.history)
+            suggestion = self.search.strategy.ask(self._strategy_history())
             if suggestion is None:
                 self._exhausted = True
                 return
             self._submit(self._add_trial(suggestion))
+
+    def _strategy_history(self) -> Sequence[Trial]:
+        """The job's trials, after the parents' observations of a warm start (never stored)."""
+        if not self.warm_start.trials:
+            return self.trials.history
+        return WarmStartHistory(self.warm_start.trials, self.trials.history)
 
     def _add_trial(self, suggestion: Suggestion) -> TrialState:
         number = len(self.trials) + 1
@@ -308,6 +318,7 @@ class Coordinator:
             callable_blob=self._callable_blob,
             environment=dict(spec.environment),
             wait_for_decision=self.search is not None and self.search.stopper is not None,
+            script=spec.script,
         )
 
     def _trial_channels(self) -> dict[str, str]:

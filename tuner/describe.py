@@ -25,6 +25,13 @@ response, for every example spec and every request of ``tests/corpus``, against 
   ``S3DataType: S3Prefix``, ``OutputDataConfig.S3OutputPath`` (the folder the training jobs
   wrote to), an empty ``StoppingCondition`` (no limit) and a placeholder local ``RoleArn``.
 
+**Warm start.** ``WarmStartConfig`` is echoed as given. A job warm-started with
+``IdenticalDataAndAlgorithm`` also has ``OverallBestTrainingJob``: the best training job of this
+job and its parents (AMT gives it for that type only; a parent's summary names the parent in
+``TuningJobName``). The parents are read from the same database: :func:`describe_stored_job`
+does it, or give them to :func:`describe_tuning_job` as ``parents`` (without them it leaves
+``OverallBestTrainingJob`` out rather than guess).
+
 What was left out is kept, not lost: :func:`request_extensions` returns it keyed by its path in
 the request (``"TrainingJobDefinition.ResourceConfig.NumGpus": 1``). ``tuner describe`` shows
 it in its table, ``tuner describe NAME --json --extensions`` adds it as one top-level
@@ -46,6 +53,7 @@ from botocore.model import Shape
 from strategies.registry import STRATEGIES
 from tuner.objective import Objective, ObjectiveType
 from tuner.spec.request_shape import shape
+from tuner.spec.warm_start import parent_names
 from tuner.status import (
     JobStatus,
     ObjectiveStatus,
@@ -54,6 +62,7 @@ from tuner.status import (
     amt_training_status,
     objective_status_for,
 )
+from tuner.storage.base import Storage
 from tuner.storage.records import JobRecord, TrainingJobRecord
 
 REGION = "local"
@@ -162,7 +171,7 @@ def _split(value: Any, sh: Shape, path: str, extensions: dict[str, Any]) -> Any:
         out: dict[str, Any] = {}
         for key, item in value.items():
             sub = f"{path}.{key}" if path else str(key)
-            member = sh.members.get(key)  # type: ignore[attr-defined]
+            member = sh.members.get(key)
             if member is None:
                 extensions[sub] = item
                 continue
@@ -171,10 +180,10 @@ def _split(value: Any, sh: Shape, path: str, extensions: dict[str, Any]) -> Any:
                 out[key] = kept
         return out
     if kind == "list" and isinstance(value, list):
-        items = (_split(v, sh.member, f"{path}[{i}]", extensions) for i, v in enumerate(value))  # type: ignore[attr-defined]
+        items = (_split(v, sh.member, f"{path}[{i}]", extensions) for i, v in enumerate(value))
         return [v for v in items if v is not _LEFT_OUT]
     if kind == "map" and isinstance(value, Mapping):
-        pairs = ((k, _split(v, sh.value, f"{path}.{k}", extensions)) for k, v in value.items())  # type: ignore[attr-defined]
+        pairs = ((k, _split(v, sh.value, f"{path}.{k}", extensions)) for k, v in value.items())
         return {k: v for k, v in pairs if v is not _LEFT_OUT}
     if kind == "string" and isinstance(value, str):
         enum = _enum(sh)
@@ -230,7 +239,7 @@ def _echo(
     for member in ECHOED_MEMBERS:
         if job.request.get(member) is None:
             continue
-        kept, extra = split_extensions(job.request[member], response.members[member], member)  # type: ignore[attr-defined]
+        kept, extra = split_extensions(job.request[member], response.members[member], member)
         extensions.update(extra)
         if kept is not None:
             echo[member] = kept
@@ -285,10 +294,69 @@ def training_job_summary(
     )
 
 
+#: A parent tuning job and its training jobs, as :func:`describe_tuning_job` takes them.
+ParentRecords = tuple[JobRecord, Sequence[TrainingJobRecord]]
+
+
+def _is_identical_warm_start(job: JobRecord) -> bool:
+    config = job.request.get("WarmStartConfig")
+    return isinstance(config, Mapping) and config.get("WarmStartType") == (
+        "IdenticalDataAndAlgorithm"
+    )
+
+
+def overall_best_training_job(
+    job: JobRecord, trials: Sequence[TrainingJobRecord], parents: Sequence[ParentRecords]
+) -> dict[str, Any] | None:
+    """``OverallBestTrainingJob``: the best of this job and its parents (None: none has one).
+
+    Ties go to this job, then to the parents in order, as :func:`best_trial` does.
+    """
+    objective = objective_of(job)
+    candidates = [(job, best_trial(trials, objective))]
+    candidates += [(parent, best_trial(ts, objective)) for parent, ts in parents]
+    best: tuple[JobRecord, TrainingJobRecord] | None = None
+    for owner, trial in candidates:
+        if trial is None or trial.final_value is None:
+            continue
+        if best is None or objective.is_better(trial.final_value, best[1].final_value):
+            best = (owner, trial)
+    return training_job_summary(best[0], best[1], objective) if best else None
+
+
+def parent_records(storage: Storage, job: JobRecord) -> list[ParentRecords]:
+    """The parents of a warm-started ``job`` found in ``storage`` (a deleted one is skipped)."""
+    out: list[ParentRecords] = []
+    for name in parent_names(job.request):
+        try:
+            parent = storage.load_job(name)
+        except LookupError:
+            continue
+        out.append((parent, storage.trials(parent.name)))
+    return out
+
+
+def describe_stored_job(storage: Storage, name: str, *, now: float) -> dict[str, Any]:
+    """DescribeHyperParameterTuningJob's response for the job ``name`` of ``storage``,
+    with ``OverallBestTrainingJob`` of a warm start read from its parents."""
+    job = storage.load_job(name)
+    return describe_tuning_job(
+        job, storage.trials(job.name), now=now, parents=parent_records(storage, job)
+    )
+
+
 def describe_tuning_job(
-    job: JobRecord, trials: Sequence[TrainingJobRecord], *, now: float
+    job: JobRecord,
+    trials: Sequence[TrainingJobRecord],
+    *,
+    now: float,
+    parents: Sequence[ParentRecords] | None = None,
 ) -> dict[str, Any]:
-    """DescribeHyperParameterTuningJob's response for a stored job (pure AWS shape: see above)."""
+    """DescribeHyperParameterTuningJob's response for a stored job (pure AWS shape: see above).
+
+    ``parents``: a warm start's parent jobs with their training jobs (:func:`parent_records`);
+    without them (None) ``OverallBestTrainingJob`` is left out: it cannot be known.
+    """
     objective = objective_of(job)
     status_counters, objective_counters = counters(trials)
     best = best_trial(trials, objective)
@@ -313,6 +381,11 @@ def describe_tuning_job(
             "TrainingJobStatusCounters": status_counters,
             "ObjectiveStatusCounters": objective_counters,
             "BestTrainingJob": training_job_summary(job, best, objective) if best else None,
+            "OverallBestTrainingJob": (
+                overall_best_training_job(job, trials, parents)
+                if parents is not None and _is_identical_warm_start(job)
+                else None
+            ),
             "FailureReason": job.failure_reason if job.status is JobStatus.FAILED else None,
             "TuningJobCompletionDetails": completion,
             "ConsumedResources": {"RuntimeInSeconds": int(round((end or now) - job.created_at))},

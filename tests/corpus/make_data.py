@@ -22,6 +22,8 @@ import io
 import json
 import struct
 import sys
+import tarfile
+import textwrap
 from collections.abc import Callable
 from pathlib import Path
 
@@ -247,12 +249,89 @@ def _idx(path: Path, array: np.ndarray) -> None:
     path.write_bytes(gzip.compress(header + array.astype(np.uint8).tobytes()))
 
 
+#: Stand-ins for the sources' own scripts, which need torchvision and TensorFlow (not installed
+#: here): each reads the channel in the source's format, takes the hyperparameters the tuning
+#: job sends as ``--name value`` arguments, and prints the lines its MetricDefinitions match.
+PYTORCH_MNIST = """
+    import argparse, gzip, os
+    import numpy as np
+    import torch
+
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--epochs", type=int, default=1)
+    parser.add_argument("--lr", type=float, default=0.01)
+    parser.add_argument("--batch-size", type=int, default=64)
+    parser.add_argument("--backend", default=None)
+    args, _ = parser.parse_known_args()
+
+    def idx(name):
+        raw = os.path.join(os.environ["SM_CHANNEL_TRAINING"], "MNIST", "raw", name)
+        data = gzip.open(raw).read()
+        dims = data[3]
+        shape = [int.from_bytes(data[4 + 4 * i : 8 + 4 * i], "big") for i in range(dims)]
+        return np.frombuffer(data, dtype=np.uint8, offset=4 + 4 * dims).reshape(shape)
+
+    torch.manual_seed(1)
+    x = torch.tensor(idx("train-images-idx3-ubyte.gz"), dtype=torch.float32).flatten(1) / 255
+    y = torch.tensor(idx("train-labels-idx1-ubyte.gz"), dtype=torch.long)
+    xt = torch.tensor(idx("t10k-images-idx3-ubyte.gz"), dtype=torch.float32).flatten(1) / 255
+    yt = torch.tensor(idx("t10k-labels-idx1-ubyte.gz"), dtype=torch.long)
+    model = torch.nn.Linear(784, 10)
+    optimizer = torch.optim.SGD(model.parameters(), lr=args.lr)
+    for epoch in range(1, args.epochs + 1):
+        for start in range(0, len(x), args.batch_size):
+            optimizer.zero_grad()
+            loss = torch.nn.functional.cross_entropy(
+                model(x[start : start + args.batch_size]), y[start : start + args.batch_size]
+            )
+            loss.backward()
+            optimizer.step()
+        with torch.no_grad():
+            test_loss = torch.nn.functional.cross_entropy(model(xt), yt).item()
+        print(f"Test set: Average loss: {test_loss:.4f}, Accuracy: 0/{len(xt)} (0%)")
+    torch.save(model.state_dict(), os.path.join(os.environ["SM_MODEL_DIR"], "model.pth"))
+"""
+TENSORFLOW_MNIST = """
+    import argparse, os
+    import numpy as np
+
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--epochs", type=int, default=1)
+    parser.add_argument("--model_dir", default=None)
+    args, _ = parser.parse_known_args()
+    folder = os.environ["SM_CHANNEL_TRAINING"]
+    x, y = (np.load(os.path.join(folder, f"train_{n}.npy")) for n in ("data", "labels"))
+    xe, ye = (np.load(os.path.join(folder, f"eval_{n}.npy")) for n in ("data", "labels"))
+    w = np.zeros((x.shape[1], 10))
+    for epoch in range(args.epochs):
+        logits = x @ w
+        p = np.exp(logits - logits.max(axis=1, keepdims=True))
+        p /= p.sum(axis=1, keepdims=True)
+        p[np.arange(len(y)), y] -= 1
+        w -= 0.1 * x.T @ p / len(y)
+    print(f"Accuracy: {float(np.mean((xe @ w).argmax(axis=1) == ye)):.4f}")
+    np.save(os.path.join(os.environ["SM_MODEL_DIR"], "weights.npy"), w)
+"""
+
+
+def _sourcedir(root: Path, program: str, script: str) -> None:
+    """``source/sourcedir.tar.gz`` as the SDK uploads it: the entry point at the top."""
+    archive = root / "source" / "sourcedir.tar.gz"
+    archive.parent.mkdir(parents=True, exist_ok=True)
+    body = textwrap.dedent(script).lstrip().encode()
+    with tarfile.open(archive, "w:gz") as tar:
+        info = tarfile.TarInfo(program)
+        info.size = len(body)
+        tar.addfile(info, io.BytesIO(body))
+
+
 def _torchvision_mnist(root: Path) -> None:
     rng = _rng("pytorch-mnist-script-mode")
     raw = root / "sagemaker" / "DEMO-pytorch-mnist" / "MNIST" / "raw"
     for split, rows in (("train", 60), ("t10k", 20)):
         _idx(raw / f"{split}-images-idx3-ubyte.gz", rng.integers(0, 256, size=(rows, 28, 28)))
         _idx(raw / f"{split}-labels-idx1-ubyte.gz", rng.integers(0, 10, size=rows))
+    _sourcedir(root, "mnist.py", PYTORCH_MNIST)
 
 
 def _tensorflow_mnist(root: Path) -> None:
@@ -263,6 +342,7 @@ def _tensorflow_mnist(root: Path) -> None:
     for split, rows in (("train", 60), ("eval", 20)):
         np.save(folder / f"{split}_data.npy", rng.random((rows, 784), dtype=np.float32))
         np.save(folder / f"{split}_labels.npy", rng.integers(0, 10, size=rows).astype(np.int32))
+    _sourcedir(root, "mnist.py", TENSORFLOW_MNIST)
 
 
 def _iris(root: Path) -> None:

@@ -44,6 +44,7 @@ from botocore.utils import parse_timestamp
 
 from tuner.describe import (
     best_trial,
+    describe_stored_job,
     describe_tuning_job,
     list_training_jobs,
     objective_of,
@@ -477,6 +478,7 @@ def test_every_response_of_every_request_is_in_botocores_shape(
     _make_data(source, root)
     request = _short(_load(source))
     storage = SqlStorage(f"sqlite:///{root / 'tuner.db'}")
+    _run_parents(request, root, storage)
     try:
         spec = spec_from_request(request, base_dir=root)
     except InvalidSpecError:
@@ -487,12 +489,28 @@ def test_every_response_of_every_request_is_in_botocores_shape(
         assert snapshots.statuses() >= {"InProgress"}
         assert snapshots.statuses() & {"Completed", "Failed"}
     _check_all(snapshots, _source_id(source))
-    (job,) = storage.list_jobs()
+    job = storage.load_job(request["HyperParameterTuningJobName"])
     extensions = _check_extensions(storage, job.name)
-    described = describe_tuning_job(job, storage.trials(job.name), now=job.created_at)
+    described = describe_stored_job(storage, job.name, now=job.created_at)
+    assert_shape(described, DESCRIBE, f"{_source_id(source)} (with its parents)")
+    if "WarmStartConfig" in request:
+        assert described["WarmStartConfig"] == request["WarmStartConfig"]
     for path in extensions:
         with pytest.raises((KeyError, IndexError)):
             _path_value(described, path)  # left out of the echo
+
+
+def _run_parents(request: Mapping[str, Any], root: Path, storage: SqlStorage) -> None:
+    """A warm start's parent jobs, run first in the same database (they must exist there):
+    each is the request itself without its WarmStartConfig, under the parent's name."""
+    warm_start = request.get("WarmStartConfig") or {}
+    for parent in warm_start.get("ParentHyperParameterTuningJobs") or []:
+        parent_request = copy.deepcopy(dict(request))
+        del parent_request["WarmStartConfig"]
+        parent_request["HyperParameterTuningJobName"] = parent["HyperParameterTuningJobName"]
+        spec = spec_from_request(parent_request, base_dir=root)
+        spec = place(spec, gpus_here=0).spec if spec.resources.num_gpus else spec
+        _simulate(spec, storage, root / "out", fail_every=None)
 
 
 # -- the extensions, and the states of a job, one by one -----------------------------------------

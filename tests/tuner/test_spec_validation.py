@@ -635,7 +635,7 @@ CASES: list[tuple[str, Callable[[dict[str, Any]], Any], str, str]] = [
             (cfg("ParameterRanges", "AutoParameters"), [{"Name": "alpha", "ValueHint": "0.1"}])
         ),
         f"{RANGES}.AutoParameters",
-        "Autotune is not supported",
+        'AutoParameters are only read with "Autotune": {"Mode": "Enabled"}',
     ),
     # -- ranges against the algorithm's hyperparameters ---------------------------------------
     (
@@ -902,39 +902,46 @@ CASES: list[tuple[str, Callable[[dict[str, Any]], Any], str, str]] = [
                 ("WarmStartConfig",),
                 {
                     "ParentHyperParameterTuningJobs": [
-                        {"HyperParameterTuningJobName": "parent-job"}
+                        {"HyperParameterTuningJobName": "parent-job"},
+                        {"HyperParameterTuningJobName": "parent-job"},
                     ],
                     "WarmStartType": "IdenticalDataAndAlgorithm",
                 },
             )
         ),
-        "WarmStartConfig",
-        "warm start is not supported",
+        "WarmStartConfig.ParentHyperParameterTuningJobs[1]",
+        "parent 'parent-job' is listed twice",
     ),
     (
-        "autotune",
-        setting((("Autotune",), {"Mode": "Enabled"})),
-        "Autotune",
-        "Autotune is not supported",
+        # AutoParameters without a recommended range are static at their hint: nothing tuned.
+        "autotune-nothing-to-tune",
+        setting(
+            (("Autotune",), {"Mode": "Enabled"}),
+            (
+                cfg("ParameterRanges"),
+                {"AutoParameters": [{"Name": "scale_pos_weight", "ValueHint": "2"}]},
+            ),
+        ),
+        RANGES,
+        "Autotune found no hyperparameter to tune",
     ),
     (
-        # One message: not a second one about AutoParameters, nor num_round "missing".
-        "autotune-with-auto-parameters-only",
+        # An AutoParameter the algorithm does not have is named like a static one.
+        "autotune-unknown-auto-parameter",
         setting(
             (("Autotune",), {"Mode": "Enabled"}),
             (
                 cfg("ParameterRanges"),
                 {
                     "AutoParameters": [
-                        {"Name": "num_round", "ValueHint": "10"},
                         {"Name": "eta", "ValueHint": "0.1"},
+                        {"Name": "etaa", "ValueHint": "0.1"},
                     ]
                 },
             ),
-            (dfn("StaticHyperParameters", "num_round"), DELETE),
         ),
-        "Autotune",
-        "give the hyperparameters to tune as Integer, Continuous or CategoricalParameterRanges",
+        f"{RANGES}.AutoParameters[1] ('etaa')",
+        "not a hyperparameter of this algorithm",
     ),
     (
         "tags-too-many",

@@ -379,17 +379,17 @@ def test_bounds_are_quoted_as_written(tmp_path: Path) -> None:
     ]
 
 
-def test_autotune_is_one_message(tmp_path: Path) -> None:
+def test_autotune_fills_what_auto_parameters_leave_out(tmp_path: Path) -> None:
+    """num_round given only as an AutoParameter is tuned, not reported missing."""
     request = xgboost_request(tmp_path)
     request["Autotune"] = {"Mode": "Enabled"}
     request[CONFIG]["ParameterRanges"] = {
         "AutoParameters": [{"Name": "num_round", "ValueHint": "10"}]
     }
     del request[DEFINITION]["StaticHyperParameters"]["num_round"]
-    assert problems_of(request, tmp_path) == [
-        "Autotune: Autotune is not supported by this engine yet; give the hyperparameters to "
-        "tune as Integer, Continuous or CategoricalParameterRanges"
-    ]
+    spec = spec_from_request(request, base_dir=tmp_path)
+    num_round = spec.space.ranges["num_round"]
+    assert (num_round.min_value, num_round.max_value) == (1, 4000)
 
 
 def test_the_same_problem_is_reported_once() -> None:

@@ -18,8 +18,10 @@ from strategies.base import TrialStatus
 class TrialSpec:
     """Everything a worker needs to run one attempt of one training job.
 
-    ``algorithm`` names a built-in algorithm; otherwise ``callable_key`` identifies the user's
-    cloudpickled training function (``callable_blob``), which a pool ships to each worker once.
+    ``algorithm`` names a built-in algorithm; ``script`` describes a script-mode job (a
+    framework image: entry point, source, MetricDefinitions; see :mod:`tuner.script`);
+    otherwise ``callable_key`` identifies the user's cloudpickled training function
+    (``callable_blob``), which a pool ships to each worker once.
     ``hyperparameters`` are strings for built-in algorithms (AMT's wire form) and typed values
     for callables. With ``wait_for_decision`` (the job has a stopping rule) the trial waits
     after each report until the coordinator calls the pool's ``proceed`` or ``stop``.
@@ -37,6 +39,7 @@ class TrialSpec:
     callable_blob: bytes | None = field(default=None, repr=False)
     environment: Mapping[str, str] = field(default_factory=dict)
     wait_for_decision: bool = False
+    script: Mapping[str, Any] | None = None
 
 
 @dataclass(frozen=True, slots=True)

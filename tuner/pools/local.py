@@ -179,6 +179,8 @@ class LocalPool:
                     "environment": dict(spec.environment),
                     "device": self.device,
                     "wait_for_decision": spec.wait_for_decision,
+                    "script": dict(spec.script) if spec.script is not None else None,
+                    "training_job_name": spec.training_job_name,
                 },
             )
         )

@@ -271,6 +271,8 @@ class RayPool:
             "output_dir": spec.output_dir,
             "environment": dict(spec.environment),
             "wait_for_decision": spec.wait_for_decision,
+            "script": dict(spec.script) if spec.script is not None else None,
+            "training_job_name": spec.training_job_name,
         }
         slot.number = spec.number
         slot.run_ref = slot.actor.run.remote(job, blob)

@@ -1,7 +1,9 @@
 """Runs one trial inside a worker (a LocalPool subprocess or a Ray actor) and emits its events.
 
 Shared by both pools so a trial behaves the same wherever it runs: the TrainingContext, the
-per-trial log file, the environment variables, and how an exception becomes a status.
+per-trial log file, the environment variables, and how an exception becomes a status. What
+runs is a built-in algorithm, a script-mode job (``job["script"]``: the entry point runs as a
+subprocess, :class:`tuner.script.runner.ScriptTrainer`) or the user's callable.
 
 Events are plain tuples (picklable, no engine types) given to ``emit``:
 ``("started", number, at)``, ``("report", number, epoch, metrics, at)``,
@@ -190,7 +192,14 @@ def execute_trial(
         )
         with redirected_output(output_dir / LOG_NAME), environment(job["environment"]):
             try:
-                if job["algorithm"] is not None:
+                if job.get("script") is not None:
+                    from tuner.script.runner import ScriptTrainer
+
+                    trainer = ScriptTrainer(
+                        job["script"], training_job_name=str(job.get("training_job_name") or "")
+                    )
+                    trainer.train(job["hyperparameters"], channels, ctx)
+                elif job["algorithm"] is not None:
                     from algorithms import get_algorithm
 
                     get_algorithm(job["algorithm"]).train(job["hyperparameters"], channels, ctx)

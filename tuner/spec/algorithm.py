@@ -4,12 +4,19 @@ A built-in algorithm is named by ``AlgorithmName`` or a SageMaker ``TrainingImag
 declared metrics fix the objective's direction and its declared hyperparameters are checked
 against the static values and the tuned ranges. A Python callable (the Python API only) is
 recorded as a ``python-callable://`` TrainingImage and is checked by its MetricDefinitions.
+
+A framework image (PyTorch, TensorFlow, scikit-learn, Hugging Face, MXNet, or XGBoost with
+``sagemaker_program``: :mod:`tuner.script.frameworks`) is script mode: its entry point and
+source directory must exist locally, its MetricDefinitions' regexes must compile, and the
+objective must be one of them (AMT's rule for any image without predefined metrics). Any other
+image (the user's own container) is refused: there is nothing here to run it with.
 """
 
 from __future__ import annotations
 
 import contextlib
 from collections.abc import Callable, Mapping
+from pathlib import Path
 from typing import Any
 
 from algorithms import (
@@ -21,6 +28,9 @@ from algorithms import (
 from algorithms.base import is_reserved
 from strategies.space import CategoricalParameter, ContinuousParameter, Parameter
 from tuner.objective import Objective, ObjectiveType
+from tuner.script.frameworks import BUILT_IN_TOO, framework_family, repository_name
+from tuner.script.metrics import regex_problem
+from tuner.script.source import PROGRAM, SUBMIT_DIR, decode_value, source_problem
 from tuner.spec.model import CALLABLE_IMAGE_PREFIX, MAX_HYPERPARAMETERS
 from tuner.spec.problems import ALGORITHM, DEFINITION, OBJECTIVE, RANGES, STATIC, Problems
 
@@ -38,9 +48,16 @@ def check_objective(config: Mapping[str, Any], problems: Problems) -> Objective 
 
 
 def check_algorithm(
-    definition: Mapping[str, Any], train_fn: Callable[..., Any] | None, problems: Problems
+    definition: Mapping[str, Any],
+    train_fn: Callable[..., Any] | None,
+    problems: Problems,
+    base_dir: Path | None = None,
 ) -> str | None:
-    """The built-in algorithm the definition names (None for a callable or on a problem)."""
+    """The built-in algorithm the definition names (None for a callable, a script or a problem).
+
+    A relative ``sagemaker_submit_directory`` is taken against ``base_dir`` (the spec file's
+    folder) when it exists there, else the working directory: the rule of the data channels.
+    """
     algo_spec = definition.get("AlgorithmSpecification") or {}
     image, algo_name = algo_spec.get("TrainingImage"), algo_spec.get("AlgorithmName")
     if image and algo_name:
@@ -61,6 +78,10 @@ def check_algorithm(
             f"{ALGORITHM}.{label}", "names a Python callable, which only the Python API can supply"
         )
         return None
+    if _is_script(definition):
+        family = framework_family(reference) or ""
+        check_script(definition, reference, family, problems, base_dir)
+        return None
     algorithm = resolve_algorithm_name(reference)
     if algorithm is None:
         problems.add(
@@ -71,12 +92,64 @@ def check_algorithm(
     return algorithm
 
 
-def metric_names(definition: Mapping[str, Any], problems: Problems) -> list[Any]:
+def check_script(
+    definition: Mapping[str, Any],
+    image: str,
+    framework: str,
+    problems: Problems,
+    base_dir: Path | None = None,
+) -> None:
+    """A script-mode definition: its entry point, its source, its MetricDefinitions' regexes."""
+    static = definition.get("StaticHyperParameters") or {}
+    if PROGRAM not in static:
+        problems.add(
+            f"{STATIC}.{PROGRAM}",
+            f"is required: {repository_name(image)!r} is a {framework} framework image, which "
+            f"runs your entry point script (script mode); set {PROGRAM} to the script and "
+            f"{SUBMIT_DIR} to the local folder or sourcedir.tar.gz holding it",
+        )
+        return
+    key, message = source_problem(
+        decode_value(static.get(SUBMIT_DIR)), decode_value(static[PROGRAM]), base_dir
+    )
+    if key:
+        problems.add(f"{STATIC}.{key}", message)
+    algo_spec = definition.get("AlgorithmSpecification") or {}
+    for i, metric in enumerate(algo_spec.get("MetricDefinitions") or []):
+        if isinstance(metric, dict) and "Regex" in metric:
+            why = regex_problem(metric["Regex"])
+            if why is not None:
+                problems.add(f"{ALGORITHM}.MetricDefinitions[{i}].Regex", why)
+
+
+class MetricNames(list[Any]):
+    """The names of a definition's MetricDefinitions, knowing whether they are its only metrics.
+
+    ``script`` is True for a framework image in script mode: nothing but the MetricDefinitions
+    can report a metric, so the objective must be one of them even when there are none.
+    """
+
+    script: bool = False
+
+
+def _is_script(definition: Mapping[str, Any]) -> bool:
+    image = (definition.get("AlgorithmSpecification") or {}).get("TrainingImage")
+    static = definition.get("StaticHyperParameters")
+    if not isinstance(image, str) or image.startswith(CALLABLE_IMAGE_PREFIX):
+        return False
+    family = framework_family(image)
+    return family is not None and (
+        family not in BUILT_IN_TOO or (isinstance(static, dict) and PROGRAM in static)
+    )
+
+
+def metric_names(definition: Mapping[str, Any], problems: Problems) -> MetricNames:
     """Names of the MetricDefinitions (which must be distinct)."""
     algo_spec = definition.get("AlgorithmSpecification") or {}
-    names = [
+    names = MetricNames(
         m.get("Name") for m in algo_spec.get("MetricDefinitions") or [] if isinstance(m, dict)
-    ]
+    )
+    names.script = _is_script(definition)
     if len(names) != len(set(names)):
         problems.add(f"{ALGORITHM}.MetricDefinitions", "metric names must be distinct")
     return names
@@ -114,7 +187,10 @@ def check_objective_metric(
     if objective is None:
         return
     if algorithm is None:
-        if not user_code and metrics and objective.metric not in metrics:
+        # No built-in metrics: the objective must be a MetricDefinition when there are some,
+        # and always in script mode, where nothing else reports metrics.
+        script = bool(getattr(metrics, "script", False))
+        if not user_code and (metrics or script) and objective.metric not in metrics:
             problems.add(
                 f"{OBJECTIVE}.MetricName",
                 "A metric is required for this hyperparameter tuning job objective. "

@@ -41,6 +41,8 @@ class TuningJobSpec:
 
     ``request`` is the normalised request, kept verbatim for Describe and for resume; the other
     fields are what it means. ``train_fn`` is set when the algorithm is a Python callable.
+    ``script`` describes a script-mode job (a framework image running ``sagemaker_program``,
+    see :mod:`tuner.script`); it is derived from the request when not given.
     """
 
     name: str
@@ -66,6 +68,11 @@ class TuningJobSpec:
     max_jobs_not_improving: int | None = None
     complete_on_convergence: bool = False
     train_fn: Callable[..., Any] | None = field(default=None, compare=False, repr=False)
+    script: Mapping[str, Any] | None = field(default=None, compare=False)
+
+    def __post_init__(self) -> None:
+        if self.script is None and self.algorithm is None and self.train_fn is None:
+            object.__setattr__(self, "script", script_of(self.request, self.objective.metric))
 
     @property
     def strategy_options(self) -> dict[str, Any]:
@@ -79,3 +86,31 @@ class TuningJobSpec:
         if self.train_fn is None:
             out["_tuning_objective_metric"] = self.objective.metric
         return out
+
+
+def script_of(
+    request: Mapping[str, Any], objective: str, base_dir: Path | None = None
+) -> dict[str, Any] | None:
+    """The script-mode description of a request whose image is a framework image, else None.
+
+    A relative source directory is taken against ``base_dir`` (the spec file's folder), else
+    the working directory.
+    """
+    from tuner.script.frameworks import script_description
+
+    definition = request.get("TrainingJobDefinition") or {}
+    algo_spec = definition.get("AlgorithmSpecification") or {}
+    image = algo_spec.get("TrainingImage")
+    if not isinstance(image, str):
+        return None
+    static = definition.get("StaticHyperParameters") or {}
+    script = script_description(
+        image, static, algo_spec.get("MetricDefinitions"), objective, base_dir
+    )
+    if script is not None:
+        resources = definition.get("ResourceConfig") or definition.get(
+            "HyperParameterTuningResourceConfig"
+        )
+        instance_type = resources.get("InstanceType") if isinstance(resources, dict) else None
+        script["instance_type"] = instance_type or "local"
+    return script

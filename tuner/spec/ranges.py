@@ -29,9 +29,10 @@ RANGE_KINDS: dict[str, type[Parameter]] = {
     "CategoricalParameterRanges": CategoricalParameter,
 }
 _INTEGER = re.compile(r"[+-]?\d+")
-AUTOTUNE_NOT_SUPPORTED = (
-    "Autotune is not supported by this engine yet; give the hyperparameters to tune as "
-    "Integer, Continuous or CategoricalParameterRanges"
+AUTO_PARAMETERS_NEED_AUTOTUNE = (
+    'AutoParameters are only read with "Autotune": {"Mode": "Enabled"} in the request; give '
+    "the hyperparameters to tune as Integer, Continuous or CategoricalParameterRanges, or "
+    "enable Autotune"
 )
 
 
@@ -131,12 +132,12 @@ def check_ranges(
     problems: Problems,
     path: str = RANGES,
     *,
-    autotune_reported: bool = False,
+    autotune: bool = False,
 ) -> dict[str, Parameter]:
     """The ranges of a request being validated; a problem for each one that is wrong.
 
-    AutoParameters are refused (Autotune is not implemented) unless the request's ``Autotune``
-    has been refused already: one problem, one message.
+    AutoParameters are refused unless Autotune is enabled (``autotune``), which has resolved
+    them into ranges and static values already (:mod:`tuner.spec.autotune`).
     """
     ranges: dict[str, Parameter] = {}
     if not ranges_request:
@@ -158,6 +159,6 @@ def check_ranges(
                     continue  # a missing MinValue/MaxValue/Values was reported structurally
                 except (SpaceError, ValueError) as exc:
                     problems.add(where, str(exc))
-    if "AutoParameters" in ranges_request and not autotune_reported:
-        problems.add(f"{path}.AutoParameters", AUTOTUNE_NOT_SUPPORTED)
+    if "AutoParameters" in ranges_request and not autotune:
+        problems.add(f"{path}.AutoParameters", AUTO_PARAMETERS_NEED_AUTOTUNE)
     return ranges

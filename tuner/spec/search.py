@@ -87,10 +87,15 @@ def check_hyperband(
 def check_range_count(
     ranges: Mapping[str, Parameter], problems: Problems, *, autotune: bool = False
 ) -> None:
-    """At least one tuned hyperparameter (unless Autotune, refused already, was to choose
-    them), at most AMT's 30."""
-    if not ranges and not autotune and not problems.about("ParameterRanges"):
-        problems.add(RANGES, "at least one hyperparameter range is required")
+    """At least one tuned hyperparameter, at most AMT's 30."""
+    if not ranges and not problems.about("ParameterRanges"):
+        problems.add(
+            RANGES,
+            "Autotune found no hyperparameter to tune (no AutoParameter has a recommended "
+            "range for this algorithm); give ranges"
+            if autotune
+            else "at least one hyperparameter range is required",
+        )
     if len(ranges) > MAX_TUNED:
         problems.add(
             RANGES, f"at most {MAX_TUNED} hyperparameters can be tuned, got {len(ranges)}"

@@ -31,9 +31,15 @@ Choices where AMT is silent or where a local run differs:
   (``TrainingJobDefinitions[0]...``). The spec's request is the single-definition form
   (``TrainingJobDefinition``, objective and ranges in HyperParameterTuningJobConfig), which
   is what is stored and described.
-* Several definitions (multi-algorithm tuning), warm start and Autotune, which this version
-  does not implement, are refused with one message saying so, rather than silently run
-  differently; what would only follow from that refusal is not reported.
+* Several definitions (multi-algorithm tuning), which this version does not implement, are
+  refused with one message saying so, rather than silently run differently; what would only
+  follow from that refusal is not reported.
+* ``Autotune``: the request is resolved first (:func:`tuner.spec.autotune.resolve_autotune`:
+  AutoParameters become ranges or static values, a missing budget is chosen), then validated
+  like any other; the resolved request is the spec's, so it is what is stored and described.
+* ``WarmStartConfig``: what the request alone says is checked here
+  (:mod:`tuner.spec.warm_start`); the parents themselves are checked against the database
+  when the job starts (:func:`tuner.warm_start.load_parents`).
 * What can be known before a run is checked here: an objective measured on a channel the
   request lacks, a channel the algorithm cannot read (:mod:`tuner.spec.inputs`). Whether the
   machine has the GPUs asked for depends on where the job runs: :mod:`tuner.spec.placement`.
@@ -60,12 +66,17 @@ from tuner.spec.algorithm import (
     check_static,
     metric_names,
 )
+from tuner.spec.autotune import autotune_enabled, check_auto_parameters, resolve_autotune
 from tuner.spec.data import check_channels, output_path
 from tuner.spec.inputs import check_inputs
-from tuner.spec.model import DEFAULT_TRIAL_MAX_RUNTIME_S, HyperbandConfig, TuningJobSpec
+from tuner.spec.model import (
+    DEFAULT_TRIAL_MAX_RUNTIME_S,
+    HyperbandConfig,
+    TuningJobSpec,
+    script_of,
+)
 from tuner.spec.problems import CONFIG, DEFINITION, DEFINITIONS, OBJECTIVE, RANGES, Problems
 from tuner.spec.ranges import (
-    AUTOTUNE_NOT_SUPPORTED,
     auto_parameter_names,
     check_ranges,
     range_items,
@@ -79,13 +90,10 @@ from tuner.spec.search import (
     check_range_count,
     check_strategy,
 )
+from tuner.spec.warm_start import check_warm_start
 
 #: The name pattern without the length, so that a name too long is reported once (structurally).
 _NAME_CHARACTERS = re.compile(r"[a-zA-Z0-9](-*[a-zA-Z0-9])*")
-_NOT_SUPPORTED = (
-    ("WarmStartConfig", "warm start is not supported by this engine yet"),
-    ("Autotune", AUTOTUNE_NOT_SUPPORTED),
-)
 #: Where a one-entry TrainingJobDefinitions keeps what a single definition keeps elsewhere.
 _IN_DEFINITION = (
     ("TuningObjective", "HyperParameterTuningJobObjective", OBJECTIVE),
@@ -133,10 +141,25 @@ def spec_from_request(
     single = one_definition(normalised, problems)
     if single is None:  # refused as a whole: the rest would only follow from it
         raise InvalidSpecError(problems.items)
+    algorithm = _algorithm(single, train_fn)
+    known = None if algorithm is None else set(algorithm.hyperparameters)
+    check_auto_parameters(single, known, problems)
+    tuning_ranges = {} if algorithm is None else algorithm.tuning_ranges
+    single = resolve_autotune(single, tuning_ranges, known)
     checked = _check(single, base_dir or Path.cwd(), train_fn, problems)
     if problems:
         raise InvalidSpecError(problems.items)
     return _build(single, checked, base_dir or Path.cwd(), train_fn)
+
+
+def _algorithm(request: Mapping[str, Any], train_fn: Callable[..., Any] | None) -> Any:
+    """The request's built-in algorithm, for Autotune (None for user code or without Autotune)."""
+    if not autotune_enabled(request):
+        return None
+    _, definition = _sections(request)
+    # Its own problems are reported by the algorithm check, later.
+    name = check_algorithm(definition, train_fn, Problems())
+    return get_algorithm(name) if name is not None else None
 
 
 def one_definition(request: dict[str, Any], problems: Problems) -> dict[str, Any] | None:
@@ -208,15 +231,16 @@ def _check(
     config, definition = _sections(request)
     static = dict(definition.get("StaticHyperParameters") or {})
     choice = check_strategy(config, problems)
+    check_warm_start(request, choice.name, problems)
     hyperband = check_hyperband(config, static, problems) if choice.name == "Hyperband" else None
-    autotune = "Autotune" in request
+    autotune = autotune_enabled(request)
     ranges_request = config.get("ParameterRanges")
-    ranges = check_ranges(ranges_request, problems, autotune_reported=autotune)
+    ranges = check_ranges(ranges_request, problems, autotune=autotune)
     space = SearchSpace(ranges)
     check_range_count(ranges, problems, autotune=autotune)
     max_jobs = check_budget(config, choice, space, problems)
     objective = check_objective(config, problems)
-    algorithm = check_algorithm(definition, train_fn, problems)
+    algorithm = check_algorithm(definition, train_fn, problems, base_dir)
     metrics = metric_names(definition, problems)
     check_static(static, ranges, problems)
     check_objective_metric(
@@ -256,9 +280,6 @@ def check_top_level(request: Mapping[str, Any], problems: Problems) -> None:
             f"must be 1-32 letters, digits or hyphens, starting and ending with a letter or "
             f"digit (pattern [a-zA-Z0-9](-*[a-zA-Z0-9]){{0,31}}), got {name!r}",
         )
-    for unsupported, why in _NOT_SUPPORTED:
-        if unsupported in request:
-            problems.add(unsupported, why)
     if request.get(DEFINITION) is None and DEFINITIONS not in request:
         problems.add(DEFINITION, "is required (the training job to tune)")
     _, definition = _sections(request)
@@ -313,6 +334,9 @@ def _build(
         early_stopping=checked.choice.early_stopping == "Auto",
         random_seed=int(seed) if seed is not None else None,
         algorithm=checked.algorithm,
+        script=None
+        if checked.algorithm is not None or train_fn is not None
+        else script_of(request, checked.objective.metric, base_dir),
         static_hyperparameters=checked.static,
         channels=checked.channels,
         output_path=output_path(definition, base_dir),
