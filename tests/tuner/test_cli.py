@@ -162,6 +162,10 @@ def test_yaml_spec_regression_example(datasets, tmp_path: Path) -> None:
 
 
 def test_unknown_job_is_a_clear_error(tmp_path: Path) -> None:
+    from tuner.storage import SqlStorage
+
+    SqlStorage(str(tmp_path / "tuner.db")).close()  # a database without that job (a missing
+    # database is its own error now: tests/tuner/test_cli_output.py)
     proc = tuner("describe", "nope", cwd=tmp_path, check=False)
     assert proc.returncode == 2 and "no tuning job named 'nope'" in proc.stderr
 

@@ -2,14 +2,22 @@
 
 from tuner.storage.base import Storage
 from tuner.storage.records import JobRecord, MetricPoint, TrainingJobRecord
-from tuner.storage.sql import DEFAULT_URL, SqlStorage, normalise_url
+from tuner.storage.sql import (
+    DEFAULT_URL,
+    DatabaseNotFoundError,
+    SqlStorage,
+    normalise_url,
+    sqlite_file,
+)
 
 __all__ = [
     "DEFAULT_URL",
+    "DatabaseNotFoundError",
     "JobRecord",
     "MetricPoint",
     "SqlStorage",
     "Storage",
     "TrainingJobRecord",
     "normalise_url",
+    "sqlite_file",
 ]

@@ -15,9 +15,21 @@ import contextlib
 import json
 import threading
 from collections.abc import Iterator, Mapping, Sequence
+from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Connection, Engine, create_engine, event, func, insert, select, update
+from sqlalchemy import (
+    Connection,
+    Engine,
+    create_engine,
+    event,
+    func,
+    insert,
+    inspect,
+    make_url,
+    select,
+    update,
+)
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
 from strategies.base import TrialStatus
@@ -40,6 +52,36 @@ def normalise_url(url: str) -> str:
     return url if "://" in url else f"sqlite:///{url}"
 
 
+class DatabaseNotFoundError(StorageError, LookupError):
+    """A database that should already exist does not (``SqlStorage(url, create=False)``).
+
+    Read-only commands open the database this way so that a typo in ``--db`` is an error naming
+    the path instead of a new, empty database and an empty answer.
+    """
+
+
+def sqlite_file(url: str) -> Path | None:
+    """The file a SQLite URL names (None: another database, or SQLite in memory)."""
+    parsed = make_url(normalise_url(url))
+    if parsed.get_backend_name() != "sqlite" or parsed.database in (None, "", ":memory:"):
+        return None
+    database = parsed.database
+    if database.startswith("file:"):  # a SQLite URI filename: file:path?mode=...
+        database = database[len("file:") :].split("?", 1)[0]
+    return Path(database)
+
+
+def _require_existing(url: str) -> None:
+    """Raise DatabaseNotFoundError for a SQLite URL whose file does not exist."""
+    path = sqlite_file(url)
+    if path is not None and not path.is_file():
+        msg = (
+            f"no tuner database at {path} ({path.resolve()}); give an existing one with "
+            "--db PATH or $TUNER_DB (tuner run creates it)"
+        )
+        raise DatabaseNotFoundError(msg)
+
+
 def _set_sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA journal_mode=WAL")
@@ -55,12 +97,21 @@ class SqlStorage:
     Thread-safe for reads; writes come from the coordinator.
     """
 
-    def __init__(self, url: str = DEFAULT_URL) -> None:
+    def __init__(self, url: str = DEFAULT_URL, *, create: bool = True) -> None:
+        """Open (``create``: and create when missing) the database at ``url``.
+
+        ``create=False`` is for readers: a missing SQLite file, or a database without the
+        engine's tables, raises :class:`DatabaseNotFoundError` and nothing is written.
+        """
         self.url = normalise_url(url)
+        if not create:
+            _require_existing(self.url)
         try:
             self.engine: Engine = create_engine(self.url)
             if self.engine.dialect.name == "sqlite":
                 event.listen(self.engine, "connect", _set_sqlite_pragmas)
+            if not create:
+                self._require_tables()
             self._migrate()
         except SQLAlchemyError as exc:
             msg = f"cannot open the database {self.url}: {exc}"
@@ -70,6 +121,18 @@ class SqlStorage:
         self._local = threading.local()
 
     # -- connection handling ------------------------------------------------------------------
+    def _require_tables(self) -> None:
+        """A reader's check that this is a tuner database, before anything could create tables."""
+        with self.engine.connect() as conn:
+            tables = set(inspect(conn).get_table_names())
+        missing = {s.tuning_jobs.name, s.schema_version.name} - tables
+        if missing:
+            msg = (
+                f"{self.url} is not a tuner database (no table {', '.join(sorted(missing))}); "
+                "give the database tuner run wrote with --db"
+            )
+            raise DatabaseNotFoundError(msg)
+
     def _migrate(self) -> None:
         with self.engine.begin() as conn:
             s.metadata.create_all(conn, checkfirst=True)
