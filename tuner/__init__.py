@@ -18,6 +18,7 @@ _EXPORTS = {
     "ScalingType": "strategies.space",
     "StrategyConfig": "tuner.spec.strategy_config",
     "HyperbandStrategyConfig": "tuner.spec.strategy_config",
+    "TuningJobCompletionCriteriaConfig": "tuner.spec.strategy_config",
     "WarmStartConfig": "tuner.warm_start",
     "WarmStartTypes": "tuner.warm_start",
     "TuningJobAnalytics": "tuner.reports.analytics",

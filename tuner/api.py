@@ -43,7 +43,7 @@ from tuner.errors import BestTrainingJobNotAvailableError, TunerError
 from tuner.pools.factory import DEFAULT_EXECUTOR, make_pool
 from tuner.spec.model import CALLABLE_IMAGE_PREFIX, TuningJobSpec
 from tuner.spec.placement import place
-from tuner.spec.strategy_config import StrategyConfig
+from tuner.spec.strategy_config import StrategyConfig, TuningJobCompletionCriteriaConfig
 from tuner.spec.validation import spec_from_request
 from tuner.status import JobStatus
 from tuner.storage import DEFAULT_URL, SqlStorage
@@ -54,6 +54,52 @@ _RANGE_KEYS = {
     "Integer": "IntegerParameterRanges",
     "Categorical": "CategoricalParameterRanges",
 }
+
+
+def _check_autotune_arguments(
+    ranges: Mapping[str, Parameter] | None, autotune: bool, keep_static: Sequence[str] | None
+) -> None:
+    """The SDK's rules: no ranges only with autotune; hyperparameters_to_keep_static only with
+    autotune, without repeats."""
+    if not ranges and not autotune:
+        msg = "hyperparameter_ranges must not be empty unless autotune=True"
+        raise ValueError(msg)
+    if keep_static is not None:
+        if not autotune:
+            msg = "hyperparameters_to_keep_static is only read with autotune=True"
+            raise ValueError(msg)
+        if len(set(keep_static)) != len(list(keep_static)):
+            msg = "hyperparameters_to_keep_static must not name a hyperparameter twice"
+            raise ValueError(msg)
+
+
+def _completion_request(
+    criteria: TuningJobCompletionCriteriaConfig | Mapping[str, Any] | None,
+) -> Mapping[str, Any] | None:
+    """TuningJobCompletionCriteria in the request's form (the SDK's class, or that form)."""
+    if isinstance(criteria, TuningJobCompletionCriteriaConfig):
+        return criteria.to_input_req()
+    return criteria
+
+
+def _add_autotune(request: dict[str, Any], keep_static: Sequence[str]) -> None:
+    """As the SDK's ``autotune=True``: ``Autotune`` enabled, and every static hyperparameter not
+    in ``keep_static`` (nor the SDK's or AMT's own, ``sagemaker_*`` and ``_*``) an AutoParameter
+    whose ValueHint is its value (:mod:`tuner.spec.autotune` resolves them)."""
+    from algorithms.base import is_reserved
+
+    request["Autotune"] = {"Mode": "Enabled"}
+    static = request["TrainingJobDefinition"]["StaticHyperParameters"]
+    ranges = request["HyperParameterTuningJobConfig"]["ParameterRanges"]
+    autos = [
+        {"Name": name, "ValueHint": value}
+        for name, value in static.items()
+        if name not in keep_static and not is_reserved(name)
+    ]
+    for auto in autos:
+        del static[auto["Name"]]
+    if autos:
+        ranges["AutoParameters"] = autos
 
 
 def default_job_name(base: str) -> str:
@@ -174,11 +220,18 @@ class HyperparameterTuner:
         max_jobs: int | None = None,
         max_parallel_jobs: int = 1,
         max_runtime_in_seconds: int | None = None,
+        tags: Sequence[Mapping[str, str]] | None = None,
         base_tuning_job_name: str | None = None,
-        early_stopping_type: str = "Off",
-        random_seed: int | None = None,
-        strategy_config: StrategyConfig | None = None,
         warm_start_config: WarmStartConfig | None = None,
+        strategy_config: StrategyConfig | None = None,
+        completion_criteria_config: TuningJobCompletionCriteriaConfig
+        | Mapping[str, Any]
+        | None = None,
+        early_stopping_type: str = "Off",
+        estimator_name: str | None = None,
+        random_seed: int | None = None,
+        autotune: bool = False,
+        hyperparameters_to_keep_static: Sequence[str] | None = None,
         *,
         static_hyperparameters: Mapping[str, Any] | None = None,
         storage: str = DEFAULT_URL,
@@ -186,7 +239,7 @@ class HyperparameterTuner:
         max_retry_attempts: int | None = None,
         max_training_job_runtime_in_seconds: int | None = None,
         environment: Mapping[str, str] | None = None,
-        completion_criteria: Mapping[str, Any] | None = None,
+        completion_criteria: TuningJobCompletionCriteriaConfig | Mapping[str, Any] | None = None,
         fresh_worker_per_trial: bool = False,
         executor: str = DEFAULT_EXECUTOR,
         ray_address: str | None = None,
@@ -200,8 +253,12 @@ class HyperparameterTuner:
         framework: str | None = None,
         install_requirements: bool = False,
     ) -> None:
-        if objective_metric_name is None or hyperparameter_ranges is None:
+        if objective_metric_name is None or (hyperparameter_ranges is None and not autotune):
             msg = "HyperparameterTuner() needs objective_metric_name and hyperparameter_ranges"
+            raise TypeError(msg)
+        _check_autotune_arguments(hyperparameter_ranges, autotune, hyperparameters_to_keep_static)
+        if completion_criteria is not None and completion_criteria_config is not None:
+            msg = "give completion_criteria_config or its alias completion_criteria, not both"
             raise TypeError(msg)
         if entry_point is not None or algorithm is None:  # script mode (tuner.script)
             from tuner.script.frameworks import script_reference
@@ -222,15 +279,19 @@ class HyperparameterTuner:
             msg = f"algorithm must be a built-in algorithm name or a callable, got {kind}"
             raise TypeError(msg)
         self.objective_metric_name = objective_metric_name
-        self.hyperparameter_ranges = dict(hyperparameter_ranges)
+        self.hyperparameter_ranges = dict(hyperparameter_ranges or {})
         self.metric_definitions = metric_definitions
         self.strategy = strategy
         self.objective_type = objective_type
         self.max_jobs = max_jobs
         self.max_parallel_jobs = max_parallel_jobs
         self.max_runtime_in_seconds = max_runtime_in_seconds
+        self.tags = [dict(tag) for tag in tags or ()]
         self.base_tuning_job_name = base_tuning_job_name
         self.early_stopping_type = early_stopping_type
+        self.estimator_name = estimator_name
+        self.autotune = autotune
+        self.hyperparameters_to_keep_static = list(hyperparameters_to_keep_static or ())
         self.random_seed = random_seed
         self.strategy_config = strategy_config
         self.warm_start_config = warm_start_config
@@ -248,7 +309,7 @@ class HyperparameterTuner:
         self.max_retry_attempts = max_retry_attempts
         self.max_training_job_runtime_in_seconds = max_training_job_runtime_in_seconds
         self.environment = environment
-        self.completion_criteria = completion_criteria
+        self.completion_criteria_config = completion_criteria_config or completion_criteria
         self.fresh_worker_per_trial = fresh_worker_per_trial
         self.executor = executor
         self.ray_address = ray_address
@@ -267,6 +328,51 @@ class HyperparameterTuner:
         self._thread: threading.Thread | None = None
         self._outcome: JobOutcome | None = None
         self._error: BaseException | None = None
+
+    @classmethod
+    def attach(
+        cls,
+        tuning_job_name: str,
+        storage: str = DEFAULT_URL,
+        *,
+        algorithm: str | Callable[..., Any] | None = None,
+    ) -> HyperparameterTuner:
+        """A tuner for a tuning job already in ``storage``, as the SDK's ``attach``.
+
+        ``describe``, ``best_training_job``, ``training_job_summaries``, ``analytics``,
+        ``wait``, ``stop_tuning_job`` and the warm-start methods work on it at once; ``fit``
+        runs a new job with the stored configuration. A Python callable is stored by name only,
+        so give it as ``algorithm`` to ``fit`` such a tuner again.
+        """
+        from tuner.spec.ranges import request_ranges
+
+        job = SqlStorage(storage).load_job(tuning_job_name)  # JobNotFoundError names it
+        request = job.request
+        config = request["HyperParameterTuningJobConfig"]
+        definition = request["TrainingJobDefinition"]
+        algo_spec = definition.get("AlgorithmSpecification") or {}
+        objective = config["HyperParameterTuningJobObjective"]
+        limits = config.get("ResourceLimits") or {}
+        tuner = cls(
+            algorithm or algo_spec.get("TrainingImage") or algo_spec.get("AlgorithmName"),
+            objective["MetricName"],
+            request_ranges(config.get("ParameterRanges")),
+            metric_definitions=algo_spec.get("MetricDefinitions"),
+            strategy=job.strategy,
+            objective_type=objective["Type"],
+            max_jobs=limits.get("MaxNumberOfTrainingJobs"),
+            max_parallel_jobs=limits.get("MaxParallelTrainingJobs", 1),
+            max_runtime_in_seconds=limits.get("MaxRuntimeInSeconds"),
+            tags=request.get("Tags"),
+            strategy_config=config.get("StrategyConfig"),
+            completion_criteria_config=config.get("TuningJobCompletionCriteria"),
+            early_stopping_type=config.get("TrainingJobEarlyStoppingType", "Off"),
+            random_seed=config.get("RandomSeed"),
+            static_hyperparameters=definition.get("StaticHyperParameters"),
+            storage=storage,
+        )
+        tuner.latest_tuning_job = job.name
+        return tuner
 
     # -- building ------------------------------------------------------------------------------
     def _base_name(self) -> str:
@@ -299,10 +405,14 @@ class HyperparameterTuner:
             max_retry_attempts=self.max_retry_attempts,
             max_training_job_runtime_in_seconds=self.max_training_job_runtime_in_seconds,
             environment=self.environment,
-            completion_criteria=self.completion_criteria,
+            completion_criteria=_completion_request(self.completion_criteria_config),
             resource_config=self.resource_config,
             strategy_config=self.strategy_config,
         )
+        if self.tags:
+            request["Tags"] = self.tags
+        if self.autotune:
+            _add_autotune(request, self.hyperparameters_to_keep_static)
         if self.warm_start_config is not None:
             request["WarmStartConfig"] = self.warm_start_config.to_input_req()
         return spec_from_request(request, base_dir=Path.cwd(), train_fn=self._train_fn)
@@ -312,11 +422,20 @@ class HyperparameterTuner:
         self,
         inputs: Mapping[str, str | Path] | None = None,
         job_name: str | None = None,
+        include_cls_metadata: bool = False,
+        estimator_kwargs: Mapping[str, Any] | None = None,
         wait: bool = True,
         *,
         on_progress: Callable[[Progress], None] | None = None,
     ) -> None:
-        """Start the tuning job; with ``wait=False`` it runs in a background thread."""
+        """Start the tuning job; with ``wait=False`` it runs in a background thread.
+
+        The SDK's signature: ``include_cls_metadata`` and ``estimator_kwargs`` are accepted and
+        have no effect here (the first adds the estimator's class to the hyperparameters for
+        the SDK's own estimators; the second passes per-estimator ``fit`` arguments, which a
+        local training job has none of).
+        """
+        del include_cls_metadata, estimator_kwargs
         placement = place(
             self.build_spec(inputs, job_name),
             executor=self.executor,
@@ -465,7 +584,10 @@ class HyperparameterTuner:
             if isinstance(value, dict | list | set):
                 setattr(new, name, copy.copy(value))
         if estimator is not None:
-            probe = HyperparameterTuner(estimator, self.objective_metric_name, {})
+            # Only the estimator is read off the probe; its ranges are this tuner's.
+            probe = HyperparameterTuner(
+                estimator, self.objective_metric_name, self.hyperparameter_ranges, autotune=True
+            )
             new._reference, new._train_fn = probe._reference, probe._train_fn
         new.warm_start_config = WarmStartConfig(kind, parents)
         new.latest_tuning_job = None

@@ -546,13 +546,16 @@ class warnings_as_errors:  # noqa: N801 - used as a context manager
         self._catch.__exit__(*exc)
 
 
+ONE_RANGE = {"lr": ContinuousParameter(0.01, 0.1)}
+
+
 def test_python_api_refuses_a_callable_with_an_entry_point(tmp_path: Path) -> None:
     with pytest.raises(TypeError, match="cannot be combined with a callable"):
-        HyperparameterTuner(lambda hp, ctx: None, "loss", {}, entry_point="train.py")
+        HyperparameterTuner(lambda hp, ctx: None, "loss", ONE_RANGE, entry_point="train.py")
     with pytest.raises(ValueError, match="framework must be one of"):
         HyperparameterTuner(
             objective_metric_name="loss",
-            hyperparameter_ranges={},
+            hyperparameter_ranges=ONE_RANGE,
             entry_point="t.py",
             framework="cobol",
         )

@@ -1,4 +1,5 @@
-"""StrategyConfig and HyperbandStrategyConfig for the Python API, as in the SageMaker SDK.
+"""StrategyConfig, HyperbandStrategyConfig and TuningJobCompletionCriteriaConfig for the Python
+API, as in the SageMaker SDK.
 
 ``HyperbandStrategyConfig(max_resource, min_resource)`` keeps the SDK's argument order; two
 keyword arguments are ours: ``reduction_factor`` (default 3) and ``model_based`` (new
@@ -47,3 +48,29 @@ class StrategyConfig:
         if self.hyperband_strategy_config is None:
             return {}
         return {"HyperbandStrategyConfig": self.hyperband_strategy_config.to_request()}
+
+
+@dataclass(frozen=True)
+class TuningJobCompletionCriteriaConfig:
+    """AMT's TuningJobCompletionCriteria, as the SageMaker SDK's class of the same name builds
+    it: ``complete_on_convergence`` True/False becomes ``"Enabled"``/``"Disabled"``."""
+
+    max_number_of_training_jobs_not_improving: int | None = None
+    complete_on_convergence: bool | None = None
+    target_objective_metric_value: float | None = None
+
+    def to_input_req(self) -> dict[str, Any]:
+        """The request form (the SDK's method name)."""
+        out: dict[str, Any] = {}
+        if self.target_objective_metric_value is not None:
+            out["TargetObjectiveMetricValue"] = self.target_objective_metric_value
+        not_improving = self.max_number_of_training_jobs_not_improving
+        if not_improving is not None:
+            out["BestObjectiveNotImproving"] = {
+                "MaxNumberOfTrainingJobsNotImproving": not_improving
+            }
+        if self.complete_on_convergence is not None:
+            out["ConvergenceDetected"] = {
+                "CompleteOnConvergence": "Enabled" if self.complete_on_convergence else "Disabled"
+            }
+        return out
