@@ -33,6 +33,7 @@ BUILTIN_ALGORITHMS: dict[str, str] = {
     "image-classification": "algorithms.image_classification:ALGORITHM",
     "random-cut-forest": "algorithms.random_cut_forest:ALGORITHM",
     "ip-insights": "algorithms.ip_insights:ALGORITHM",
+    "blazingtext": "algorithms.blazingtext:ALGORITHM",
 }
 
 # SageMaker image repositories (…/sagemaker-xgboost:1.7-1, …/linear-learner:1) -> our name, so a
@@ -51,6 +52,7 @@ _IMAGE_ALIASES: dict[str, str] = {
     "randomcutforest": "random-cut-forest",
     "ipinsights": "ip-insights",
     "ip-insights": "ip-insights",
+    "blazingtext": "blazingtext",
 }
 
 

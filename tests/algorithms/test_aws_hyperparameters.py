@@ -279,6 +279,35 @@ IP_INSIGHTS_SDK = {
     "mini_batch_size": "200",
 }
 
+# BlazingText has no sagemaker.amazon estimator: sagemaker.estimator.Estimator(image_uri=<the
+# blazingtext image>).set_hyperparameters(...) sends str() of each value, as the examples
+# notebooks set them: introduction_to_amazon_algorithms/blazingtext_word2vec_text8 (batch_skipgram)
+# and blazingtext_text_classification_dbpedia (supervised).
+BLAZINGTEXT_WORD2VEC_SDK = {
+    "mode": "batch_skipgram",
+    "epochs": "5",
+    "min_count": "5",
+    "sampling_threshold": "0.0001",
+    "learning_rate": "0.05",
+    "window_size": "5",
+    "vector_dim": "100",
+    "negative_samples": "5",
+    "batch_size": "11",
+    "evaluation": "True",
+    "subwords": "False",
+}
+BLAZINGTEXT_SUPERVISED_SDK = {
+    "mode": "supervised",
+    "epochs": "10",
+    "min_count": "2",
+    "learning_rate": "0.05",
+    "vector_dim": "10",
+    "early_stopping": "True",
+    "patience": "4",
+    "min_epochs": "5",
+    "word_ngrams": "2",
+}
+
 # XGBoost has no sagemaker.amazon estimator: sagemaker.estimator.Estimator(image_uri=<xgboost
 # 1.x image>, hyperparameters={...}) sends the user's dict as is. This one is a console-made
 # job (the console fills dsplit) with the container's deprecated and alias names
@@ -334,6 +363,8 @@ SDK_SENDS = [
     ("lda", LDA_SDK),
     ("ntm", NTM_SDK),
     ("ip-insights", IP_INSIGHTS_SDK),
+    ("blazingtext", BLAZINGTEXT_WORD2VEC_SDK),
+    ("blazingtext", BLAZINGTEXT_SUPERVISED_SDK),
     ("random-cut-forest", RANDOM_CUT_FOREST_SDK),
     ("xgboost", XGBOOST_CONSOLE),
 ]

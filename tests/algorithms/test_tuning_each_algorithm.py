@@ -64,6 +64,23 @@ def _pair_channels(tmp_path: Path) -> dict[str, str]:
     return paths
 
 
+def _text_channels(tmp_path: Path, *, labelled: bool) -> dict[str, str]:
+    """blazingtext's text channels from the planted synonym groups: labelled by group
+    (supervised: train and validation) or plain sentences (Word2Vec: train)."""
+    from algorithms.blazingtext import planted_corpus
+
+    parts = {"train": planted_corpus(1000, seed=1, labelled=labelled)}
+    if labelled:
+        parts["validation"] = planted_corpus(300, seed=2, labelled=True)
+    paths = {}
+    for name, lines in parts.items():
+        path = tmp_path / "data" / name / f"{name}.txt"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text("".join(line + "\n" for line in lines))
+        paths[name] = str(path)
+    return paths
+
+
 def _spec(
     name: str,
     algorithm: str,
@@ -185,6 +202,29 @@ def _cases(tmp_path: Path) -> dict[str, dict]:
             {"num_entity_vectors": 1000, "epochs": 3, "mini_batch_size": 200},
             _pair_channels(tmp_path / "pairs"),
         ),
+        "blazingtext": _spec(
+            "bt-supervised",
+            "blazingtext",
+            "validation:accuracy",
+            "Maximize",
+            {
+                "ContinuousParameterRanges": [log_range("learning_rate", 0.1, 1.0)],
+                "IntegerParameterRanges": [
+                    {"Name": "word_ngrams", "MinValue": "1", "MaxValue": "2"}
+                ],
+            },
+            {"mode": "supervised", "vector_dim": 16, "epochs": 5},
+            _text_channels(tmp_path / "text", labelled=True),
+        ),
+        "blazingtext-word2vec": _spec(
+            "bt-word2vec",
+            "blazingtext",
+            "train:mean_rho",
+            "Maximize",
+            {"CategoricalParameterRanges": [{"Name": "mode", "Values": ["skipgram", "cbow"]}]},
+            {"vector_dim": 16, "epochs": 3, "sampling_threshold": 0.001, "min_count": 1},
+            _text_channels(tmp_path / "sentences", labelled=False),
+        ),
         "kmeans": _spec(
             "kmeans",
             "kmeans",
@@ -199,7 +239,16 @@ def _cases(tmp_path: Path) -> dict[str, dict]:
 
 @pytest.mark.parametrize(
     "algorithm",
-    ["linear-learner", "factorization-machines", "knn", "kmeans", "ntm", "ip-insights"],
+    [
+        "linear-learner",
+        "factorization-machines",
+        "knn",
+        "kmeans",
+        "ntm",
+        "ip-insights",
+        "blazingtext",
+        "blazingtext-word2vec",
+    ],
 )
 def test_algorithm_tuned_end_to_end_through_the_cli(algorithm: str, tmp_path: Path) -> None:
     spec = _cases(tmp_path)[algorithm]
@@ -210,8 +259,10 @@ def test_algorithm_tuned_end_to_end_through_the_cli(algorithm: str, tmp_path: Pa
     assert np.isfinite(value)
     if algorithm == "knn":
         assert value > 0.8
-    if algorithm == "ip-insights":
+    if algorithm in ("ip-insights", "blazingtext"):
         assert value > 0.8
+    if algorithm == "blazingtext-word2vec":
+        assert value > 0.5
 
 
 def test_image_classification_tuned_end_to_end(tmp_path: Path) -> None:

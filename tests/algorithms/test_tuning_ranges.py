@@ -20,6 +20,7 @@ DOCUMENTED = {
     ("random-cut-forest", "num_trees"): ("Integer", 50, 1000),
     ("image-classification", "learning_rate"): ("Continuous", 1e-6, 0.5),
     ("factorization-machines", "factors_lr"): ("Continuous", 1e-8, 512),
+    ("blazingtext", "buckets"): ("Integer", 1_000_000, 10_000_000),
 }
 
 

@@ -226,6 +226,20 @@ CASES = [
         ),
     ),
     Case(
+        "blazingtext",
+        "text",  # __label__<group> lines from the planted synonym groups (supervised mode)
+        {"mode": "supervised", "vector_dim": "8", "epochs": "2", "learning_rate": "0.5"},
+        "validation:accuracy",
+        _names(
+            "mode batch_size buckets epochs evaluation learning_rate min_char min_count",
+            "max_char negative_samples sampling_threshold subwords vector_dim window_size",
+            "early_stopping min_epochs patience word_ngrams",
+        ),
+        frozenset({"mode"}),
+        "epochs",
+        informational=frozenset({"train:accuracy"}),
+    ),
+    Case(
         "random-cut-forest",
         "cancer",  # label first (0/1): ignored in train, the anomaly label in test
         {"feature_dim": "30", "num_trees": "50", "num_samples_per_tree": "64"},
@@ -286,12 +300,24 @@ def _ips(directory: Path) -> dict[str, Path]:
     return channels
 
 
+def _text(directory: Path) -> dict[str, Path]:
+    """train / validation text files of ``__label__X words`` lines (blazingtext)."""
+    from algorithms.blazingtext import planted_corpus
+
+    channels = {"train": directory / "train.txt", "validation": directory / "validation.txt"}
+    for seed, (name, path) in enumerate(channels.items(), start=1):
+        lines = planted_corpus(400 if name == "train" else 100, seed=seed, labelled=True)
+        path.write_text("".join(line + "\n" for line in lines))
+    return channels
+
+
 DATASETS: dict[str, Callable[[Path], dict[str, Path]]] = {
     "cancer": _cancer,
     "iris": _iris,
     "digits": _digits,
     "images": _images,
     "ips": _ips,
+    "text": _text,
 }
 
 
@@ -301,6 +327,8 @@ def _features(case: Case, channels: dict[str, Path]) -> Any:
         return np.zeros((3, 16, 16))
     if case.data == "ips":  # (entity, IP) rows, as SageMaker's endpoint takes them
         return [line.split(",") for line in channels["train"].read_text().splitlines()[:5]]
+    if case.data == "text":  # lines of text, as SageMaker's endpoint takes them
+        return channels["train"].read_text().splitlines()[:5]
     X, _ = load_channel(channels["train"])
     return X[:5]
 

@@ -11,6 +11,8 @@ before anything runs. Conservative on purpose: only what is certainly unreadable
   ``ContentType`` is refused, and so is a channel that is nothing but tabular files (a CSV
   file, or a folder of them without a ``.lst`` file or class folders). Other content types
   (``application/x-image``, ``image/*``, MXNet RecordIO's ``application/x-recordio``) pass.
+* blazingtext reads plain text (``text/plain``, one sentence or example a line): no content
+  type or file is refused here; the algorithm names a line it cannot read.
 * Channels of a manifest (``S3DataType`` ManifestFile or AugmentedManifestFile) are skipped
   here: their ``S3Uri`` names a manifest, not the data, and :func:`tuner.channels.check_manifest`
   checks the files the manifest lists instead. Channels an algorithm does not read, and
@@ -56,7 +58,7 @@ _TABULAR_EXTENSIONS = frozenset(
 #: Extensions no tabular reader can parse: images and image lists.
 _NOT_TABULAR_EXTENSIONS = frozenset({*IMAGE_EXTENSIONS, ".lst"})
 
-TABULAR, IMAGES = "tabular", "images"
+TABULAR, IMAGES, TEXT = "tabular", "images", "text"
 #: Built-in algorithm -> (what it reads, the channels it reads).
 CHANNELS_READ: dict[str, tuple[str, tuple[str, ...]]] = {
     **{
@@ -75,6 +77,7 @@ CHANNELS_READ: dict[str, tuple[str, tuple[str, ...]]] = {
         )
     },
     "image-classification": (IMAGES, ("train", "validation")),
+    "blazingtext": (TEXT, ("train", "validation")),  # plain text: no content type refused
 }
 
 
@@ -156,6 +159,8 @@ def _files_problem(algorithm: str, reads: str, path: Path) -> str | None:
                 f"{algorithm} cannot read images or .lst files ({_listing(unreadable)}); "
                 "it reads CSV, libsvm, Parquet or RecordIO-protobuf files"
             )
+        return None
+    if reads != IMAGES:
         return None
     only_tabular = files and len(files) == len(entries)
     if only_tabular and all(_extension(f) in _TABULAR_EXTENSIONS for f in files):
