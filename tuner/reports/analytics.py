@@ -21,7 +21,9 @@ Statistics (:meth:`~TuningJobAnalytics.correlations`, :meth:`~TuningJobAnalytics
 default those that ran their full budget; with too few of those, each job's objective at a
 common epoch), :meth:`~AnalyticsSnapshot.comparison` which rule was used and how many jobs it
 covers; :mod:`tuner.reports.effects` has the statistics, their thresholds and the importance
-methods; the tuned hyperparameters and their scales are :mod:`tuner.reports.tuned_parameters`.
+methods (the importance is fitted on at most :data:`tuner.reports.sample.MAX_IMPORTANCE_JOBS` of
+the compared jobs, :meth:`~AnalyticsSnapshot.importance_sample`); the tuned hyperparameters and
+their scales are :mod:`tuner.reports.tuned_parameters`.
 The best training job keeps AMT's rule: the best last reported value, stopped early or not.
 """
 
@@ -37,6 +39,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from sqlalchemy import select
 
 from tuner.describe import (
     amt_status,
@@ -47,8 +50,8 @@ from tuner.describe import (
     timestamp,
 )
 from tuner.errors import BestTrainingJobNotAvailableError, TunerError
-from tuner.objective import Objective
-from tuner.reports import comparable
+from tuner.objective import Objective, ObjectiveType
+from tuner.reports import comparable, sample
 from tuner.reports.comparable import Comparison, ScoredJob
 from tuner.reports.effects import (
     ImportanceMethod,
@@ -60,7 +63,7 @@ from tuner.reports.effects import (
 )
 from tuner.reports.tuned_parameters import TunedParameter, tuned_parameters
 from tuner.status import TrialStatus
-from tuner.storage import DEFAULT_URL, SqlStorage
+from tuner.storage import DEFAULT_URL, SqlStorage, schema
 from tuner.storage.records import JobRecord, TrainingJobRecord
 
 __all__ = [
@@ -72,6 +75,11 @@ __all__ = [
 ]
 
 logger = logging.getLogger(__name__)
+
+#: Training job numbers per ``IN (...)`` of a query (SQLite allows a few thousand parameters).
+_IN_CHUNK = 500
+#: Rows fetched at a time when reading every objective curve of a job.
+_CURVE_BLOCK = 50_000
 
 #: Columns of a learning-curve frame (:meth:`TuningJobAnalytics.learning_curves`, the dashboard).
 LEARNING_CURVE_COLUMNS = [
@@ -145,8 +153,9 @@ _OUR_COLUMNS = [
 ]
 
 
-#: Objective curves by (tuning job name, training job number): (epoch, value) as reported.
-Curves = Mapping[tuple[str, int], Sequence[tuple[int, float]]]
+#: Objective curves by (tuning job name, training job number): (epoch, value) as reported,
+#: as pairs or an array of them (:data:`tuner.reports.comparable.Curve`).
+Curves = Mapping[tuple[str, int], comparable.Curve]
 #: Curves, or a function that reads them (called only when a comparison needs them).
 CurveSource = Curves | Callable[[], Curves] | None
 
@@ -281,23 +290,45 @@ class AnalyticsSnapshot:
                 columns[p.name] = np.array([_to_float(v) for v in raw], dtype=float)
         return columns, np.array(chosen.values, dtype=float)
 
-    def correlations(self, *, seed: int = 0) -> list[ParameterEffect]:
-        """One :class:`ParameterEffect` per tuned hyperparameter, in declaration order."""
+    def correlations(
+        self, *, seed: int = 0, progress: Callable[[str], None] | None = None
+    ) -> list[ParameterEffect]:
+        """One :class:`ParameterEffect` per tuned hyperparameter, in declaration order, over
+        every compared training job (``progress`` is called with each name before its turn)."""
         columns, y = self._columns()
         objective = self.objective
-        return [
-            categorical_effect(p, list(columns[p.name]), y, objective)
-            if p.is_categorical
-            else numeric_effect(p, columns[p.name], y, objective, seed=seed)
-            for p in self.parameters
-        ]
+        effects = []
+        for p in self.parameters:
+            if progress is not None:
+                progress(p.name)
+            effects.append(
+                categorical_effect(p, list(columns[p.name]), y, objective)
+                if p.is_categorical
+                else numeric_effect(p, columns[p.name], y, objective, seed=seed)
+            )
+        return effects
 
     def importance(
         self, *, seed: int = 0, method: ImportanceMethod | str = ImportanceMethod.AUTO
     ) -> ParameterImportance:
-        """Model-based importance (fANOVA, or permutation without Optuna): see the module doc."""
+        """Model-based importance (fANOVA, or permutation without Optuna): see the module doc.
+
+        Fitted on :meth:`importance_sample` (every compared training job when there are at
+        most :data:`tuner.reports.sample.MAX_IMPORTANCE_JOBS`); the result says which.
+        """
         columns, y = self._columns()
-        return importance_of(self.parameters, columns, y, seed=seed, method=method)
+        drawn = self.importance_sample(seed=seed)
+        if drawn.sampled:
+            rows = np.asarray(drawn.indices, dtype=np.intp)
+            columns = {name: column[rows] for name, column in columns.items()}
+            y = y[rows]
+        return importance_of(self.parameters, columns, y, seed=seed, method=method, sample=drawn)
+
+    def importance_sample(self, *, seed: int = sample.SEED) -> sample.Sample:
+        """The compared training jobs the importance is computed on (:mod:`~.sample`)."""
+        values = np.asarray(self.comparison().values, dtype=float)
+        losses = -values if self.objective.type is ObjectiveType.MAXIMIZE else values
+        return sample.importance_sample(losses, seed=seed)
 
 
 class TuningJobAnalytics:
@@ -370,12 +401,48 @@ class TuningJobAnalytics:
         return AnalyticsSnapshot(jobs, trials, self._objective_curves, comparison)
 
     def _objective_curves(self) -> Curves:
-        metric = [self.objective.metric]
-        return {
-            (job.name, number): [(p.epoch, p.value) for p in points]
-            for job in self.jobs
-            for number, points in self.storage.curves(job.name, metric).items()
-        }
+        """Each training job's objective curve as an array of (epoch, value) rows.
+
+        Read in SQL, the three columns only, in blocks of rows (a job of 100,000 training jobs
+        has millions of points: Python objects for each would take gigabytes).
+        """
+        tj, m = schema.training_jobs, schema.metrics
+        out: dict[tuple[str, int], np.ndarray] = {}
+        with self.storage.engine.connect() as conn:
+            for job in self.jobs:
+                job_id = conn.execute(
+                    select(schema.tuning_jobs.c.id).where(schema.tuning_jobs.c.name == job.name)
+                ).scalar_one()
+                query = (
+                    select(tj.c.number, m.c.epoch, m.c.value)
+                    .join(m, m.c.training_job_id == tj.c.id)
+                    .where(
+                        tj.c.tuning_job_id == job_id,
+                        m.c.attempt == tj.c.attempt,
+                        m.c.name == self.objective.metric,
+                    )
+                    .order_by(tj.c.number, m.c.id)
+                )
+                # The DB-API cursor itself: SQLAlchemy's row objects cost more than the read.
+                sql = str(query.compile(conn, compile_kwargs={"literal_binds": True}))
+                cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+                try:
+                    cursor.execute(sql)
+                    blocks = []
+                    while block := cursor.fetchmany(_CURVE_BLOCK):
+                        blocks.append(np.array(block, dtype=float))  # None (NULL) -> NaN
+                finally:
+                    cursor.close()
+                if not blocks:
+                    continue
+                points = np.concatenate(blocks)
+                numbers = points[:, 0].astype(np.int64)
+                starts = np.flatnonzero(np.r_[True, numbers[1:] != numbers[:-1]])
+                for number, curve in zip(
+                    numbers[starts].tolist(), np.split(points[:, 1:], starts[1:]), strict=True
+                ):
+                    out[(job.name, int(number))] = curve
+        return out
 
     def dataframe(self) -> pd.DataFrame:
         """One row per training job, ordered by job creation and trial number."""
@@ -395,11 +462,20 @@ class TuningJobAnalytics:
         """Model-based importance of each hyperparameter (see the module docstring)."""
         return self.snapshot().importance(seed=seed, method=method)
 
-    def learning_curves(self, metric_names: Sequence[str] | None = None) -> pd.DataFrame:
+    def learning_curves(
+        self,
+        metric_names: Sequence[str] | None = None,
+        *,
+        trials: Sequence[tuple[str, TrainingJobRecord]] | None = None,
+    ) -> pd.DataFrame:
         """Reported metrics per epoch, one row per (training job, epoch, metric).
 
         Columns: :data:`LEARNING_CURVE_COLUMNS`. Only each training job's latest attempt counts.
+        ``trials``: only these (tuning job name, training job) pairs' curves, read in SQL (the
+        charts of a big job draw a sample, :func:`tuner.reports.html.chart_trials`).
         """
+        if trials is not None:
+            return self._some_learning_curves(metric_names, trials)
         rows = []
         for job in self.jobs:
             records = {t.number: t for t in self.storage.trials(job.name)}
@@ -409,6 +485,44 @@ class TuningJobAnalytics:
                     rows += [
                         learning_curve_row(job.name, t, p.name, p.epoch, p.value, p.at)
                         for p in points
+                    ]
+        return pd.DataFrame(rows, columns=LEARNING_CURVE_COLUMNS)
+
+    def _some_learning_curves(
+        self,
+        metric_names: Sequence[str] | None,
+        trials: Sequence[tuple[str, TrainingJobRecord]],
+    ) -> pd.DataFrame:
+        wanted: dict[str, dict[int, TrainingJobRecord]] = {}
+        for job_name, t in trials:
+            wanted.setdefault(job_name, {})[t.number] = t
+        tj, m = schema.training_jobs, schema.metrics
+        rows = []
+        with self.storage.engine.connect() as conn:
+            for job in self.jobs:
+                records = wanted.get(job.name)
+                if not records:
+                    continue
+                job_id = conn.execute(
+                    select(schema.tuning_jobs.c.id).where(schema.tuning_jobs.c.name == job.name)
+                ).scalar_one()
+                numbers = sorted(records)
+                for start in range(0, len(numbers), _IN_CHUNK):
+                    query = (
+                        select(tj.c.number, m.c.epoch, m.c.name, m.c.value, m.c.at)
+                        .join(m, m.c.training_job_id == tj.c.id)
+                        .where(
+                            tj.c.tuning_job_id == job_id,
+                            m.c.attempt == tj.c.attempt,
+                            tj.c.number.in_(numbers[start : start + _IN_CHUNK]),
+                        )
+                        .order_by(tj.c.number, m.c.id)
+                    )
+                    if metric_names is not None:
+                        query = query.where(m.c.name.in_(list(metric_names)))
+                    rows += [
+                        learning_curve_row(job.name, records[number], name, epoch, value, at)
+                        for number, epoch, name, value, at in conn.execute(query)
                     ]
         return pd.DataFrame(rows, columns=LEARNING_CURVE_COLUMNS)
 

@@ -11,7 +11,10 @@ count as if it were a final objective), and every result says how many (``n_tria
 * :meth:`~TuningJobAnalytics.correlations`, numeric hyperparameters: Spearman's rank
   correlation ``rho`` between the value on the parameter's own scale (``log10 x`` for
   Logarithmic, Auto resolved as the search does; ``-log10(1 - x)`` for ReverseLogarithmic) and
-  the objective as reported, with scipy's p-value and a seeded bootstrap 95% interval. A rank
+  the objective as reported, with scipy's p-value and a seeded bootstrap 95% interval
+  (:data:`N_BOOTSTRAP` resamples, fewer but at least :data:`MIN_BOOTSTRAP` where resamples
+  times trials would pass :data:`BOOTSTRAP_BUDGET`, stated as ``BootstrapResamples``; each
+  resample is ranked through the counts of its points, in linear time). A rank
   correlation does not change under these monotone transforms; the scale matters for the
   importance model and the charts, and is stated so the reader knows which axis is meant.
 * Shape, numeric hyperparameters: a rank correlation only sees monotone trends, so each one is
@@ -42,7 +45,10 @@ count as if it were a final objective), and every result says how many (``n_tria
   Without Optuna it falls back to scikit-learn's permutation importance of a random forest.
   The result names the method used, and reports the forest's out-of-bag R^2: importances are
   only *conclusive* with at least 8 trials and ``R^2 >= 0.2`` (the hyperparameters explain a
-  fifth of the objective's variation); shares always sum to 1, even for pure noise.
+  fifth of the objective's variation); shares always sum to 1, even for pure noise. Its
+  cost grows faster than the number of trials, so the analytics fit it on a sample of at most
+  :data:`tuner.reports.sample.MAX_IMPORTANCE_JOBS` compared training jobs
+  (:func:`importance_of` records the :class:`~tuner.reports.sample.Sample` it was given).
 
 Everything random (bootstrap, forests) is seeded, so a report is stable for a fixed seed.
 """
@@ -62,7 +68,8 @@ import numpy as np
 
 from strategies.space import CategoricalParameter
 from tuner.errors import MissingDependencyError
-from tuner.objective import Objective
+from tuner.objective import Objective, ObjectiveType
+from tuner.reports.sample import Sample
 from tuner.reports.tuned_parameters import TunedParameter
 
 #: Below this many trials with an objective value, no effect or importance is called conclusive.
@@ -154,6 +161,7 @@ class ParameterEffect:
     binned_p_value: float | None = None
     n_bins: int | None = None
     best_near: float | None = None  # the best bin's median, to 2 significant digits
+    bootstrap_resamples: int | None = None  # of ci95 (fewer for very many trials)
 
     @property
     def size(self) -> float:
@@ -176,6 +184,7 @@ class ParameterEffect:
             "Value": _finite_or_none(self.value),
             "PValue": _finite_or_none(self.p_value),
             "CI95": list(self.ci95) if self.ci95 is not None else None,
+            "BootstrapResamples": self.bootstrap_resamples,
             "Strength": self.strength.value,
             "Better": self.better,
             "MedianOfBest": _finite_or_none(self.median_of_best),
@@ -202,6 +211,8 @@ class ParameterImportance:
     model_r2: float | None
     conclusive: bool
     note: str | None = None
+    #: The training jobs the model was fitted on, when a caller drew a sample of them.
+    sample: Sample | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -213,6 +224,7 @@ class ParameterImportance:
             "ModelR2": _finite_or_none(self.model_r2),
             "Conclusive": self.conclusive,
             "Note": self.note,
+            "Sample": self.sample.to_dict() if self.sample is not None else None,
         }
 
 
@@ -224,21 +236,69 @@ def _rng_for(seed: int, name: str) -> np.random.Generator:
     return np.random.default_rng([seed, zlib.crc32(name.encode())])
 
 
-def _rowwise_pearson(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    a = a - a.mean(axis=1, keepdims=True)
-    b = b - b.mean(axis=1, keepdims=True)
-    denom = np.sqrt((a * a).sum(axis=1) * (b * b).sum(axis=1))
-    with np.errstate(divide="ignore", invalid="ignore"):
-        return np.where(denom > 0, (a * b).sum(axis=1) / denom, np.nan)
+#: Bootstrap work per parameter at most (resamples times training jobs): above it, fewer
+#: resamples (at least :data:`MIN_BOOTSTRAP`) keep a report of 100,000 jobs quick; the
+#: result says how many (``BootstrapResamples``).
+BOOTSTRAP_BUDGET = 2_000_000
+MIN_BOOTSTRAP = 200
+#: Elements of one block of resamples (memory: a few arrays of this many floats).
+_BOOTSTRAP_BLOCK = 1 << 21
+
+
+def bootstrap_resamples(n: int, n_bootstrap: int = N_BOOTSTRAP) -> int:
+    """Resamples of rho's interval for ``n`` trials: ``n_bootstrap`` within the budget."""
+    if n * n_bootstrap <= BOOTSTRAP_BUDGET:
+        return n_bootstrap
+    return min(n_bootstrap, max(MIN_BOOTSTRAP, BOOTSTRAP_BUDGET // max(n, 1)))
+
+
+def _resample_ranks(codes: np.ndarray, k: int, counts: np.ndarray) -> np.ndarray:
+    """Average ranks (1-based, ties averaged) of each point within each resample.
+
+    ``codes`` number the distinct values in sorted order (``k`` of them); ``counts[r, i]`` is
+    how often point ``i`` was drawn in resample ``r``. Equal to ``rankdata(x[idx])`` mapped
+    back to the points, without sorting each resample.
+    """
+    b = counts.shape[0]
+    offsets = (np.arange(b) * k)[:, None]
+    group = np.bincount(
+        (codes[None, :] + offsets).ravel(), weights=counts.ravel(), minlength=b * k
+    ).reshape(b, k)
+    average = np.cumsum(group, axis=1) - (group - 1) / 2
+    ranks: np.ndarray = average[:, codes]
+    return ranks
 
 
 def _bootstrap_rho(
     x: np.ndarray, y: np.ndarray, rng: np.random.Generator, n_bootstrap: int
 ) -> tuple[float, float] | None:
-    from scipy.stats import rankdata
+    """Percentile 95% interval of Spearman's rho over ``n_bootstrap`` resamples.
 
-    idx = rng.integers(0, len(x), size=(n_bootstrap, len(x)))
-    rho = _rowwise_pearson(rankdata(x[idx], axis=1), rankdata(y[idx], axis=1))
+    Each resample is drawn as ``rng.integers(0, n, size=(n_bootstrap, n))`` would (in blocks,
+    the same stream) and ranked through the counts of each point, so it costs linear time
+    and bounded memory; the numbers equal ranking every resample with ``rankdata``.
+    """
+    n = len(x)
+    _, x_codes = np.unique(x, return_inverse=True)
+    _, y_codes = np.unique(y, return_inverse=True)
+    x_codes, y_codes = x_codes.ravel(), y_codes.ravel()
+    kx, ky = int(x_codes.max()) + 1, int(y_codes.max()) + 1
+    mean = (n + 1) / 2  # the mean of n average ranks, ties or not
+    rho = np.empty(n_bootstrap)
+    rows = max(1, _BOOTSTRAP_BLOCK // n)
+    for start in range(0, n_bootstrap, rows):
+        b = min(rows, n_bootstrap - start)
+        idx = rng.integers(0, n, size=(b, n))
+        idx += (np.arange(b) * n)[:, None]
+        counts = np.bincount(idx.ravel(), minlength=b * n).reshape(b, n).astype(float)
+        dx = _resample_ranks(x_codes, kx, counts) - mean
+        dy = _resample_ranks(y_codes, ky, counts) - mean
+        sxy = np.einsum("ij,ij,ij->i", counts, dx, dy)
+        sxx = np.einsum("ij,ij,ij->i", counts, dx, dx)
+        syy = np.einsum("ij,ij,ij->i", counts, dy, dy)
+        denom = np.sqrt(sxx * syy)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            rho[start : start + b] = np.where(denom > 0, sxy / denom, np.nan)
     rho = rho[np.isfinite(rho)]
     if len(rho) < n_bootstrap // 2:
         return None
@@ -305,6 +365,7 @@ def numeric_effect(
     rho: float | None = None
     p: float | None = None
     ci: tuple[float, float] | None = None
+    resamples: int | None = None
     if n >= 3 and np.ptp(y) > 0:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
@@ -312,8 +373,9 @@ def numeric_effect(
         rho = _finite_or_none(result.statistic)
         p = _finite_or_none(result.pvalue)
         if rho is not None:
-            ci = _bootstrap_rho(x, y, _rng_for(seed, parameter.name), n_bootstrap)
-    oriented = np.array([objective.orient(v) for v in y])
+            resamples = bootstrap_resamples(n, n_bootstrap)
+            ci = _bootstrap_rho(x, y, _rng_for(seed, parameter.name), resamples)
+    oriented = -y if objective.type is ObjectiveType.MAXIMIZE else y
     better = None
     if rho is not None and rho != 0:
         # A positive rho with a loss (or a negative one with a score) means lower is better.
@@ -345,6 +407,7 @@ def numeric_effect(
         strength=strength,
         better=better,
         ci95=ci,
+        bootstrap_resamples=resamples if ci is not None else None,
         median_of_best=median,
         best_position=position,
         **shape_fields,
@@ -619,14 +682,19 @@ def importance_of(
     *,
     seed: int = 0,
     method: ImportanceMethod | str = ImportanceMethod.AUTO,
+    sample: Sample | None = None,
 ) -> ParameterImportance:
-    """Importance of each parameter; ``columns`` hold raw values (strings for categoricals)."""
+    """Importance of each parameter; ``columns`` hold raw values (strings for categoricals).
+
+    ``sample``: what the rows are a sample of, when the caller drew one
+    (:func:`tuner.reports.sample.importance_sample`); it is kept in the result, not applied.
+    """
     resolved, description = _resolve_method(method)
     y = np.asarray(objective_values, dtype=float)
     zeros = {p.name: 0.0 for p in parameters}
     if not parameters:
         return ParameterImportance(
-            resolved, description, 0, seed, {}, None, False, "nothing tuned"
+            resolved, description, 0, seed, {}, None, False, "nothing tuned", sample
         )
     x, labels = _design_matrix(parameters, columns)
     keep = np.isfinite(y) & np.isfinite(x).all(axis=1)
@@ -638,7 +706,9 @@ def importance_of(
     ) -> ParameterImportance:
         ranked = dict(sorted(scores.items(), key=lambda kv: -kv[1]))
         conclusive = n >= MIN_TRIALS and r2 is not None and r2 >= MIN_MODEL_R2
-        return ParameterImportance(resolved, description, n, seed, ranked, r2, conclusive, note)
+        return ParameterImportance(
+            resolved, description, n, seed, ranked, r2, conclusive, note, sample
+        )
 
     if n < 2 or np.ptp(y) == 0:
         reason = "the objective did not vary" if n >= 2 else "fewer than 2 trials"

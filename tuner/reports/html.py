@@ -8,6 +8,13 @@ hyperparameter against the objective on its own scale (log axes for Logarithmic,
 parallel-coordinates plot, the importance bars and the learning curves, with training jobs that
 were stopped early drawn as X markers.
 
+A big job is drawn from a sample (:func:`chart_trials`, stated on the page): at most
+:data:`MAX_CHART_JOBS` training jobs with an objective value as points (the objective chart,
+each hyperparameter, parallel coordinates): the :data:`CHART_BEST` best, every one that set a
+new best (so the best-so-far line stays exact) and a seeded uniform sample of the others; and
+at most :data:`MAX_CURVE_JOBS` learning curves (the :data:`CURVE_BEST` best and a seeded
+uniform sample). The tables, the readings and the report data use every training job.
+
 Every user-provided string (job names, categorical values, metric names, failure reasons) is
 escaped: with :func:`html.escape` in the page, and with ``\\u003c``-style escapes inside the
 JSON that sits in ``<script>`` elements, so a value such as ``</script>`` cannot end one.
@@ -19,6 +26,7 @@ import html
 import json
 import math
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -26,14 +34,25 @@ import numpy as np
 import pandas as pd
 
 from strategies.space import ScalingType
+from tuner.describe import objective_status
 from tuner.errors import MissingDependencyError
+from tuner.objective import ObjectiveType
+from tuner.reports import sample
 from tuner.reports.analytics import AnalyticsSnapshot
-from tuner.reports.report import comparison_text, effect_text, fmt_number
+from tuner.reports.report import comparison_text, effect_text, fmt_number, sample_text
 from tuner.reports.tuned_parameters import TunedParameter
 from tuner.status import TrialStatus
+from tuner.storage.records import TrainingJobRecord
 
 #: Learning-curve charts drawn: the objective metric first, then the other metrics.
 MAX_CURVE_METRICS = 4
+#: Training jobs with an objective value drawn as points at most (plus every new best), of
+#: which the best: plotly draws a few thousand SVG markers per chart without trouble.
+MAX_CHART_JOBS = 2000
+CHART_BEST = 100
+#: Learning curves drawn at most, of which the best.
+MAX_CURVE_JOBS = 200
+CURVE_BEST = 20
 _CONFIG = {"displaylogo": False, "responsive": True}
 _COLORS = {
     TrialStatus.COMPLETED: "#1f77b4",
@@ -137,9 +156,19 @@ def _marker(statuses: Any) -> dict[str, Any]:
     }
 
 
-def objective_chart(frame: pd.DataFrame, metric: str, objective_type: str) -> Figure:
-    """Objective by training job (in running order) and the best-so-far line."""
-    order = np.arange(1, len(frame) + 1)
+def objective_chart(
+    frame: pd.DataFrame,
+    metric: str,
+    objective_type: str,
+    *,
+    order: Sequence[int] | np.ndarray | None = None,
+) -> Figure:
+    """Objective by training job (in running order) and the best-so-far line.
+
+    ``order``: each row's position among all training jobs (1, 2, ... by default), for a
+    frame of drawn rows (:func:`chart_trials`).
+    """
+    order = np.arange(1, len(frame) + 1) if order is None else np.asarray(order)
     values = pd.to_numeric(frame["FinalObjectiveValue"], errors="coerce").to_numpy(dtype=float)
     scored = np.isfinite(values)
     best = pd.to_numeric(frame["BestSoFar"], errors="coerce").to_numpy(dtype=float)
@@ -475,8 +504,10 @@ def importance_chart(importance: Mapping[str, Any]) -> Figure | None:
     scores.reverse()
     method = "fANOVA" if importance["Method"] == "fanova" else "permutation importance"
     r2 = importance["ModelR2"]
+    drawn = importance.get("Sample") or {}
+    of = f" of {drawn['Of']}" if drawn.get("Sampled") else ""
     title = (
-        f"importance ({method}, {importance['NTrials']} trials, "
+        f"importance ({method}, {importance['NTrials']} trials{of}, "
         f"out-of-bag R^2 {fmt_number(r2, 2)})"
     )
     if not importance["Conclusive"]:
@@ -570,6 +601,90 @@ def curve_chart(curves: pd.DataFrame, metric: str, best_name: str | None) -> Fig
 
 
 # ----------------------------------------------------------------------------------------------
+# What a big job's charts draw
+# ----------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class ChartSample:
+    """The training jobs a report's charts draw (all of them for a job that is small enough).
+
+    ``rows``: positions in the snapshot's trials of the training jobs drawn as points (those
+    with an objective value, in running order), of ``scored`` in all; ``curves``: the training
+    jobs whose learning curves are drawn, of ``of`` training jobs in all.
+    """
+
+    rows: np.ndarray
+    scored: int
+    curves: list[tuple[str, TrainingJobRecord]]
+    of: int
+    seed: int
+
+    @property
+    def sampled(self) -> bool:
+        return len(self.rows) < self.scored or len(self.curves) < self.of
+
+    def description(self) -> str:
+        """What the charts draw, in a sentence for the page ("every training job" or a sample)."""
+        if not self.sampled:
+            return "every training job"
+        parts = []
+        if len(self.rows) < self.scored:
+            parts.append(
+                f"{len(self.rows):,} of the {self.scored:,} training jobs with an objective value "
+                f"as points: the {CHART_BEST} best, every one that set a new best and a uniform "
+                f"random sample (seed {self.seed}) of the others"
+            )
+        else:
+            parts.append(f"all {self.scored:,} training jobs with an objective value as points")
+        if len(self.curves) < self.of:
+            parts.append(
+                f"the learning curves of {len(self.curves):,} of the {self.of:,} training jobs: "
+                f"the {CURVE_BEST} best and a uniform random sample (seed {self.seed})"
+            )
+        return "; ".join(parts)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "Points": len(self.rows),
+            "PointsOf": self.scored,
+            "Curves": len(self.curves),
+            "CurvesOf": self.of,
+            "Sampled": self.sampled,
+            "Seed": self.seed,
+            "Description": self.description(),
+        }
+
+
+def chart_trials(snapshot: AnalyticsSnapshot, *, seed: int = sample.SEED) -> ChartSample:
+    """The training jobs the charts draw (the rule in the module docstring)."""
+    objective = snapshot.objective
+    sign = -1.0 if objective.type is ObjectiveType.MAXIMIZE else 1.0
+    scored_rows, losses = [], []
+    all_losses = np.full(len(snapshot.trials), np.nan)
+    for i, (_, t) in enumerate(snapshot.trials):
+        value = t.final_value
+        if objective_status(t) == "Succeeded" and value is not None and math.isfinite(value):
+            scored_rows.append(i)
+            losses.append(sign * value)
+            all_losses[i] = sign * value
+    positions = np.asarray(scored_rows, dtype=np.intp)
+    loss = np.asarray(losses, dtype=float)
+    drawn = sample.importance_sample(loss, size=MAX_CHART_JOBS, best=CHART_BEST, seed=seed)
+    picked = np.asarray(drawn.indices, dtype=np.intp)
+    if drawn.sampled:
+        before = np.r_[np.inf, np.minimum.accumulate(loss)[:-1]]
+        picked = np.union1d(picked, np.flatnonzero(loss < before))
+    rows = positions[picked] if len(positions) else positions
+    curves = sample.importance_sample(all_losses, size=MAX_CURVE_JOBS, best=CURVE_BEST, seed=seed)
+    return ChartSample(
+        rows,
+        len(positions),
+        [snapshot.trials[i] for i in curves.indices],
+        len(snapshot.trials),
+        seed,
+    )
+
+
+# ----------------------------------------------------------------------------------------------
 # The page
 # ----------------------------------------------------------------------------------------------
 def _table(header: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
@@ -604,6 +719,8 @@ def _tables(report: Mapping[str, Any]) -> list[str]:
         parts.append(
             f'<p class="note"><b>Compared:</b> {_e(comparison_text(report["Comparison"]))}</p>'
         )
+    if report["Effects"]:
+        parts.append(f'<p class="note"><b>Sample:</b> {_e(sample_text(report))}</p>')
     parts.append(f'<p class="reading"><b>Reading:</b> {_e(report["Summary"])}</p>')
     parts.extend(f'<p class="note">Note: {_e(n)}</p>' for n in report["Notes"])
     best = report["BestTrainingJob"]
@@ -668,9 +785,11 @@ def _tables(report: Mapping[str, Any]) -> list[str]:
         )
         importance = report["Importance"]
         if importance:
+            drawn = importance.get("Sample") or {}
+            of = f" (a sample of {drawn['Of']})" if drawn.get("Sampled") else ""
             parts.append(
                 f'<p class="dim">Importance: {_e(importance["Description"])}; '
-                f"{_e(importance['NTrials'])} trials, seed {_e(importance['Seed'])}, "
+                f"{_e(importance['NTrials'])} trials{_e(of)}, seed {_e(importance['Seed'])}, "
                 f"out-of-bag R² {_e(fmt_number(importance['ModelR2'], 2))}.</p>"
             )
     t = report["Thresholds"]
@@ -696,7 +815,12 @@ def render_html(
     except ImportError:
         msg = "the HTML report needs plotly: pip install plotly"
         raise MissingDependencyError(msg) from None
-    frame = snapshot.dataframe()
+    drawn = chart_trials(snapshot)
+    full = snapshot.dataframe()
+    frame = full.iloc[drawn.rows] if len(drawn.rows) < len(full) else full
+    if len(drawn.curves) < len(snapshot.trials) and not curves.empty:
+        names = {t.name for _, t in drawn.curves}
+        curves = curves[curves["TrainingJobName"].isin(names)]
     metric = report["Objective"]["MetricName"]
     objective_type = report["Objective"]["Type"]
     readings = {e["Parameter"]: e["Reading"] for e in report["Effects"]}
@@ -707,7 +831,10 @@ def render_html(
     ]
 
     body.append("<h2>Objective by training job</h2>")
-    body.append(charts.div(objective_chart(frame, metric, objective_type), css_class="wide"))
+    body.append(f'<p class="note"><b>Charts draw:</b> {_e(drawn.description())}.</p>')
+    order = drawn.rows + 1 if frame is not full else None
+    objective = objective_chart(frame, metric, objective_type, order=order)
+    body.append(charts.div(objective, css_class="wide"))
     parameters = snapshot.parameters
     if parameters:
         body.append("<h2>Each hyperparameter against the objective, on its own scale</h2>")
@@ -747,6 +874,8 @@ def render_html(
             "</head><body>",
             *body,
             f'<script type="application/json" id="report-data">{_script_json(report)}</script>',
+            '<script type="application/json" id="chart-sample">'
+            f"{_script_json(drawn.to_dict())}</script>",
             "</body></html>",
         ]
     )

@@ -14,10 +14,17 @@ jobs are analysed; None when no training job has an objective value), ``TopTrain
 ``Jobs`` compared ``Of`` those with an objective value, ``Completed``, ``Stopped`` and a
 ``Description``; see :mod:`tuner.reports.comparable`), ``Effects`` (one per tuned
 hyperparameter, strongest first, with its importance and reading), ``Importance``, ``Summary``
-(the readings in one line), ``Notes`` and ``Thresholds``.
+(the readings in one line), ``Notes``, ``Thresholds`` and ``Sample`` (the compared training
+jobs the importance model was fitted on: all of them, or a seeded sample of at most
+:data:`~tuner.reports.sample.MAX_IMPORTANCE_JOBS` when there are more, see
+:mod:`tuner.reports.sample`; None when nothing is tuned; :func:`sample_text` words it, and
+every rendering states it).
 
 The best and the top training jobs keep AMT's rule (the last reported value, stopped early or
-not); the effects, the importance and the readings use the compared jobs only.
+not) over every training job; the effects, the importance and the readings use the compared
+jobs only, the importance a sample of them when there are very many (``Sample``), the rank
+correlations always every one of them (with fewer bootstrap resamples for rho's interval above
+:data:`~tuner.reports.effects.BOOTSTRAP_BUDGET`, stated as ``BootstrapResamples``).
 
 Readings. A strong or moderate monotone effect reads "lower eta is better" / "booster=gbtree
 is best" ("tends to be" when moderate), where better follows the objective's direction (lower
@@ -32,7 +39,7 @@ best trials inside the range (:data:`INTERIOR`). Anything else "has little effec
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from tuner.describe import amt_status, timestamp
@@ -45,6 +52,7 @@ from tuner.reports.effects import (
     MIN_TRIALS,
     MODERATE_ETA_SQUARED,
     MODERATE_RHO,
+    N_BOOTSTRAP,
     NONMONOTONE_ETA_SQUARED,
     NONMONOTONE_MARGIN,
     STRONG_ETA_SQUARED,
@@ -181,6 +189,34 @@ def comparison_text(comparison: Mapping[str, Any]) -> str:
     return f"effects and importance compare ({comparison['Rule']}) {comparison['Description']}"
 
 
+def sample_text(report: Mapping[str, Any]) -> str:
+    """Which statistics use a sample of the training jobs, in one line ("none" when none does).
+
+    Reads the report's ``Sample`` block and each effect's ``BootstrapResamples``.
+    """
+    drawn = report.get("Sample")
+    fewer = sorted(
+        {
+            e["BootstrapResamples"]
+            for e in report.get("Effects", [])
+            if e.get("BootstrapResamples") is not None and e["BootstrapResamples"] < N_BOOTSTRAP
+        }
+    )
+    resamples = ""
+    if fewer:
+        resamples = (
+            f"; rho's 95% interval from {', '.join(str(k) for k in fewer)} bootstrap resamples "
+            f"(fewer than the usual {N_BOOTSTRAP} for so many jobs: each ranks every compared one)"
+        )
+    if not drawn or not drawn["Sampled"]:
+        what = f": importance on {drawn['Description']}" if drawn else ""
+        return f"none{what}{resamples}"
+    return (
+        f"importance on {drawn['Description']}; the correlations, effects and readings use all "
+        f"{drawn['Of']} compared, the best and top training jobs every training job{resamples}"
+    )
+
+
 def _names(names: Sequence[str]) -> str:
     return names[0] if len(names) == 1 else f"{', '.join(names[:-1])} and {names[-1]}"
 
@@ -220,6 +256,15 @@ def _sort_key(effect: ParameterEffect, importance: ParameterImportance | None) -
 # ----------------------------------------------------------------------------------------------
 # The report's data
 # ----------------------------------------------------------------------------------------------
+#: A progress callback: (what is being done now, steps done, steps in all).
+Progress = Callable[[str, int, int], None]
+
+
+def report_steps(n_parameters: int) -> int:
+    """The steps :func:`build_report` reports to ``progress`` for this many tuned parameters."""
+    return 1 + n_parameters + (1 if n_parameters else 0)
+
+
 def thresholds() -> dict[str, Any]:
     """The documented thresholds, as the report states them."""
     return {
@@ -249,15 +294,32 @@ def build_report(
     top_n: int = TOP_N,
     seed: int = 0,
     importance_method: ImportanceMethod | str = ImportanceMethod.AUTO,
+    progress: Progress | None = None,
 ) -> dict[str, Any]:
-    """The report's data as plain JSON values (see the module docstring for the keys)."""
+    """The report's data as plain JSON values (see the module docstring for the keys).
+
+    ``progress`` is called before each step (see :data:`Progress`), for a progress bar.
+    """
     objective = snapshot.objective
     parameters = snapshot.parameters
+    total = report_steps(len(parameters))
+    step = iter(range(total))
+
+    def advance(what: str) -> None:
+        if progress is not None:
+            progress(what, next(step), total)
+
+    advance("comparing the training jobs")
     status_counters, objective_counters = snapshot.counters()
     scored = snapshot.scored()
     comparison = snapshot.comparison()
-    effects = snapshot.correlations(seed=seed)
-    importance = snapshot.importance(seed=seed, method=importance_method) if parameters else None
+    effects = snapshot.correlations(
+        seed=seed, progress=lambda name: advance(f"correlations: {name}")
+    )
+    importance = None
+    if parameters:
+        advance(f"importance on {snapshot.importance_sample(seed=seed).jobs} training jobs")
+        importance = snapshot.importance(seed=seed, method=importance_method)
     effects = sorted(effects, key=lambda e: _sort_key(e, importance))
 
     best = snapshot.best()
@@ -329,4 +391,5 @@ def build_report(
         "Summary": summary_line(effects, importance, comparison.jobs),
         "Notes": notes,
         "Thresholds": thresholds(),
+        "Sample": importance.sample.to_dict() if importance and importance.sample else None,
     }

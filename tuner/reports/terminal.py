@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from rich.console import Console
+from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Column, Table
 from rich.text import Text
 
@@ -22,6 +23,8 @@ from tuner.reports.report import (
     comparison_text,
     effect_text,
     fmt_number,
+    report_steps,
+    sample_text,
     short_text,
 )
 
@@ -110,8 +113,10 @@ def render_terminal(report: Mapping[str, Any], console: Console) -> None:
     if report["Effects"]:
         caption = None
         if importance:
+            drawn = importance.get("Sample") or {}
+            of = f" (a sample of {drawn['Of']})" if drawn.get("Sampled") else ""
             caption = (
-                f"importance: {importance['Description']}; {importance['NTrials']} trials, "
+                f"importance: {importance['Description']}; {importance['NTrials']} trials{of}, "
                 f"seed {importance['Seed']}, out-of-bag R^2 {fmt_number(importance['ModelR2'], 2)}"
             )
         table = Table(
@@ -141,6 +146,8 @@ def render_terminal(report: Mapping[str, Any], console: Console) -> None:
         console.print(table)
     if report.get("Comparison"):
         console.print(Text.assemble(("Compared: ", "bold"), comparison_text(report["Comparison"])))
+    if report["Effects"]:
+        console.print(Text.assemble(("Sample: ", "bold"), sample_text(report)))
     console.print(Text.assemble(("Reading: ", "bold"), report["Summary"]))
     for note in report["Notes"]:
         console.print(Text(f"Note: {note}", style="yellow"))
@@ -162,26 +169,70 @@ def cmd_report(args: argparse.Namespace) -> int:
     """``tuner report NAME [NAME ...] [--db URL] [--json] [--html FILE] [--csv FILE]``.
 
     Several names are analysed together (a warm-start parent and its children). Tables or JSON
-    go to stdout, messages about written files to stderr.
+    go to stdout, messages about written files to stderr, and while it works a progress bar
+    (only when stderr is a terminal).
     """
     names = [args.name] if isinstance(args.name, str) else list(args.name)
-    analytics = TuningJobAnalytics(names[0], args.db, include=names[1:])
-    snapshot = analytics.snapshot()
-    report = build_report(snapshot)
+    err = Console(stderr=True)
+    with _ProgressBar(err) as bar:
+        bar.step("reading the training jobs")
+        analytics = TuningJobAnalytics(names[0], args.db, include=names[1:])
+        snapshot = analytics.snapshot()
+        steps = report_steps(len(snapshot.parameters))
+        bar.total(1 + steps + (2 if args.html else 0) + (1 if args.csv else 0))
+        report = build_report(snapshot, progress=lambda what, done, _: bar.step(what, 1 + done))
+        done = 1 + steps
+        if args.html:
+            from tuner.reports.html import chart_trials, write_html_report
+
+            bar.step("reading the learning curves", done)
+            curves = analytics.learning_curves(trials=chart_trials(snapshot).curves)
+            bar.step("writing the HTML report", done + 1)
+            path = write_html_report(Path(args.html), report, snapshot, curves)
+            done += 2
+        if args.csv:
+            bar.step("writing the CSV", done)
+            snapshot.dataframe().to_csv(args.csv, index=False)
+    # The tables go out once the bar is gone (both may share one terminal).
     out = Console(soft_wrap=bool(args.json))
     if not out.is_terminal:
         out.width = max(out.width, 160)  # a pipe or a file has no width to respect
-    err = Console(stderr=True)
     if args.json:
         out.print_json(to_json(report))
     else:
         render_terminal(report, out)
     if args.csv:
-        snapshot.dataframe().to_csv(args.csv, index=False)
         err.print(f"wrote the training jobs to {args.csv}", markup=False, highlight=False)
     if args.html:
-        from tuner.reports.html import write_html_report
-
-        path = write_html_report(Path(args.html), report, snapshot, analytics.learning_curves())
         err.print(f"wrote the HTML report to {path}", markup=False, highlight=False)
     return 0
+
+
+class _ProgressBar:
+    """A rich progress bar on stderr, shown only when stderr is a terminal (then cleared)."""
+
+    def __init__(self, console: Console) -> None:
+        self.progress = Progress(
+            SpinnerColumn(),
+            TextColumn("{task.description}"),
+            BarColumn(),
+            TextColumn("{task.completed}/{task.total}"),
+            TimeElapsedColumn(),
+            console=console,
+            transient=True,
+            disable=not console.is_terminal,
+        )
+        self.task = self.progress.add_task("tuner report", total=None)
+
+    def __enter__(self) -> _ProgressBar:
+        self.progress.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.progress.stop()
+
+    def total(self, steps: int) -> None:
+        self.progress.update(self.task, total=steps)
+
+    def step(self, what: str, done: int | None = None) -> None:
+        self.progress.update(self.task, description=what, completed=done or 0)
