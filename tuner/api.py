@@ -102,6 +102,20 @@ def _add_autotune(request: dict[str, Any], keep_static: Sequence[str]) -> None:
         ranges["AutoParameters"] = autos
 
 
+def _inputs_of(
+    inputs: Mapping[str, Any] | None, name: str, definitions: Mapping[str, Any]
+) -> Mapping[str, str | Path] | None:
+    """One definition's channels: ``inputs[name]`` when ``inputs`` is keyed by estimator name
+    (the SDK's form for a tuner made by ``create``), else the same channels for every one."""
+    if (
+        inputs
+        and set(inputs) <= set(definitions)
+        and all(isinstance(v, Mapping) for v in inputs.values())
+    ):
+        return inputs.get(name)
+    return inputs
+
+
 def default_job_name(base: str) -> str:
     """``<base>-<yymmdd-HHMMSS>``, at most 32 characters, as the SDK's ``name_from_base``."""
     stamp = dt.datetime.now(tz=dt.timezone.utc).strftime("%y%m%d-%H%M%S-%f")[:-3]
@@ -328,6 +342,7 @@ class HyperparameterTuner:
         self._thread: threading.Thread | None = None
         self._outcome: JobOutcome | None = None
         self._error: BaseException | None = None
+        self._definitions: dict[str, HyperparameterTuner] | None = None  # made by create()
 
     @classmethod
     def attach(
@@ -383,9 +398,19 @@ class HyperparameterTuner:
         return self._reference.rsplit("/", 1)[-1].split(":", 1)[0]
 
     def build_spec(
-        self, inputs: Mapping[str, str | Path] | None = None, job_name: str | None = None
+        self, inputs: Mapping[str, Any] | None = None, job_name: str | None = None
     ) -> TuningJobSpec:
         """The validated internal spec this tuner would run (raises InvalidSpecError)."""
+        if self._definitions:
+            request, train_fns = self._multi_request(inputs, job_name)
+            return spec_from_request(request, base_dir=Path.cwd(), train_fn=train_fns)
+        request = self._request(inputs, job_name)
+        return spec_from_request(request, base_dir=Path.cwd(), train_fn=self._train_fn)
+
+    def _request(
+        self, inputs: Mapping[str, str | Path] | None, job_name: str | None
+    ) -> dict[str, Any]:
+        """The CreateHyperParameterTuningJob request of this (one-definition) tuner."""
         request = build_request(
             job_name=job_name or default_job_name(self._base_name()),
             algorithm_reference=self._reference,
@@ -415,7 +440,125 @@ class HyperparameterTuner:
             _add_autotune(request, self.hyperparameters_to_keep_static)
         if self.warm_start_config is not None:
             request["WarmStartConfig"] = self.warm_start_config.to_input_req()
-        return spec_from_request(request, base_dir=Path.cwd(), train_fn=self._train_fn)
+        return request
+
+    def _multi_request(
+        self, inputs: Mapping[str, Any] | None, job_name: str | None
+    ) -> tuple[dict[str, Any], dict[str, Callable[..., Any]]]:
+        """The request of a tuner made by :meth:`create`: one TrainingJobDefinition per
+        estimator (its DefinitionName, TuningObjective and HyperParameterRanges), the job's
+        settings from this tuner; and the callables by DefinitionName."""
+        assert self._definitions is not None
+        request = self._request(None, job_name or default_job_name(self._base_name()))
+        config = request["HyperParameterTuningJobConfig"]
+        config.pop("HyperParameterTuningJobObjective")
+        config.pop("ParameterRanges")
+        request.pop("TrainingJobDefinition")
+        definitions, train_fns = [], {}
+        for name, sub in self._definitions.items():
+            single = sub._request(
+                _inputs_of(inputs, name, self._definitions), request["HyperParameterTuningJobName"]
+            )
+            sub_config = single["HyperParameterTuningJobConfig"]
+            definitions.append(
+                {
+                    "DefinitionName": name,
+                    "TuningObjective": sub_config["HyperParameterTuningJobObjective"],
+                    "HyperParameterRanges": sub_config["ParameterRanges"],
+                    **single["TrainingJobDefinition"],
+                }
+            )
+            if sub._train_fn is not None:
+                train_fns[name] = sub._train_fn
+        request["TrainingJobDefinitions"] = definitions
+        return request, train_fns
+
+    @classmethod
+    def create(
+        cls,
+        estimator_dict: Mapping[str, str | Callable[..., Any]],
+        objective_metric_name_dict: Mapping[str, str],
+        hyperparameter_ranges_dict: Mapping[str, Mapping[str, Parameter]],
+        metric_definitions_dict: Mapping[str, Sequence[Mapping[str, str]]] | None = None,
+        base_tuning_job_name: str | None = None,
+        strategy: str = DEFAULT_STRATEGY,
+        strategy_config: StrategyConfig | None = None,
+        completion_criteria_config: TuningJobCompletionCriteriaConfig | None = None,
+        objective_type: str = "Maximize",
+        max_jobs: int | None = None,
+        max_parallel_jobs: int = 1,
+        max_runtime_in_seconds: int | None = None,
+        tags: Sequence[Mapping[str, str]] | None = None,
+        warm_start_config: WarmStartConfig | None = None,
+        early_stopping_type: str = "Off",
+        random_seed: int | None = None,
+        autotune: bool = False,
+        hyperparameters_to_keep_static_dict: Mapping[str, Sequence[str]] | None = None,
+        *,
+        static_hyperparameters_dict: Mapping[str, Mapping[str, Any]] | None = None,
+        **options: Any,
+    ) -> HyperparameterTuner:
+        """A tuner of several algorithms in one job, as the SDK's ``HyperparameterTuner.create``.
+
+        Each dict is keyed by the estimator (definition) name: ``estimator_dict`` maps it to a
+        built-in algorithm or a Python callable. ``fit(inputs)`` then takes the channels by
+        estimator name (``{"xgb": {"train": ...}, "ll": {...}}``) or one channel mapping that
+        every definition reads. ``static_hyperparameters_dict`` and ``options`` (our keyword
+        arguments of the constructor, such as ``storage`` or ``executor``) are ours; the SDK
+        takes static values from its estimators. AMT refuses warm start with several
+        definitions, and so does validation here; ``autotune`` is refused for now.
+        """
+        names = list(estimator_dict)
+        if not names:
+            raise ValueError("estimator_dict must name at least one estimator")
+        for label, given in (
+            ("objective_metric_name_dict", objective_metric_name_dict),
+            ("hyperparameter_ranges_dict", hyperparameter_ranges_dict),
+        ):
+            if set(given) != set(names):
+                msg = (
+                    f"{label} must have the keys of estimator_dict ({', '.join(names)}), "
+                    f"got {', '.join(map(str, given)) or 'none'}"
+                )
+                raise ValueError(msg)
+        subs = {
+            name: cls(
+                estimator_dict[name],
+                objective_metric_name_dict[name],
+                hyperparameter_ranges_dict[name],
+                metric_definitions=(metric_definitions_dict or {}).get(name),
+                objective_type=objective_type,
+                autotune=autotune,
+                hyperparameters_to_keep_static=(hyperparameters_to_keep_static_dict or {}).get(
+                    name
+                ),
+                static_hyperparameters=(static_hyperparameters_dict or {}).get(name),
+                **options,
+            )
+            for name in names
+        }
+        first = names[0]
+        tuner = cls(
+            estimator_dict[first],
+            objective_metric_name_dict[first],
+            hyperparameter_ranges_dict[first],
+            strategy=strategy,
+            objective_type=objective_type,
+            max_jobs=max_jobs,
+            max_parallel_jobs=max_parallel_jobs,
+            max_runtime_in_seconds=max_runtime_in_seconds,
+            tags=tags,
+            base_tuning_job_name=base_tuning_job_name or "-".join(names)[:20],
+            warm_start_config=warm_start_config,
+            strategy_config=strategy_config,
+            completion_criteria_config=completion_criteria_config,
+            early_stopping_type=early_stopping_type,
+            random_seed=random_seed,
+            autotune=autotune,
+            **options,
+        )
+        tuner._definitions = subs
+        return tuner
 
     # -- running -------------------------------------------------------------------------------
     def fit(

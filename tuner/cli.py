@@ -218,10 +218,23 @@ def cmd_resume(args: argparse.Namespace) -> int:
 
 def cmd_validate(args: argparse.Namespace) -> int:
     spec = _placed(load_spec(args.spec), args)
+    if spec.is_multi:
+        tuned = ", ".join(
+            f"{d.name}: {d.algorithm or 'callable'}, {len(d.space.ranges)} tuned, "
+            f"objective {d.objective.metric}"
+            for d in spec.definitions
+        )
+        what = f"{len(spec.definitions)} training job definitions ({tuned})"
+    else:
+        what = (
+            f"{len(spec.space.ranges)} tuned hyperparameters, "
+            f"objective {spec.objective.type.value} {spec.objective.metric}"
+        )
     out.print(
         f"{args.spec}: valid. Tuning job {spec.name!r}, strategy {spec.strategy}, "
-        f"{spec.max_jobs} training jobs, {len(spec.space.ranges)} tuned hyperparameters, "
-        f"objective {spec.objective.type.value} {spec.objective.metric}"
+        f"{spec.max_jobs} training jobs, {what}",
+        markup=False,
+        highlight=False,
     )
     return 0
 
@@ -529,9 +542,21 @@ def _final_value(summary: dict[str, Any]) -> float | None:
     return None if final is None else final["Value"]
 
 
-def _trial_tsv_row(summary: dict[str, Any], tuned: Sequence[str]) -> list[Any]:
+def _is_multi(job: JobRecord) -> bool:
+    """A multi-algorithm job: its training jobs say which definition they ran."""
+    return len(job.request.get("TrainingJobDefinitions") or []) > 1
+
+
+def _trial_tsv_header(job: JobRecord, tuned: Sequence[str]) -> tuple[str, ...]:
+    first = ("TrainingJobDefinitionName",) if _is_multi(job) else ()
+    return (*first, *_TRIAL_TSV, *tuned, "FailureReason")
+
+
+def _trial_tsv_row(job: JobRecord, summary: dict[str, Any], tuned: Sequence[str]) -> list[Any]:
     hyperparameters = summary["TunedHyperParameters"]
+    first = [summary.get("TrainingJobDefinitionName")] if _is_multi(job) else []
     return [
+        *first,
         summary["TrainingJobName"],
         summary["TrainingJobStatus"],
         summary["ObjectiveStatus"],
@@ -549,6 +574,7 @@ def _trial_cells(number: int, summary: dict[str, Any], tuned: Sequence[str]) -> 
     hyperparameters = summary["TunedHyperParameters"]
     return [
         trial_number_text(number),
+        summary.get("TrainingJobDefinitionName") or "",
         summary["TrainingJobStatus"],
         format_number(_final_value(summary)),
         *(
@@ -557,6 +583,16 @@ def _trial_cells(number: int, summary: dict[str, Any], tuned: Sequence[str]) -> 
         ),
         (summary.get("FailureReason") or "")[:60],
     ]
+
+
+def _objective_header(job: JobRecord) -> str:
+    """The objective column's name: the metric, or each definition's when they differ."""
+    metrics = [
+        str((d.get("TuningObjective") or {}).get("MetricName"))
+        for d in job.request.get("TrainingJobDefinitions") or []
+    ]
+    distinct = list(dict.fromkeys(metrics))
+    return " / ".join(distinct) if len(distinct) > 1 else objective_of(job).metric
 
 
 def _next_page_hint(args: argparse.Namespace, token: str) -> str:
@@ -597,13 +633,13 @@ def cmd_trials(args: argparse.Namespace) -> int:
         return 0
     tuned = _tuned_names(job, summaries)
     if fmt == "tsv":
-        header = (*_TRIAL_TSV, *tuned, "FailureReason")
-        _write_tsv(header, (_trial_tsv_row(s, tuned) for s in summaries))
+        rows = (_trial_tsv_row(job, s, tuned) for s in summaries)
+        _write_tsv(_trial_tsv_header(job, tuned), rows)
     else:
         total = trial_pages.count(storage, listing)
         shown = f"{offset + 1}-{offset + len(records)}" if records else "none"
         _print_table(
-            ("Trial", "Status", objective.metric, *tuned, "FailureReason"),
+            ("Trial", "Definition", "Status", _objective_header(job), *tuned, "FailureReason"),
             [_trial_cells(r.number, s, tuned) for r, s in zip(records, summaries, strict=True)],
             title=f"{job.name}: training jobs {shown} of {total}",
             keep=("Trial", "Status"),
@@ -626,10 +662,15 @@ def _print_best(job: JobRecord, best: TrainingJobRecord, fmt: str) -> None:
         _print_json(summary)
     elif fmt == "tsv":
         tuned = _tuned_names(job, [summary])
-        _write_tsv((*_TRIAL_TSV, *tuned, "FailureReason"), [_trial_tsv_row(summary, tuned)])
+        _write_tsv(_trial_tsv_header(job, tuned), [_trial_tsv_row(job, summary, tuned)])
     else:
         value = format_number(best.final_value)
-        out.print(f"{summary['TrainingJobName']}  {objective.metric} = {value}", highlight=False)
+        metric = summary.get("FinalHyperParameterTuningJobObjectiveMetric", {}).get(
+            "MetricName", objective.metric
+        )
+        definition = summary.get("TrainingJobDefinitionName")
+        named = f"  (definition {definition})" if definition else ""
+        out.print(f"{summary['TrainingJobName']}  {metric} = {value}{named}", highlight=False)
         for k, v in summary["TunedHyperParameters"].items():
             out.print(f"  {k} = {format_hyperparameter(v)}", highlight=False)
 

@@ -37,6 +37,14 @@ Choices where AMT is silent (AMT.md section 19):
   it as Stopped. The job ends Failed only when no training job produced an objective value.
 * On resume, trials that were running when the coordinator died are run again from the start
   (a new attempt, same number and hyperparameters); finished trials are kept as they are.
+
+Multi-algorithm jobs (several ``TrainingJobDefinitions``, :mod:`tuner.spec.definitions`): the
+search is :func:`strategies.multi.build_multi_search` (one sub-search per definition, the
+budget shared round-robin), a trial's configuration carries its definition under
+``_definition``, which is stored with its hyperparameters (the record shows it as
+``definition``) and never reaches the training job; everything a trial runs with (algorithm,
+statics, channels, objective metric, runtime limit, retries) is its definition's. The best
+training job is the best value across definitions (they share the objective's Type).
 """
 
 from __future__ import annotations
@@ -51,7 +59,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import cloudpickle
+
 from strategies.base import StopDecision, Suggestion, Trial, TrialStatus
+from strategies.multi import DEFINITION_KEY, build_multi_search
 from strategies.registry import Search, build_search
 from tuner.callables import callable_hyperparameters, pickle_callable
 from tuner.channels import trial_channels
@@ -60,7 +71,7 @@ from tuner.completion import CompletionCriteria, CompletionTracker
 from tuner.describe import training_job_name
 from tuner.errors import JobExistsError
 from tuner.pools.base import Event, Finished, Report, Started, TrialSpec, WorkerPool
-from tuner.spec.model import TuningJobSpec
+from tuner.spec.model import DefinitionSpec, TuningJobSpec
 from tuner.status import JobStatus
 from tuner.storage.base import Storage
 from tuner.storage.records import JobRecord
@@ -130,20 +141,21 @@ class Coordinator:
         self._retry_queue: deque[int] = deque()
         self._running: set[int] = set()
         self._exhausted = False
-        self._callable_blob: bytes | None = None
-        self._callable_key: str | None = None
+        self._callable_blob: bytes | None = None  # what the job stores for a resume
+        # Each definition's pickled callable and its key, as the pools receive them.
+        self._callables: dict[str | None, tuple[str, bytes]] = {}
+        self._definitions: dict[str | None, DefinitionSpec] = {}
         self._started_at = self.clock.monotonic()
         self._last_stop_check = -STOP_REQUEST_CHECK_S
         self._outcome: JobOutcome | None = None
-        self._channels: dict[str, str] | None = None  # laid out on the first submit
+        # Each definition's channels, laid out on its first submit.
+        self._channels: dict[str | None, dict[str, str]] = {}
 
     # -- set-up ------------------------------------------------------------------------------
     def start(self) -> None:
         """Create the job in storage, or load it for a resume if it exists and is unfinished."""
         spec = self.spec
-        if spec.train_fn is not None:
-            self._callable_blob = pickle_callable(spec.train_fn)
-            self._callable_key = hashlib.sha1(self._callable_blob).hexdigest()
+        self._prepare_callables()
         job = self._existing_job()
         # Parents are read (and checked) before anything is written, on a resume again.
         self.warm_start = warm_start_observations(spec, self.storage)
@@ -162,15 +174,64 @@ class Coordinator:
             )
         else:
             self.seed = job.seed
-        self.search = build_search(
-            spec.strategy,
-            spec.space,
-            self.seed,
-            options=spec.strategy_options,
-            early_stopping="Auto" if spec.early_stopping else "Off",
-        )
+        self.search = self._build_search()
         if job is not None:
             self._resume()
+
+    def _prepare_callables(self) -> None:
+        """Pickle the user's training callables: the job's blob (for a resume) and each
+        definition's (for the pools)."""
+        spec = self.spec
+        if spec.train_fn is not None:
+            self._callable_blob = pickle_callable(spec.train_fn)
+            key = hashlib.sha1(self._callable_blob).hexdigest()
+            self._callables[None] = (key, self._callable_blob)
+            return
+        fns = {d.name: d.train_fn for d in spec.definitions if d.train_fn is not None}
+        if not fns:
+            return
+        for name, fn in fns.items():
+            blob = pickle_callable(fn)
+            self._callables[name] = (hashlib.sha1(blob).hexdigest(), blob)
+        # The job keeps each one's bytes by DefinitionName: spec_from_request takes that map
+        # back on resume (each one pickled as pickle_callable does, by value when it must be).
+        self._callable_blob = cloudpickle.dumps(
+            {name: blob for name, (_, blob) in self._callables.items() if name is not None}
+        )
+
+    def _build_search(self) -> Search:
+        spec = self.spec
+        early_stopping = "Auto" if spec.early_stopping else "Off"
+        if not spec.is_multi:
+            return build_search(
+                spec.strategy,
+                spec.space,
+                self.seed,
+                options=spec.strategy_options,
+                early_stopping=early_stopping,
+            )
+        named = [d for d in spec.definitions if d.name is not None]
+        return build_multi_search(
+            spec.strategy,
+            {str(d.name): d.space for d in named},
+            self.seed,
+            options={
+                str(d.name): dataclasses.asdict(d.hyperband) if d.hyperband is not None else {}
+                for d in named
+            },
+            early_stopping=early_stopping,
+        )
+
+    def _definition_of(self, state: TrialState) -> DefinitionSpec:
+        """The training job definition trial ``state`` runs (the job's only one, or its own)."""
+        name = state.tuned.get(DEFINITION_KEY) if self.spec.is_multi else None
+        definition = self._definitions.get(name)
+        if definition is None:
+            definition = self._definitions[name] = self.spec.definition(name)
+        return definition
+
+    def _metric_of(self, state: TrialState) -> str:
+        return self._definition_of(state).objective.metric
 
     def _existing_job(self) -> JobRecord | None:
         """The stored job of this name, if it may be resumed by this spec (else JobExistsError)."""
@@ -196,15 +257,20 @@ class Coordinator:
     def _resume(self) -> None:
         """Rebuild the mirror from storage; requeue trials that were interrupted."""
         now = self.clock.now()
-        curves = self.storage.curves(self.spec.name, [self.objective.metric])
+        metrics = sorted({self.spec.definition(None).objective.metric} | self._metrics())
+        curves = self.storage.curves(self.spec.name, metrics)
         finished = []
         with self.storage.batch():
             self.storage.set_job_status(self.spec.name, JobStatus.IN_PROGRESS, now=now)
             for r in self.storage.trials(self.spec.name):
-                state = TrialState(
-                    r.number, r.name, dict(r.hyperparameters), r.bracket, r.status, r.attempt
-                )
-                state.curve = [(p.epoch, p.value) for p in curves.get(r.number, [])]
+                tuned = dict(r.hyperparameters)
+                if self.spec.is_multi and r.definition is not None:
+                    tuned[DEFINITION_KEY] = r.definition
+                state = TrialState(r.number, r.name, tuned, r.bracket, r.status, r.attempt)
+                metric = self._metric_of(state)
+                state.curve = [
+                    (p.epoch, p.value) for p in curves.get(r.number, []) if p.name == metric
+                ]
                 state.last_value, state.n_reports = r.final_value, r.n_reports
                 state.last_metrics = dict(r.final_metrics)
                 if state.status.is_finished:
@@ -217,6 +283,10 @@ class Coordinator:
                 self.trials.add(state)
         for _, number in sorted(finished):
             self._note_result(self.trials[number])
+
+    def _metrics(self) -> set[str]:
+        """Every definition's objective metric."""
+        return {d.objective.metric for d in self.spec.definitions}
 
     # -- the loop -------------------------------------------------------------------------------
     def run(self) -> JobOutcome:
@@ -302,35 +372,41 @@ class Coordinator:
 
     def _trial_spec(self, state: TrialState) -> TrialSpec:
         spec = self.spec
-        hyperparameters: Mapping[str, Any] = spec.hyperparameters_for(state.tuned)
-        if spec.train_fn is not None:
-            hyperparameters = callable_hyperparameters(spec.space, hyperparameters)
+        definition = self._definition_of(state)
+        tuned = {k: v for k, v in state.tuned.items() if k != DEFINITION_KEY}
+        hyperparameters: Mapping[str, Any] = definition.hyperparameters_for(tuned)
+        if definition.train_fn is not None:
+            hyperparameters = callable_hyperparameters(definition.space, hyperparameters)
+        key, blob = self._callables.get(definition.name, (None, None))
         return TrialSpec(
             job_name=spec.name,
             number=state.number,
             attempt=state.attempt,
             training_job_name=state.name,
             hyperparameters=hyperparameters,
-            channels=self._trial_channels(),
+            channels=self._trial_channels(definition),
             output_dir=str(self.output_root / state.name),
-            algorithm=spec.algorithm,
-            callable_key=self._callable_key,
-            callable_blob=self._callable_blob,
-            environment=dict(spec.environment),
+            algorithm=definition.algorithm,
+            callable_key=key,
+            callable_blob=blob,
+            environment=dict(definition.environment),
             wait_for_decision=self.search is not None and self.search.stopper is not None,
-            script=spec.script,
+            script=definition.script,
         )
 
-    def _trial_channels(self) -> dict[str, str]:
-        """The channels a training job reads: manifest channels laid out once as folders."""
-        if self._channels is None:
-            spec = self.spec
-            definition = spec.request.get("TrainingJobDefinition") or {}
+    def _trial_channels(self, definition: DefinitionSpec) -> dict[str, str]:
+        """The channels a training job reads: manifest channels laid out once as folders
+        (each definition's in a folder of its own)."""
+        channels = self._channels.get(definition.name)
+        if channels is None:
+            root = self.output_root / self.spec.name
+            if definition.name is not None:
+                root = root / definition.name
             laid_out = trial_channels(
-                definition, spec.channels, spec.algorithm, self.output_root / spec.name
+                definition.definition, definition.channels, definition.algorithm, root
             )
-            self._channels = {k: str(v) for k, v in laid_out.items()}
-        return self._channels
+            channels = self._channels[definition.name] = {k: str(v) for k, v in laid_out.items()}
+        return channels
 
     # -- events -------------------------------------------------------------------------------
     def _handle(self, event: Event) -> None:
@@ -360,7 +436,7 @@ class Coordinator:
             metrics=event.metrics,
             at=event.at,
         )
-        value = event.metrics.get(self.objective.metric)
+        value = event.metrics.get(self._metric_of(state))
         snapshot = None
         if value is not None:
             state.curve.append((event.epoch, value))
@@ -421,7 +497,7 @@ class Coordinator:
         return (
             event.status is TrialStatus.FAILED
             and event.retryable
-            and state.attempt <= self.spec.max_retry_attempts
+            and state.attempt <= self._definition_of(state).max_retry_attempts
         )
 
     def _retry(self, state: TrialState, event: Finished) -> None:
@@ -444,10 +520,10 @@ class Coordinator:
 
     # -- limits -------------------------------------------------------------------------------
     def _enforce_trial_runtime(self) -> None:
-        limit = self.spec.trial_max_runtime_s
         now = self.clock.monotonic()
         for number in self._running:
             state = self.trials[number]
+            limit = self._definition_of(state).trial_max_runtime_s
             if state.started is not None and state.stop is None and now - state.started > limit:
                 reason = f"MaxRuntimeExceeded: the training job ran longer than {limit:g} s"
                 self._request_stop(state, StopDecision(reason))
@@ -496,7 +572,9 @@ class Coordinator:
         failures = [s.number for s in self.trials if s.status is TrialStatus.FAILED]
         reason = "No training job produced an objective value"
         if not failures:
-            return f"{reason}; no training job reported the metric {self.objective.metric!r}"
+            metrics = sorted(self._metrics()) or [self.objective.metric]
+            named = " or ".join(repr(m) for m in metrics)
+            return f"{reason}; no training job reported the metric {named}"
         first = self.storage.trials(self.spec.name)[failures[0] - 1].failure_reason
         return f"{reason}; {len(failures)} training jobs failed, e.g. {first}"
 

@@ -118,6 +118,19 @@ def objective_of(job: JobRecord) -> Objective:
     return Objective(obj["MetricName"], ObjectiveType(obj["Type"]))
 
 
+def definition_objective(job: JobRecord, definition: str | None, default: Objective) -> Objective:
+    """The objective of a multi-algorithm job's definition ``definition`` (its own
+    TuningObjective: the metric may differ between definitions, the Type may not); ``default``
+    for a one-definition job's training jobs (``definition`` None)."""
+    if definition is None:
+        return default
+    for d in job.request.get("TrainingJobDefinitions") or []:
+        if d.get("DefinitionName") == definition and isinstance(d.get("TuningObjective"), dict):
+            obj = d["TuningObjective"]
+            return Objective(obj["MetricName"], ObjectiveType(obj["Type"]))
+    return default
+
+
 def counters(trials: Iterable[TrainingJobRecord]) -> tuple[dict[str, int], dict[str, int]]:
     """(TrainingJobStatusCounters, ObjectiveStatusCounters)."""
     counted = StatusCounters()
@@ -266,7 +279,9 @@ def request_extensions(job: JobRecord) -> dict[str, Any]:
 def training_job_summary(
     job: JobRecord, trial: TrainingJobRecord, objective: Objective
 ) -> dict[str, Any]:
-    """One ``HyperParameterTrainingJobSummary``."""
+    """One ``HyperParameterTrainingJobSummary`` (with its TrainingJobDefinitionName and its
+    definition's objective metric in a multi-algorithm job)."""
+    objective = definition_objective(job, trial.definition, objective)
     final = None
     if trial.final_value is not None and trial.status in (
         TrialStatus.COMPLETED,
@@ -279,6 +294,7 @@ def training_job_summary(
         }
     return _drop_none(
         {
+            "TrainingJobDefinitionName": trial.definition,
             "TrainingJobName": trial.name,
             "TrainingJobArn": training_job_arn(trial.name),
             "TuningJobName": job.name,

@@ -146,17 +146,19 @@ def test_one_definition_without_its_own_ranges_takes_the_top_level_ones(tmp_path
     assert set(spec_from_request(request, base_dir=tmp_path).space.ranges) == {"eta"}
 
 
-def test_several_definitions_are_one_problem(tmp_path: Path) -> None:
-    """A valid multi-algorithm request: the refusal is the one real problem, not follow-on
-    messages about top-level ParameterRanges and objective."""
+def test_several_definitions_are_valid_and_named_where_written(tmp_path: Path) -> None:
+    """A multi-algorithm request is valid; a problem of its second definition is named under
+    that definition's index, once."""
     request = console_form(xgboost_request(tmp_path))
     second = copy.deepcopy(request["TrainingJobDefinitions"][0])
     second["DefinitionName"] = "xgb-deep"
     request["TrainingJobDefinitions"].append(second)
-    assert problems_of(request, tmp_path) == [
-        "TrainingJobDefinitions: holds 2 definitions ('xgb', 'xgb-deep'); tuning several "
-        "algorithms in one job is not supported yet: give one definition, or one tuning job each"
-    ]
+    spec = spec_from_request(request, base_dir=tmp_path)
+    assert [d.name for d in spec.definitions] == ["xgb", "xgb-deep"]
+    second["TuningObjective"]["MetricName"] = "test:auc"
+    problems = problems_of(request, tmp_path)
+    assert len(problems) == 1, problems
+    assert problems[0].startswith("TrainingJobDefinitions[1].TuningObjective.MetricName:")
 
 
 def test_problems_of_one_definition_are_named_where_written(tmp_path: Path) -> None:

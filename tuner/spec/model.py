@@ -36,6 +36,40 @@ class HyperbandConfig:
 
 
 @dataclass(frozen=True)
+class DefinitionSpec:
+    """One training job definition of a job: what a trial of it runs.
+
+    A one-definition job's is made from the spec's own fields (:meth:`TuningJobSpec.definition`);
+    a multi-algorithm job (``TrainingJobDefinitions``) has one per definition, in the request's
+    order, and the spec's own algorithm fields are the first one's (see
+    :mod:`tuner.spec.definitions`).
+    """
+
+    name: str | None
+    objective: Objective
+    space: SearchSpace
+    algorithm: str | None
+    static_hyperparameters: Mapping[str, str]
+    channels: Mapping[str, Path]
+    #: The definition as a single ``TrainingJobDefinition`` (its channels, manifests, resources).
+    definition: Mapping[str, Any]
+    trial_max_runtime_s: float
+    max_retry_attempts: int
+    environment: Mapping[str, str]
+    hyperband: HyperbandConfig | None = None
+    train_fn: Callable[..., Any] | None = field(default=None, compare=False, repr=False)
+    script: Mapping[str, Any] | None = field(default=None, compare=False)
+
+    def hyperparameters_for(self, tuned: Mapping[str, str]) -> dict[str, str]:
+        """What a training job receives: statics, its tuned values, AMT's objective key."""
+        out = dict(self.static_hyperparameters)
+        out.update(tuned)
+        if self.train_fn is None:
+            out["_tuning_objective_metric"] = self.objective.metric
+        return out
+
+
+@dataclass(frozen=True)
 class TuningJobSpec:
     """Everything the coordinator needs to run a tuning job, derived from one AMT request.
 
@@ -69,6 +103,8 @@ class TuningJobSpec:
     complete_on_convergence: bool = False
     train_fn: Callable[..., Any] | None = field(default=None, compare=False, repr=False)
     script: Mapping[str, Any] | None = field(default=None, compare=False)
+    #: The definitions of a multi-algorithm job (empty for a one-definition job).
+    definitions: tuple[DefinitionSpec, ...] = ()
 
     def __post_init__(self) -> None:
         if self.script is None and self.algorithm is None and self.train_fn is None:
@@ -81,11 +117,36 @@ class TuningJobSpec:
 
     def hyperparameters_for(self, tuned: Mapping[str, str]) -> dict[str, str]:
         """What a training job receives: statics, its tuned values, AMT's objective key."""
-        out = dict(self.static_hyperparameters)
-        out.update(tuned)
-        if self.train_fn is None:
-            out["_tuning_objective_metric"] = self.objective.metric
-        return out
+        return self.definition(None).hyperparameters_for(tuned)
+
+    @property
+    def is_multi(self) -> bool:
+        """True for a multi-algorithm job (several ``TrainingJobDefinitions``)."""
+        return bool(self.definitions)
+
+    def definition(self, name: str | None) -> DefinitionSpec:
+        """The definition called ``name``; None: the job's only definition (its own fields)."""
+        for d in self.definitions:
+            if d.name == name:
+                return d
+        if name is not None:
+            msg = f"tuning job {self.name!r} has no training job definition {name!r}"
+            raise KeyError(msg)
+        return DefinitionSpec(
+            name=None,
+            objective=self.objective,
+            space=self.space,
+            algorithm=self.algorithm,
+            static_hyperparameters=self.static_hyperparameters,
+            channels=self.channels,
+            definition=self.request.get("TrainingJobDefinition") or {},
+            trial_max_runtime_s=self.trial_max_runtime_s,
+            max_retry_attempts=self.max_retry_attempts,
+            environment=self.environment,
+            hyperband=self.hyperband,
+            train_fn=self.train_fn,
+            script=self.script,
+        )
 
 
 def script_of(

@@ -31,9 +31,9 @@ Choices where AMT is silent or where a local run differs:
   (``TrainingJobDefinitions[0]...``). The spec's request is the single-definition form
   (``TrainingJobDefinition``, objective and ranges in HyperParameterTuningJobConfig), which
   is what is stored and described.
-* Several definitions (multi-algorithm tuning), which this version does not implement, are
-  refused with one message saying so, rather than silently run differently; what would only
-  follow from that refusal is not reported.
+* Several definitions (multi-algorithm tuning) are :mod:`tuner.spec.definitions`: each is
+  checked by the checks below as a one-definition request, its problems named under its own
+  index, and the spec keeps the request in its ``TrainingJobDefinitions`` form.
 * ``Autotune``: the request is resolved first (:func:`tuner.spec.autotune.resolve_autotune`:
   AutoParameters become ranges or static values, a missing budget is chosen), then validated
   like any other; the resolved request is the spec's, so it is what is stored and described.
@@ -68,6 +68,7 @@ from tuner.spec.algorithm import (
 )
 from tuner.spec.autotune import autotune_enabled, check_auto_parameters, resolve_autotune
 from tuner.spec.data import check_channels, output_path
+from tuner.spec.definitions import is_multi_definition, one_train_fn, spec_from_definitions
 from tuner.spec.inputs import check_inputs
 from tuner.spec.model import (
     DEFAULT_TRIAL_MAX_RUNTIME_S,
@@ -119,14 +120,15 @@ def spec_from_request(
     request: Mapping[str, Any],
     *,
     base_dir: Path | None = None,
-    train_fn: Callable[..., Any] | None = None,
+    train_fn: Callable[..., Any] | Mapping[str, Callable[..., Any] | bytes] | None = None,
 ) -> TuningJobSpec:
     """Validate an AMT CreateHyperParameterTuningJob request and build the internal spec.
 
     Args:
         request: the request dict (JSON/YAML shape of AMT's API).
         base_dir: where relative data paths are resolved (defaults to the working directory).
-        train_fn: the Python callable when the algorithm is user code (Python API only).
+        train_fn: the Python callable when the algorithm is user code (Python API only); for
+            several TrainingJobDefinitions, the callables by DefinitionName.
 
     Raises:
         InvalidSpecError: with one message per problem; nothing has been written.
@@ -138,6 +140,17 @@ def spec_from_request(
     problems = Problems(structural)
     if not isinstance(normalised, dict):
         raise InvalidSpecError(problems.items)
+    if isinstance(train_fn, Mapping):
+        if is_multi_definition(normalised):
+            return spec_from_definitions(
+                normalised, problems, base_dir=base_dir or Path.cwd(), train_fns=train_fn
+            )
+        # By DefinitionName: a one-definition job has (at most) one.
+        return spec_from_request(normalised, base_dir=base_dir, train_fn=one_train_fn(train_fn))
+    if is_multi_definition(normalised):
+        return spec_from_definitions(
+            normalised, problems, base_dir=base_dir or Path.cwd(), train_fns=None
+        )
     single = one_definition(normalised, problems)
     if single is None:  # refused as a whole: the rest would only follow from it
         raise InvalidSpecError(problems.items)
@@ -180,14 +193,10 @@ def one_definition(request: dict[str, Any], problems: Problems) -> dict[str, Any
         problems.add(DEFINITIONS, f"give {DEFINITION} or {DEFINITIONS}, not both")
         return None
     if len(definitions) > 1:
-        names = ", ".join(
-            repr(d.get("DefinitionName")) for d in definitions if isinstance(d, dict)
-        )
-        problems.add(
-            DEFINITIONS,
-            f"holds {len(definitions)} definitions ({names}); tuning several algorithms in "
-            "one job is not supported yet: give one definition, or one tuning job each",
-        )
+        # Several definitions are tuner.spec.definitions; here only when one is not an
+        # object, which the structural check reported.
+        if not problems:
+            problems.add(DEFINITIONS, "every definition must be an object")
         return None
     definition = dict(definitions[0])
     raw_config = request.get(CONFIG)

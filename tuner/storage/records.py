@@ -1,4 +1,11 @@
-"""Read-only snapshots of what the database holds, returned by :class:`SqlStorage`."""
+"""Read-only snapshots of what the database holds, returned by :class:`SqlStorage`.
+
+A multi-algorithm job's training job keeps its TrainingJobDefinitionName in its
+hyperparameters' JSON under the reserved key ``_definition`` (AMT's own keys start with ``_``,
+like ``_tuning_objective_metric``, so no hyperparameter of a definition can be called so): no
+schema migration is needed and a one-definition job's rows are unchanged. The record shows it
+as :attr:`TrainingJobRecord.definition`, never among the hyperparameters.
+"""
 
 from __future__ import annotations
 
@@ -8,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from strategies.base import TrialStatus
+from strategies.multi import DEFINITION_KEY
 from tuner.status import JobStatus
 
 
@@ -49,6 +57,8 @@ class TrainingJobRecord:
     bracket: int | None = None
     worker: str | None = None
     output_dir: str | None = None
+    #: TrainingJobDefinitionName (multi-algorithm jobs only).
+    definition: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,10 +90,12 @@ def job_record_from_row(row: Any) -> JobRecord:
 
 def training_job_record_from_row(row: Any) -> TrainingJobRecord:
     """A TrainingJobRecord from a ``training_jobs`` row."""
+    hyperparameters = json.loads(row.hyperparameters_json)
+    definition = hyperparameters.pop(DEFINITION_KEY, None)
     return TrainingJobRecord(
         number=row.number,
         name=row.name,
-        hyperparameters=json.loads(row.hyperparameters_json),
+        hyperparameters=hyperparameters,
         status=TrialStatus(row.status),
         created_at=row.created_at,
         final_value=row.final_value,
@@ -98,4 +110,5 @@ def training_job_record_from_row(row: Any) -> TrainingJobRecord:
         bracket=row.bracket,
         worker=row.worker,
         output_dir=row.output_dir,
+        definition=definition,
     )
