@@ -350,19 +350,25 @@ class HyperparameterTuner:
         tuning_job_name: str,
         storage: str = DEFAULT_URL,
         *,
-        algorithm: str | Callable[..., Any] | None = None,
+        algorithm: str | Callable[..., Any] | Mapping[str, Any] | None = None,
     ) -> HyperparameterTuner:
         """A tuner for a tuning job already in ``storage``, as the SDK's ``attach``.
 
         ``describe``, ``best_training_job``, ``training_job_summaries``, ``analytics``,
         ``wait``, ``stop_tuning_job`` and the warm-start methods work on it at once; ``fit``
         runs a new job with the stored configuration. A Python callable is stored by name only,
-        so give it as ``algorithm`` to ``fit`` such a tuner again.
+        so give it as ``algorithm`` to ``fit`` such a tuner again (a multi-algorithm job: the
+        callables by DefinitionName).
         """
         from tuner.spec.ranges import request_ranges
 
         job = SqlStorage(storage).load_job(tuning_job_name)  # JobNotFoundError names it
         request = job.request
+        if "TrainingJobDefinition" not in request:
+            return cls._attach_multi(job, storage, algorithm)
+        if isinstance(algorithm, Mapping):
+            msg = f"{tuning_job_name!r} has one definition: give algorithm, not a dict of them"
+            raise TypeError(msg)
         config = request["HyperParameterTuningJobConfig"]
         definition = request["TrainingJobDefinition"]
         algo_spec = definition.get("AlgorithmSpecification") or {}
@@ -384,6 +390,44 @@ class HyperparameterTuner:
             early_stopping_type=config.get("TrainingJobEarlyStoppingType", "Off"),
             random_seed=config.get("RandomSeed"),
             static_hyperparameters=definition.get("StaticHyperParameters"),
+            storage=storage,
+        )
+        tuner.latest_tuning_job = job.name
+        return tuner
+
+    @classmethod
+    def _attach_multi(
+        cls, job: Any, storage: str, algorithm: Mapping[str, Any] | Any
+    ) -> HyperparameterTuner:
+        """``attach`` of a multi-algorithm job: :meth:`create` from its stored definitions
+        (``algorithm``: the callables by DefinitionName, as they are stored by name only)."""
+        from tuner.spec.ranges import request_ranges
+
+        config = job.request["HyperParameterTuningJobConfig"]
+        definitions = {d["DefinitionName"]: d for d in job.request["TrainingJobDefinitions"]}
+        given = algorithm if isinstance(algorithm, Mapping) else {}
+
+        def reference(name: str) -> Any:
+            spec = definitions[name].get("AlgorithmSpecification") or {}
+            return given.get(name) or spec.get("TrainingImage") or spec.get("AlgorithmName")
+
+        limits = config.get("ResourceLimits") or {}
+        first = next(iter(definitions.values()))
+        tuner = cls.create(
+            {name: reference(name) for name in definitions},
+            {n: d["TuningObjective"]["MetricName"] for n, d in definitions.items()},
+            {n: request_ranges(d.get("HyperParameterRanges")) for n, d in definitions.items()},
+            strategy=job.strategy,
+            objective_type=first["TuningObjective"]["Type"],
+            max_jobs=limits.get("MaxNumberOfTrainingJobs"),
+            max_parallel_jobs=limits.get("MaxParallelTrainingJobs", 1),
+            max_runtime_in_seconds=limits.get("MaxRuntimeInSeconds"),
+            tags=job.request.get("Tags"),
+            early_stopping_type=config.get("TrainingJobEarlyStoppingType", "Off"),
+            random_seed=config.get("RandomSeed"),
+            static_hyperparameters_dict={
+                n: d.get("StaticHyperParameters") or {} for n, d in definitions.items()
+            },
             storage=storage,
         )
         tuner.latest_tuning_job = job.name

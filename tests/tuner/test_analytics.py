@@ -123,6 +123,7 @@ def test_dataframe_keeps_amt_columns_and_adds_ours(planted_db) -> None:
         "Attempts",
         "BestSoFar",
         "TuningJobName",
+        "TrainingJobDefinitionName",
     ]
     assert frame["BestSoFar"].is_monotonic_decreasing
     assert frame["BestSoFar"].iloc[-1] == frame["FinalObjectiveValue"].min()

@@ -82,6 +82,17 @@ def test_create_runs_both_definitions_and_reports_each_on_its_own_metric(
     values = [s["FinalHyperParameterTuningJobObjectiveMetric"]["Value"] for s in summaries]
     assert best["FinalHyperParameterTuningJobObjectiveMetric"]["Value"] == min(values)
     assert best["TrainingJobDefinitionName"] in ("quad", "offset")
+    frame = tuner.analytics().dataframe()
+    assert sorted(frame["TrainingJobDefinitionName"]) == ["offset"] * 3 + ["quad"] * 3
+    attached = HyperparameterTuner.attach(
+        "multi-callables",
+        storage=f"sqlite:///{tmp_path / 'tuner.db'}",
+        algorithm={"quad": _quadratic, "offset": _offset},
+    )
+    assert attached.best_training_job() == best["TrainingJobName"]
+    request, fns = attached._multi_request(None, "again")
+    assert [d["DefinitionName"] for d in request["TrainingJobDefinitions"]] == ["quad", "offset"]
+    assert set(fns) == {"quad", "offset"}
 
 
 def test_create_checks_its_dicts_name_the_same_estimators(tmp_path: Path) -> None:

@@ -748,7 +748,7 @@ CASES: list[tuple[str, Callable[[dict[str, Any]], Any], str, str]] = [
         "unknown-algorithm-name",
         setting((dfn("AlgorithmSpecification", "AlgorithmName"), "catboost")),
         f"{ALGO}.AlgorithmName",
-        "not a built-in algorithm; available: factorization-machines, image-classification",
+        "not a built-in algorithm; available: blazingtext, factorization-machines, image-",
     ),
     (
         "unknown-training-image",
@@ -848,11 +848,13 @@ CASES: list[tuple[str, Callable[[dict[str, Any]], Any], str, str]] = [
         "must have at least 1 items",
     ),
     (
-        "training-job-definitions-multi-algorithm",
-        as_definitions(2),
-        "TrainingJobDefinitions",
-        "holds 2 definitions ('xgb-0', 'xgb-1'); tuning several algorithms in one job is not "
-        "supported yet",
+        "training-job-definitions-multi-algorithm-same-name",
+        _then(
+            as_definitions(2),
+            lambda r: r["TrainingJobDefinitions"][1].update(DefinitionName="xgb-0"),
+        ),
+        "TrainingJobDefinitions[1].DefinitionName",
+        "'xgb-0' is already the name of TrainingJobDefinitions[0]; names must be unique",
     ),
     (
         "training-job-definitions-and-definition",

@@ -7,7 +7,8 @@ kept as a string, as the SDK does), then AMT's ``TrainingJobName``, ``TrainingJo
 ``FinalObjectiveValue``, ``TrainingStartTime``, ``TrainingEndTime``,
 ``TrainingElapsedTimeSeconds``, then ours: ``TrialNumber``, ``EpochsReported``,
 ``StoppedEarly``, ``FailureReason``, ``Attempts``, ``BestSoFar`` (best final objective among the
-trials up to this one) and ``TuningJobName``.
+trials up to this one), ``TuningJobName`` and ``TrainingJobDefinitionName`` (a multi-algorithm
+job's definition, None otherwise).
 
 Several jobs at once. ``TuningJobAnalytics(name, storage, include=[...])`` analyses ``name``
 together with the listed jobs (a warm-start parent and its children): rows in the order the
@@ -150,6 +151,7 @@ _OUR_COLUMNS = [
     "Attempts",
     "BestSoFar",
     "TuningJobName",
+    "TrainingJobDefinitionName",
 ]
 
 
@@ -227,6 +229,7 @@ class AnalyticsSnapshot:
                     "Attempts": t.attempt,
                     "BestSoFar": best,
                     "TuningJobName": job,
+                    "TrainingJobDefinitionName": t.definition,
                 }
             )
             rows.append(row)

@@ -41,7 +41,7 @@ from typing import Any
 from strategies.multi import JointSpace
 from strategies.registry import STRATEGIES
 from tuner.errors import InvalidSpecError
-from tuner.spec.model import DefinitionSpec, TuningJobSpec
+from tuner.spec.model import TuningJobSpec
 from tuner.spec.problems import (
     CONFIG,
     DEFINITION,
@@ -289,22 +289,9 @@ def _build(
     from tuner.spec.validation import _build as build_single
 
     specs = [build_single(single, c, base_dir, fn) for single, c, fn in checked]
+    # Each definition is its one-definition spec's own (TuningJobSpec.definition), named.
     definitions = tuple(
-        DefinitionSpec(
-            name=name,
-            objective=s.objective,
-            space=s.space,
-            algorithm=s.algorithm,
-            static_hyperparameters=s.static_hyperparameters,
-            channels=s.channels,
-            definition=single[DEFINITION],
-            trial_max_runtime_s=s.trial_max_runtime_s,
-            max_retry_attempts=s.max_retry_attempts,
-            environment=s.environment,
-            hyperband=s.hyperband,
-            train_fn=s.train_fn,
-            script=s.script,
-        )
+        dataclasses.replace(s.definition(None), name=name, definition=single[DEFINITION])
         for name, s, (single, _, _) in zip(names, specs, checked, strict=True)
         if name is not None
     )
