@@ -16,6 +16,8 @@
     tuner report NAME [NAME ...] [--db URL] [--json] [--html FILE] [--csv FILE]
     tuner submit SPEC --address URL      run the job on a Ray cluster (Ray Jobs API)
     tuner dashboard [--db URL] [--host 127.0.0.1] [--port 8765] [--token T]   web dashboard
+    tuner serve [--db URL] [--host 127.0.0.1] [--port 8080] [--executor local|ray]
+                [--max-concurrent-jobs N]    the SageMaker API on the wire (tuner.serve)
 
 The database defaults to ``./tuner.db`` (or ``$TUNER_DB``); only ``run`` creates it, a command
 that reads a missing one fails naming the path. Exit status: 0 success, 1 the job ended Failed
@@ -715,6 +717,12 @@ def _cmd_dashboard(args: argparse.Namespace) -> int:
     return cmd_dashboard(args)
 
 
+def _cmd_serve(args: argparse.Namespace) -> int:
+    from tuner.serve import cmd_serve  # starlette, uvicorn and the handlers load for it only
+
+    return cmd_serve(args)
+
+
 def cmd_submit(args: argparse.Namespace) -> int:
     from tuner import submit
 
@@ -900,6 +908,12 @@ def _add_report_commands(sub: _Subparsers) -> None:
     from tuner.dashboard.cli import add_arguments as add_dashboard_arguments
 
     add_dashboard_arguments(p)  # --host 127.0.0.1, --port 8765, --token ($TUNER_DASHBOARD_TOKEN)
+    p = _add_command(
+        sub, "serve", _cmd_serve, "serve the SageMaker API (boto3, the SageMaker SDK) on the wire"
+    )
+    from tuner.serve import add_arguments as add_serve_arguments
+
+    add_serve_arguments(p)  # --host 127.0.0.1, --port 8080, --executor, credentials ...
 
 
 def _add_submit_command(sub: _Subparsers) -> None:

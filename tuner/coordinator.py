@@ -124,8 +124,11 @@ class Coordinator:
         poll_interval_s: float = 0.5,
         on_progress: Callable[[Progress], None] | None = None,
         clock: Clock | None = None,
+        runner: str | None = None,
     ) -> None:
         self.spec = spec
+        #: Who runs the job, stored with it (``"serve"``: the HTTP server, which resumes its own).
+        self.runner = runner
         self.storage = storage
         self.pool = pool
         self.output_root = Path(output_root or spec.output_path or Path.cwd() / "tuner-output")
@@ -171,6 +174,7 @@ class Coordinator:
                 status=JobStatus.IN_PROGRESS,
                 now=self.clock.now(),
                 callable_blob=self._callable_blob,
+                runner=self.runner,
             )
         else:
             self.seed = job.seed
@@ -298,6 +302,11 @@ class Coordinator:
                 pass
         except KeyboardInterrupt:
             return self._stop_job()
+        return self.finish()
+
+    def finish(self) -> JobOutcome:
+        """End the job once :meth:`step` said so: its status, end time and completion details
+        (a driver that runs the loop itself, like the HTTP server's, calls this)."""
         return self._outcome or self._finish_job()
 
     def step(self) -> bool:

@@ -45,6 +45,7 @@ import datetime as dt
 import hashlib
 import json
 from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import PurePath
 from typing import Any
 
@@ -52,7 +53,9 @@ from botocore.model import Shape
 
 from strategies.registry import STRATEGIES
 from tuner.objective import Objective, ObjectiveType
+from tuner.spec.model import CALLABLE_IMAGE_PREFIX
 from tuner.spec.request_shape import shape
+from tuner.spec.resources import resource_config_of_tuning
 from tuner.spec.warm_start import parent_names
 from tuner.status import (
     JobStatus,
@@ -223,7 +226,7 @@ def _output_path(trials: Iterable[TrainingJobRecord]) -> str:
     return DEFAULT_OUTPUT_PATH
 
 
-def _complete_definition(definition: Any, output_path: str) -> None:
+def complete_definition(definition: Any, output_path: str) -> None:
     """Members AWS requires in a response, filled with what the engine used (in place)."""
     if not isinstance(definition, dict):
         return
@@ -242,9 +245,41 @@ def _complete_definition(definition: Any, output_path: str) -> None:
             s3.setdefault("S3DataType", "S3Prefix")
 
 
-def _echo(
-    job: JobRecord, trials: Sequence[TrainingJobRecord]
-) -> tuple[dict[str, Any], dict[str, Any]]:
+def _add_objective_hyperparameter(definition: Any, metric: str) -> None:
+    """AMT adds ``_tuning_objective_metric`` to the StaticHyperParameters it echoes (the
+    SageMaker SDK's ``HyperparameterTuner.attach`` deletes it from there, and fails without
+    it); a Python callable, which is called without it, gets none."""
+    if not isinstance(definition, dict):
+        return
+    algorithm = definition.get("AlgorithmSpecification") or {}
+    image = algorithm.get("TrainingImage") if isinstance(algorithm, dict) else None
+    if isinstance(image, str) and image.startswith(CALLABLE_IMAGE_PREFIX):
+        return
+    statics = definition.setdefault("StaticHyperParameters", {})
+    if isinstance(statics, dict):
+        statics.setdefault("_tuning_objective_metric", metric)
+    if isinstance(algorithm, dict):
+        # The SDK's attach reads MetricDefinitions too; a built-in algorithm reports its
+        # metrics itself (AMT lists the algorithm's regexes here; we have none to list).
+        algorithm.setdefault("MetricDefinitions", [])
+
+
+def _add_resource_config(definition: Any) -> None:
+    """A ``ResourceConfig`` beside a one-instance-type ``HyperParameterTuningResourceConfig``.
+
+    The SageMaker SDK (v2.2xx) sends the latter for every tuner, and its
+    ``HyperparameterTuner.attach`` reads ``TrainingJobDefinition.ResourceConfig`` (instance
+    count, type, volume) from the description, so it fails on a description without one.
+    Whether AMT echoes both is not documented (AMT.md); giving both, with the same values, is
+    our choice (:func:`tuner.spec.resources.resource_config_of_tuning`)."""
+    if not isinstance(definition, dict) or "ResourceConfig" in definition:
+        return
+    derived = resource_config_of_tuning(definition.get("HyperParameterTuningResourceConfig"))
+    if derived is not None:
+        definition["ResourceConfig"] = derived
+
+
+def _echo(job: JobRecord, output_path: str) -> tuple[dict[str, Any], dict[str, Any]]:
     """The request's members DescribeHyperParameterTuningJob echoes, and our extensions."""
     response = shape("DescribeHyperParameterTuningJobResponse")
     echo: dict[str, Any] = {}
@@ -260,10 +295,13 @@ def _echo(
     config.setdefault("Strategy", amt_strategy(job.strategy))
     if config["Strategy"] != job.strategy:
         extensions.setdefault("HyperParameterTuningJobConfig.Strategy", job.strategy)
-    output_path = _output_path(trials)
-    _complete_definition(echo.get("TrainingJobDefinition"), output_path)
+    complete_definition(echo.get("TrainingJobDefinition"), output_path)
+    _add_objective_hyperparameter(echo.get("TrainingJobDefinition"), objective_of(job).metric)
+    _add_resource_config(echo.get("TrainingJobDefinition"))
     for definition in echo.get("TrainingJobDefinitions") or []:
-        _complete_definition(definition, output_path)
+        complete_definition(definition, output_path)
+        metric = definition_objective(job, definition.get("DefinitionName"), objective_of(job))
+        _add_objective_hyperparameter(definition, metric.metric)
     return echo, extensions
 
 
@@ -273,7 +311,7 @@ def request_extensions(job: JobRecord) -> dict[str, Any]:
     E.g. ``{"TrainingJobDefinition.ResourceConfig.NumGpus": 1,
     "HyperParameterTuningJobConfig.Strategy": "TPE"}``; empty for a request that is AMT's.
     """
-    return _echo(job, ())[1]
+    return _echo(job, DEFAULT_OUTPUT_PATH)[1]
 
 
 def training_job_summary(
@@ -314,7 +352,7 @@ def training_job_summary(
 ParentRecords = tuple[JobRecord, Sequence[TrainingJobRecord]]
 
 
-def _is_identical_warm_start(job: JobRecord) -> bool:
+def is_identical_warm_start(job: JobRecord) -> bool:
     config = job.request.get("WarmStartConfig")
     return isinstance(config, Mapping) and config.get("WarmStartType") == (
         "IdenticalDataAndAlgorithm"
@@ -361,6 +399,26 @@ def describe_stored_job(storage: Storage, name: str, *, now: float) -> dict[str,
     )
 
 
+@dataclass(frozen=True)
+class TrialsDigest:
+    """What DescribeHyperParameterTuningJob needs of a job's training jobs: the counters, the
+    best one and the folder they wrote to. :func:`digest` reads it off loaded records;
+    :func:`tuner.trial_pages.digest` has the database compute it (one job of 100,000 trials
+    need not be loaded to be described)."""
+
+    status_counters: dict[str, int]
+    objective_counters: dict[str, int]
+    best: TrainingJobRecord | None
+    output_path: str
+
+
+def digest(trials: Sequence[TrainingJobRecord], objective: Objective) -> TrialsDigest:
+    status_counters, objective_counters = counters(trials)
+    return TrialsDigest(
+        status_counters, objective_counters, best_trial(trials, objective), _output_path(trials)
+    )
+
+
 def describe_tuning_job(
     job: JobRecord,
     trials: Sequence[TrainingJobRecord],
@@ -373,11 +431,25 @@ def describe_tuning_job(
     ``parents``: a warm start's parent jobs with their training jobs (:func:`parent_records`);
     without them (None) ``OverallBestTrainingJob`` is left out: it cannot be known.
     """
+    overall = None
+    if parents is not None and is_identical_warm_start(job):
+        overall = overall_best_training_job(job, trials, parents)
+    return describe_digested(job, digest(trials, objective_of(job)), now=now, overall_best=overall)
+
+
+def describe_digested(
+    job: JobRecord,
+    trials: TrialsDigest,
+    *,
+    now: float,
+    overall_best: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """:func:`describe_tuning_job` from a :class:`TrialsDigest` (and the overall best training
+    job of a warm start, when it is known)."""
     objective = objective_of(job)
-    status_counters, objective_counters = counters(trials)
-    best = best_trial(trials, objective)
+    best = trials.best
     end = job.ended_at if job.status.is_terminal else None
-    echo, _ = _echo(job, trials)
+    echo, _ = _echo(job, trials.output_path)
     completion = dict(job.completion) or None
     if completion is not None and "ConvergenceDetectedTime" in completion:
         completion["ConvergenceDetectedTime"] = timestamp(completion["ConvergenceDetectedTime"])
@@ -394,14 +466,10 @@ def describe_tuning_job(
             "CreationTime": timestamp(job.created_at),
             "HyperParameterTuningEndTime": timestamp(end),
             "LastModifiedTime": timestamp(job.last_modified_at),
-            "TrainingJobStatusCounters": status_counters,
-            "ObjectiveStatusCounters": objective_counters,
+            "TrainingJobStatusCounters": trials.status_counters,
+            "ObjectiveStatusCounters": trials.objective_counters,
             "BestTrainingJob": training_job_summary(job, best, objective) if best else None,
-            "OverallBestTrainingJob": (
-                overall_best_training_job(job, trials, parents)
-                if parents is not None and _is_identical_warm_start(job)
-                else None
-            ),
+            "OverallBestTrainingJob": overall_best,
             "FailureReason": job.failure_reason if job.status is JobStatus.FAILED else None,
             "TuningJobCompletionDetails": completion,
             "ConsumedResources": {"RuntimeInSeconds": int(round((end or now) - job.created_at))},

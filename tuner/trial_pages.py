@@ -16,15 +16,27 @@ import base64
 import binascii
 import json
 from dataclasses import dataclass
-from typing import Any
+from pathlib import PurePath
+from typing import Any, Protocol
 
 from sqlalchemy import ColumnElement, and_, case, func, select
 
 from strategies.base import TrialStatus
+from tuner.describe import (
+    DEFAULT_OUTPUT_PATH,
+    TrialsDigest,
+    describe_digested,
+    is_identical_warm_start,
+    objective_of,
+    overall_best_training_job,
+    parent_records,
+)
 from tuner.errors import TunerError
+from tuner.objective import ObjectiveType
+from tuner.status import StatusCounters
 from tuner.storage import SqlStorage
 from tuner.storage import schema as s
-from tuner.storage.records import TrainingJobRecord, training_job_record_from_row
+from tuner.storage.records import JobRecord, TrainingJobRecord, training_job_record_from_row
 
 #: AWS's MaxResults: 1 to 100, 100 when not given.
 MAX_RESULTS_LIMIT = 100
@@ -51,13 +63,19 @@ class Listing:
         return [self.job, self.sort_by, self.sort_order, self.status_equals]
 
 
-def encode_token(listing: Listing, offset: int) -> str:
+class Keyed(Protocol):
+    """A listing whose tokens are bound to :meth:`key` (its job, order and filters)."""
+
+    def key(self) -> list[Any]: ...
+
+
+def encode_token(listing: Keyed, offset: int) -> str:
     """The opaque NextToken of the page that starts at ``offset``."""
     raw = json.dumps([offset, *listing.key()], separators=(",", ":")).encode()
     return base64.urlsafe_b64encode(raw).decode().rstrip("=")
 
 
-def decode_token(listing: Listing, token: str) -> int:
+def decode_token(listing: Keyed, token: str) -> int:
     """The offset a NextToken of ``listing`` points at (InvalidNextTokenError otherwise)."""
     try:
         raw = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4))
@@ -89,10 +107,7 @@ def _has_objective() -> ColumnElement[bool]:
 
 
 def _filters(listing: Listing) -> list[ColumnElement[bool]]:
-    where = [
-        _tj.c.tuning_job_id
-        == select(s.tuning_jobs.c.id).where(s.tuning_jobs.c.name == listing.job).scalar_subquery()
-    ]
+    where = [_job_filter(listing.job)]
     if listing.status_equals is not None:
         where.append(_amt_status() == listing.status_equals)
     if listing.sort_by == "FinalObjectiveMetricValue":
@@ -140,3 +155,57 @@ def page(
     with storage.engine.connect() as conn:
         records = [training_job_record_from_row(row) for row in conn.execute(query)]
     return records[:max_results], len(records) > max_results
+
+
+def _job_filter(job: str) -> ColumnElement[bool]:
+    return _tj.c.tuning_job_id == (
+        select(s.tuning_jobs.c.id).where(s.tuning_jobs.c.name == job).scalar_subquery()
+    )
+
+
+def digest(storage: SqlStorage, job: JobRecord) -> TrialsDigest:
+    """The :class:`~tuner.describe.TrialsDigest` of ``job`` computed by the database: counters
+    by GROUP BY, the best training job by ``ORDER BY final_value LIMIT 1`` (ties to the lowest
+    number, as :func:`tuner.describe.best_trial` gives them), the first output folder; what
+    DescribeHyperParameterTuningJob costs then does not grow with the number of trials loaded.
+    """
+    where = _job_filter(job.name)
+    counted = StatusCounters()
+    groups = (
+        select(_tj.c.status, _tj.c.retryable, _tj.c.final_value.is_not(None), func.count())
+        .where(where)
+        .group_by(_tj.c.status, _tj.c.retryable, _tj.c.final_value.is_not(None))
+    )
+    objective = objective_of(job)
+    value = (
+        _tj.c.final_value.desc()
+        if objective.type is ObjectiveType.MAXIMIZE
+        else (_tj.c.final_value.asc())
+    )
+    best_query = select(_tj).where(where, _has_objective()).order_by(value, _tj.c.number).limit(1)
+    output_query = (
+        select(_tj.c.output_dir)
+        .where(where, _tj.c.output_dir.is_not(None))
+        .order_by(_tj.c.number)
+        .limit(1)
+    )
+    with storage.engine.connect() as conn:
+        for status, retryable, has_value, n in conn.execute(groups):
+            counted.add(status, retryable=retryable, has_value=bool(has_value), count=int(n))
+        best_row = conn.execute(best_query).first()
+        output_dir = conn.execute(output_query).scalar()
+    best = training_job_record_from_row(best_row) if best_row is not None else None
+    output_path = str(PurePath(output_dir).parent) if output_dir else DEFAULT_OUTPUT_PATH
+    return TrialsDigest(counted.status, counted.objective, best, output_path)
+
+
+def describe_job(storage: SqlStorage, name: str, *, now: float) -> dict[str, Any]:
+    """DescribeHyperParameterTuningJob from the database's :func:`digest` (a warm start with
+    IdenticalDataAndAlgorithm, whose OverallBestTrainingJob compares parents, loads them)."""
+    job = storage.load_job(name)
+    overall = None
+    if is_identical_warm_start(job):
+        overall = overall_best_training_job(
+            job, storage.trials(job.name), parent_records(storage, job)
+        )
+    return describe_digested(job, digest(storage, job), now=now, overall_best=overall)

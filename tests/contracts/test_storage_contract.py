@@ -9,6 +9,7 @@ from __future__ import annotations
 import dataclasses
 
 import pytest
+from sqlalchemy import text
 
 from strategies import TrialStatus
 from tuner.errors import JobExistsError, JobNotFoundError, StorageError
@@ -157,3 +158,101 @@ def test_a_write_the_database_refuses_is_a_storage_error(storage: Storage) -> No
     storage.add_trial("job-1", 1, name="t1", hyperparameters={}, now=1.0)
     with pytest.raises(StorageError, match="database"):
         storage.add_trial("job-1", 1, name="t1-again", hyperparameters={}, now=1.0)
+
+
+def test_the_runner_round_trips_and_defaults_to_none(storage: Storage, url: str) -> None:
+    storage.create_job(
+        "served", REQUEST, strategy="Random", seed=1, status="InProgress", now=1.0, runner="serve"
+    )
+    again = SqlStorage(url)
+    assert again.load_job("job-1").runner is None
+    assert again.load_job("served").runner == "serve"
+    assert {j.name: j.runner for j in again.list_jobs()} == {"served": "serve", "job-1": None}
+
+
+def _trial_with_a_curve(storage: Storage, job: str) -> None:
+    storage.add_trial(job, 1, name=f"{job}-001", hyperparameters={"eta": "0.1"}, now=101.0)
+    storage.add_report(job, 1, attempt=1, epoch=1, metrics={"loss": 2.0}, at=102.0)
+
+
+def _rows(url: str, table: str) -> int:
+    storage = SqlStorage(url)
+    with storage.engine.connect() as conn:
+        return int(conn.execute(text(f"SELECT count(*) FROM {table}")).scalar_one())
+
+
+def test_deleting_a_job_removes_its_trials_and_curves(storage: Storage, url: str) -> None:
+    storage.create_job("kept", REQUEST, strategy="Grid", seed=1, status="InProgress", now=1.0)
+    _trial_with_a_curve(storage, "job-1")
+    _trial_with_a_curve(storage, "kept")
+    storage.delete_job("job-1")
+    with pytest.raises(JobNotFoundError, match="no tuning job named 'job-1'"):
+        storage.load_job("job-1")
+    assert [j.name for j in storage.list_jobs()] == ["kept"]
+    assert (_rows(url, "training_jobs"), _rows(url, "metrics")) == (1, 1)
+    assert [p.value for p in storage.curves("kept")[1]] == [2.0]
+    with pytest.raises(JobNotFoundError, match="no tuning job named 'job-1'"):
+        storage.delete_job("job-1")
+
+
+def test_a_deleted_jobs_name_can_be_used_again_by_the_same_storage(storage: Storage) -> None:
+    # a later job, so that SQLite cannot give the new job-1 the deleted one's id again
+    storage.create_job("kept", REQUEST, strategy="Grid", seed=1, status="InProgress", now=1.0)
+    _trial_with_a_curve(storage, "job-1")
+    _finish(storage, 1, TrialStatus.COMPLETED, final_value=2.0, n_reports=1)
+    with storage.batch():
+        storage.delete_job("job-1")
+        storage.create_job("job-1", REQUEST, strategy="Grid", seed=2, status="InProgress", now=5.0)
+    assert storage.trials("job-1") == [] and storage.curves("job-1") == {}
+    _trial_with_a_curve(storage, "job-1")
+    storage.mark_running("job-1", 1, worker="w2", now=103.0)
+    _finish(storage, 1, TrialStatus.FAILED, failure_reason="boom")
+    (trial,) = storage.trials("job-1")
+    assert (trial.status, trial.worker, trial.failure_reason) == (TrialStatus.FAILED, "w2", "boom")
+    assert storage.load_job("job-1").strategy == "Grid"
+    assert [p.value for p in storage.curves("job-1")[1]] == [2.0]
+
+
+def _delete_then_crash(storage: Storage) -> None:
+    with storage.batch():
+        storage.delete_job("job-1")
+        raise RuntimeError("crash after the delete")
+
+
+def test_a_failed_batch_keeps_the_job_it_deleted(storage: Storage) -> None:
+    _trial_with_a_curve(storage, "job-1")
+    with pytest.raises(RuntimeError, match="crash"):
+        _delete_then_crash(storage)
+    assert [t.name for t in storage.trials("job-1")] == ["job-1-001"]
+    assert [p.value for p in storage.curves("job-1")[1]] == [2.0]
+
+
+ARN = "arn:aws:sagemaker:us-east-1:123456789012:hyper-parameter-tuning-job/job-1"
+
+
+def test_tags_are_upserted_and_listed_in_the_order_first_added(storage: Storage) -> None:
+    storage.set_tags(ARN, {"team": "ml", "stage": "dev"})
+    storage.set_tags(ARN, {"owner": "ana", "stage": "prod"})  # AddTags overwrites a key
+    assert list(storage.tags(ARN).items()) == [("team", "ml"), ("stage", "prod"), ("owner", "ana")]
+    assert storage.tags(ARN + "-other") == {}
+    storage.set_tags(ARN, {})
+    assert len(storage.tags(ARN)) == 3
+
+
+def test_tags_are_deleted_by_key_or_all_at_once(storage: Storage, url: str) -> None:
+    other = ARN + "-other"
+    storage.set_tags(ARN, {"a": "1", "b": "2", "c": "3"})
+    storage.set_tags(other, {"a": "x"})
+    storage.delete_tags(ARN, ["a", "nope"])  # an unknown key is ignored
+    storage.delete_tags(ARN, [])
+    assert storage.tags(ARN) == {"b": "2", "c": "3"}
+    assert SqlStorage(url).tags(ARN) == {"b": "2", "c": "3"}  # a second connection sees them
+    storage.delete_tags(ARN)
+    assert storage.tags(ARN) == {} and storage.tags(other) == {"a": "x"}
+    storage.delete_tags("arn:unknown")  # an unknown resource is no error
+
+
+def test_deleting_a_job_leaves_its_tags_to_the_caller(storage: Storage) -> None:
+    storage.set_tags(ARN, {"team": "ml"})
+    storage.delete_job("job-1")
+    assert storage.tags(ARN) == {"team": "ml"}

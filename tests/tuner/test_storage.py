@@ -41,25 +41,57 @@ def test_newer_schema_is_refused(tmp_path: Path) -> None:
         SqlStorage(str(path))
 
 
+def _make_it_look_like_version(path: Path, version: int) -> None:
+    """Undo the schema changes after ``version`` in a file the current code wrote."""
+    con = sqlite3.connect(path)
+    con.execute("DROP TABLE tags")  # version 3
+    con.execute("ALTER TABLE tuning_jobs DROP COLUMN runner")
+    if version < 2:
+        con.execute("ALTER TABLE training_jobs DROP COLUMN retry_reasons_json")
+    con.execute("DELETE FROM schema_version")
+    con.execute("INSERT INTO schema_version(version) VALUES (?)", (version,))
+    con.commit()
+    con.close()
+
+
+def _versions(path: Path) -> list[int]:
+    con = sqlite3.connect(path)
+    try:
+        return [v for (v,) in con.execute("select version from schema_version order by version")]
+    finally:
+        con.close()
+
+
 def test_a_version_1_database_is_migrated_not_rebuilt(tmp_path: Path) -> None:
     path = tmp_path / "old.db"
     storage = _storage(str(path))
     storage.add_trial("job-1", 1, name="t1", hyperparameters={"eta": "0.1"}, now=1.0)
     storage.close()
-    con = sqlite3.connect(path)  # make it look like a version 1 file
-    con.execute("ALTER TABLE training_jobs DROP COLUMN retry_reasons_json")
-    con.execute("DELETE FROM schema_version")
-    con.execute("INSERT INTO schema_version(version) VALUES (1)")
-    con.commit()
-    con.close()
+    _make_it_look_like_version(path, 1)
     upgraded = SqlStorage(str(path))
     assert [t.name for t in upgraded.trials("job-1")] == ["t1"]  # data kept
     upgraded.restart_trial("job-1", 1, attempt=2, reason="boom", now=2.0)
     assert upgraded.trials("job-1")[0].retry_reasons == ("boom",)
-    versions = [
-        v
-        for (v,) in sqlite3.connect(path).execute(
-            "select version from schema_version order by version"
-        )
-    ]
-    assert versions == [1, 2]
+    assert _versions(path) == [1, 2, 3]
+
+
+def test_a_version_2_database_gains_the_runner_column_and_tags(tmp_path: Path) -> None:
+    path = tmp_path / "v2.db"
+    _storage(str(path)).close()
+    _make_it_look_like_version(path, 2)
+    con = sqlite3.connect(path)
+    columns = {row[1] for row in con.execute("PRAGMA table_info(tuning_jobs)")}
+    tables = {row[0] for row in con.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+    con.close()
+    assert "runner" not in columns and "tags" not in tables  # a genuine version 2 file
+    upgraded = SqlStorage(str(path))
+    assert _versions(path) == [2, 3]
+    assert upgraded.load_job("job-1").runner is None  # an old job has no runner
+    upgraded.create_job(
+        "job-2", REQUEST, strategy="Random", seed=1, status="InProgress", now=2.0, runner="serve"
+    )
+    upgraded.set_tags("arn:job-2", {"team": "ml"})
+    reopened = SqlStorage(str(path))
+    assert reopened.load_job("job-2").runner == "serve"
+    assert reopened.tags("arn:job-2") == {"team": "ml"}
+    assert _versions(path) == [2, 3]  # opening it again migrates nothing

@@ -221,3 +221,20 @@ def local_gpu_count() -> int:
     except (OSError, subprocess.SubprocessError):
         return 0
     return sum(1 for line in out.stdout.splitlines() if line.startswith("GPU "))
+
+
+#: The members of a one-instance-type HyperParameterTuningResourceConfig that ResourceConfig has.
+_SHARED_RESOURCE_MEMBERS = ("InstanceType", "InstanceCount", "VolumeSizeInGB", "VolumeKmsKeyId")
+
+
+def resource_config_of_tuning(tuning: Any) -> dict[str, Any] | None:
+    """The ``ResourceConfig`` that a one-instance-type ``HyperParameterTuningResourceConfig``
+    amounts to (None for a list of InstanceConfigs or no instance type).
+
+    DescribeHyperParameterTuningJob echoes it beside the request's HyperParameterTuningResource
+    Config (the SageMaker SDK's ``attach`` reads ResourceConfig), and a request that carries both,
+    as one copied from such a description does, is accepted when they agree.
+    """
+    if not isinstance(tuning, Mapping) or "InstanceType" not in tuning:
+        return None
+    return {k: tuning[k] for k in _SHARED_RESOURCE_MEMBERS if k in tuning}

@@ -83,7 +83,7 @@ from tuner.spec.ranges import (
     range_items,
 )
 from tuner.spec.request_shape import check_request
-from tuner.spec.resources import resources_from_config
+from tuner.spec.resources import resource_config_of_tuning, resources_from_config
 from tuner.spec.search import (
     SearchChoice,
     check_budget,
@@ -303,7 +303,10 @@ def check_top_level(request: Mapping[str, Any], problems: Problems) -> None:
                 f"{DEFINITION}.{member}",
                 f"is only for multi-algorithm TrainingJobDefinitions; use {instead}",
             )
-    if "ResourceConfig" in definition and "HyperParameterTuningResourceConfig" in definition:
+    both = "ResourceConfig" in definition and "HyperParameterTuningResourceConfig" in definition
+    if both and definition["ResourceConfig"] != resource_config_of_tuning(
+        definition["HyperParameterTuningResourceConfig"]
+    ):
         problems.add(
             DEFINITION, "give ResourceConfig or HyperParameterTuningResourceConfig, not both"
         )

@@ -1,4 +1,4 @@
-"""Persistence of tuning jobs, training jobs and metrics (SQLAlchemy; SQLite by default)."""
+"""Persistence of tuning jobs, training jobs, metrics and tags (SQLAlchemy; SQLite by default)."""
 
 from tuner.storage.base import Storage
 from tuner.storage.records import JobRecord, MetricPoint, TrainingJobRecord

@@ -2,9 +2,10 @@
 
 Narrow on purpose (Optuna's 20-odd abstract storage methods are the warning): the coordinator
 creates a job, adds trials, records their start, reports and end, restarts them for a retry,
-and sets the job's status; everything else reads snapshots. :class:`~tuner.storage.SqlStorage`
-is the implementation (SQLite or any SQLAlchemy database); the storage contract suite in
-``tests/contracts`` runs against every implementation.
+and sets the job's status; the HTTP API server also deletes jobs and keeps resources' tags
+(AddTags, ListTags, DeleteTags); everything else reads snapshots.
+:class:`~tuner.storage.SqlStorage` is the implementation (SQLite or any SQLAlchemy database);
+the storage contract suite in ``tests/contracts`` runs against every implementation.
 
 Contract: returned records are immutable snapshots, never changed by later writes; names of
 tuning jobs are unique without regard to case; writes inside one :meth:`Storage.batch` block
@@ -39,8 +40,20 @@ class Storage(Protocol):
         status: JobStatus,
         now: float,
         callable_blob: bytes | None = None,
+        runner: str | None = None,
     ) -> None:
-        """Insert a tuning job; JobExistsError if the name is taken (in any case)."""
+        """Insert a tuning job; JobExistsError if the name is taken (in any case).
+
+        ``runner`` says who runs it ("serve": the HTTP API server, which resumes only its own
+        jobs after a restart; None: ``tuner run`` or the Python API).
+        """
+        ...
+
+    def delete_job(self, name: str) -> None:
+        """Delete a tuning job with its training jobs and metrics; JobNotFoundError if none.
+
+        One transaction; the job's tags are left to the caller (they are keyed by ARN).
+        """
         ...
 
     def load_job(self, name: str) -> JobRecord:
@@ -125,4 +138,16 @@ class Storage(Protocol):
         self, job: str, metric_names: Sequence[str] | None = None
     ) -> dict[int, list[MetricPoint]]:
         """Reported metrics of each training job's latest attempt, by training job number."""
+        ...
+
+    def set_tags(self, resource_arn: str, tags: Mapping[str, str]) -> None:
+        """Add tags to a resource, overwriting the value of a key it has (the API's AddTags)."""
+        ...
+
+    def tags(self, resource_arn: str) -> dict[str, str]:
+        """A resource's tags in the order their keys were first added (the API's ListTags)."""
+        ...
+
+    def delete_tags(self, resource_arn: str, keys: Sequence[str] | None = None) -> None:
+        """Delete these tags of a resource (None: all of them); unknown keys are ignored."""
         ...

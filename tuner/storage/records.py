@@ -34,6 +34,8 @@ class JobRecord:
     failure_reason: str | None = None
     callable_blob: bytes | None = None
     completion: Mapping[str, Any] = field(default_factory=dict)
+    #: Who runs the job: None (``tuner run``, Python API) or "serve" (the HTTP API's jobs).
+    runner: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,7 +74,7 @@ class MetricPoint:
 
 
 def job_record_from_row(row: Any) -> JobRecord:
-    """A JobRecord from a ``tuning_jobs`` row (``callable_blob`` may be left out of the select)."""
+    """A JobRecord from a ``tuning_jobs`` row (``callable_blob``, ``runner`` may be left out)."""
     return JobRecord(
         name=row.name,
         request=json.loads(row.request_json),
@@ -85,6 +87,7 @@ def job_record_from_row(row: Any) -> JobRecord:
         failure_reason=row.failure_reason,
         callable_blob=getattr(row, "callable_blob", None),
         completion=json.loads(row.completion_json) if row.completion_json else {},
+        runner=getattr(row, "runner", None),
     )
 
 

@@ -1,4 +1,4 @@
-"""The database schema: tuning jobs, their training jobs, and every reported metric.
+"""The database schema: tuning jobs, their training jobs, every reported metric, and tags.
 
 SQLAlchemy Core tables rather than ORM classes: the coordinator's hot path (one insert per
 trial, one per report, one update when a trial ends) stays a handful of plain statements, which
@@ -30,7 +30,7 @@ from sqlalchemy import (
     text,
 )
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 metadata = MetaData()
 
@@ -52,6 +52,9 @@ tuning_jobs = Table(
     Column("seed", Integer, nullable=False),
     # cloudpickled training callable when the algorithm is user code (Python API), for resume.
     Column("callable_blob", LargeBinary),
+    # Who runs the job: None for ``tuner run`` and the Python API, "serve" for a job created
+    # through the HTTP API; after a restart the server resumes only the jobs it owns.
+    Column("runner", String(32)),
     Column("created_at", Float, nullable=False),
     Column("ended_at", Float),
     Column("last_modified_at", Float, nullable=False),
@@ -103,8 +106,21 @@ metrics = Table(
     Column("at", Float, nullable=False),
 )
 
+#: Tags of any resource (AddTags/ListTags/DeleteTags of the API), keyed by the ARN the caller
+#: gives; storage does not compute ARNs, nor delete tags with their resource.
+tags = Table(
+    "tags",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("resource_arn", String(256), nullable=False),
+    Column("key", String(128), nullable=False),
+    Column("value", String(256), nullable=False),
+    UniqueConstraint("resource_arn", "key"),
+)
+
 Index("ix_training_jobs_job_status", training_jobs.c.tuning_job_id, training_jobs.c.status)
 Index("ix_metrics_training_job", metrics.c.training_job_id, metrics.c.attempt, metrics.c.epoch)
+Index("ix_tags_resource_arn", tags.c.resource_arn)
 
 
 def _add_retry_reasons(conn: Connection) -> None:
@@ -112,5 +128,13 @@ def _add_retry_reasons(conn: Connection) -> None:
     conn.execute(text("ALTER TABLE training_jobs ADD COLUMN retry_reasons_json TEXT"))
 
 
+def _add_runner(conn: Connection) -> None:
+    """Version 3: a job remembers who runs it, so the HTTP server resumes only its own jobs.
+
+    The ``tags`` table of version 3 needs no step: ``create_all`` adds missing tables.
+    """
+    conn.execute(text("ALTER TABLE tuning_jobs ADD COLUMN runner VARCHAR(32)"))
+
+
 #: version -> step that upgrades a database from ``version - 1``.
-MIGRATIONS: dict[int, Callable[[Connection], None]] = {2: _add_retry_reasons}
+MIGRATIONS: dict[int, Callable[[Connection], None]] = {2: _add_retry_reasons, 3: _add_runner}

@@ -1,4 +1,4 @@
-"""SqlStorage: tuning jobs, training jobs and metrics in any SQLAlchemy database.
+"""SqlStorage: tuning jobs, training jobs, metrics and tags in any SQLAlchemy database.
 
 SQLite by default (``sqlite:///tuner.db``), opened in WAL mode so that readers (``tuner
 describe``, the dashboard) never block the coordinator, the only writer. ``synchronous=NORMAL``
@@ -22,6 +22,7 @@ from sqlalchemy import (
     Connection,
     Engine,
     create_engine,
+    delete,
     event,
     func,
     insert,
@@ -187,14 +188,28 @@ class SqlStorage:
     def _job_id(self, conn: Connection, name: str) -> int:
         job_id = self._job_ids.get(name)
         if job_id is None:
-            job_id = conn.execute(
-                select(s.tuning_jobs.c.id).where(s.tuning_jobs.c.name == name)
-            ).scalar()
-            if job_id is None:
-                msg = f"no tuning job named {name!r} in {self.url}"
-                raise JobNotFoundError(msg)
+            job_id = self._lookup_job_id(conn, name)
             self._job_ids[name] = job_id
         return job_id
+
+    def _lookup_job_id(self, conn: Connection, name: str) -> int:
+        """The job's id as the database has it now (not cached); JobNotFoundError if none."""
+        job_id: int | None = conn.execute(
+            select(s.tuning_jobs.c.id).where(s.tuning_jobs.c.name == name)
+        ).scalar()
+        if job_id is None:
+            msg = f"no tuning job named {name!r} in {self.url}"
+            raise JobNotFoundError(msg)
+        return job_id
+
+    def _forget_job(self, job_id: int) -> None:
+        """Drop the cached ids of a deleted job, so a new job may take its name."""
+        for name, cached in list(self._job_ids.items()):
+            if cached == job_id:
+                self._job_ids.pop(name, None)
+        for key in list(self._trial_ids):
+            if key[0] == job_id:
+                self._trial_ids.pop(key, None)
 
     def _trial_id(self, conn: Connection, job: str, number: int) -> int:
         job_id = self._job_id(conn, job)
@@ -223,8 +238,12 @@ class SqlStorage:
         status: JobStatus,
         now: float,
         callable_blob: bytes | None = None,
+        runner: str | None = None,
     ) -> None:
-        """Insert a tuning job; raises JobExistsError if the name is taken (case-insensitive)."""
+        """Insert a tuning job; raises JobExistsError if the name is taken (case-insensitive).
+
+        ``runner`` ("serve" for the HTTP API's jobs) tells a restarted server which jobs to resume.
+        """
         with self._conn() as conn:
             clash = conn.execute(
                 select(s.tuning_jobs.c.name).where(
@@ -243,6 +262,7 @@ class SqlStorage:
                         status=JobStatus(status).value,
                         seed=seed,
                         callable_blob=callable_blob,
+                        runner=runner,
                         created_at=now,
                         last_modified_at=now,
                     )
@@ -250,6 +270,21 @@ class SqlStorage:
             except IntegrityError as exc:
                 msg = f"a tuning job named {name!r} already exists in {self.url}"
                 raise JobExistsError(msg) from exc
+
+    def delete_job(self, name: str) -> None:
+        """Delete a tuning job, its training jobs and their metrics in one transaction.
+
+        Each table explicitly, children first: ON DELETE CASCADE would need SQLite's
+        ``foreign_keys`` pragma on the very connection. Tags are the caller's to delete.
+        """
+        tj = s.training_jobs
+        with self._conn() as conn:
+            job_id = self._lookup_job_id(conn, name)
+            trial_ids = select(tj.c.id).where(tj.c.tuning_job_id == job_id)
+            conn.execute(delete(s.metrics).where(s.metrics.c.training_job_id.in_(trial_ids)))
+            conn.execute(delete(tj).where(tj.c.tuning_job_id == job_id))
+            conn.execute(delete(s.tuning_jobs).where(s.tuning_jobs.c.id == job_id))
+            self._forget_job(job_id)
 
     def load_job(self, name: str) -> JobRecord:
         with self._conn() as conn:
@@ -453,3 +488,47 @@ class SqlStorage:
         for number, epoch, name, value, at in rows:
             out.setdefault(number, []).append(MetricPoint(epoch, name, value, at))
         return out
+
+    # -- tags -----------------------------------------------------------------------------------
+    def set_tags(self, resource_arn: str, tags: Mapping[str, str]) -> None:
+        """Add tags, overwriting an existing key's value (AddTags); a portable upsert.
+
+        Select, then update or insert, in one transaction: no dialect's ON CONFLICT.
+        """
+        if not tags:
+            return
+        t = s.tags
+        with self._conn() as conn:
+            query = select(t.c.key, t.c.id).where(
+                t.c.resource_arn == resource_arn, t.c.key.in_(list(tags))
+            )
+            existing = {key: tag_id for key, tag_id in conn.execute(query)}
+            for key, tag_id in existing.items():
+                conn.execute(update(t).where(t.c.id == tag_id).values(value=tags[key]))
+            new = [
+                {"resource_arn": resource_arn, "key": k, "value": v}
+                for k, v in tags.items()
+                if k not in existing
+            ]
+            if new:
+                conn.execute(insert(t), new)
+
+    def tags(self, resource_arn: str) -> dict[str, str]:
+        """A resource's tags (ListTags), in the order their keys were first added."""
+        t = s.tags
+        with self._conn() as conn:
+            rows = conn.execute(
+                select(t.c.key, t.c.value).where(t.c.resource_arn == resource_arn).order_by(t.c.id)
+            )
+            return {key: value for key, value in rows}
+
+    def delete_tags(self, resource_arn: str, keys: Sequence[str] | None = None) -> None:
+        """Delete these tags of a resource (None: all of them); unknown keys are ignored."""
+        t = s.tags
+        query = delete(t).where(t.c.resource_arn == resource_arn)
+        if keys is not None:
+            if not keys:
+                return
+            query = query.where(t.c.key.in_(list(keys)))
+        with self._conn() as conn:
+            conn.execute(query)
