@@ -220,6 +220,28 @@ def build_request(
     }
 
 
+def _resource_config(
+    instance_type: str | None,
+    num_cpus: float | None,
+    num_gpus: float | None,
+    allow_cpu_fallback: bool | None,
+    max_memory_mb: float | None,
+) -> dict[str, Any]:
+    """The ResourceConfig the keyword arguments ask for (our fields: tuner.spec.resources)."""
+    config: dict[str, Any] = {}
+    if instance_type is not None:
+        config.update(InstanceType=instance_type, InstanceCount=1)
+    if num_cpus is not None:
+        config["NumCpus"] = num_cpus
+    if num_gpus is not None:
+        config["NumGpus"] = num_gpus
+    if allow_cpu_fallback is not None:  # None: the default (see tuner.spec.placement)
+        config["AllowCpuFallback"] = bool(allow_cpu_fallback)
+    if max_memory_mb is not None:
+        config["MaxMemoryInMB"] = max_memory_mb
+    return config
+
+
 class HyperparameterTuner:
     """Tunes a built-in algorithm or a Python training function, like SageMaker's tuner."""
 
@@ -261,6 +283,7 @@ class HyperparameterTuner:
         num_cpus: float | None = None,
         num_gpus: float | None = None,
         allow_cpu_fallback: bool | None = None,
+        max_memory_mb: float | None = None,
         require_gpu: bool = False,
         entry_point: str | None = None,
         source_dir: str | Path | None = None,
@@ -327,15 +350,9 @@ class HyperparameterTuner:
         self.fresh_worker_per_trial = fresh_worker_per_trial
         self.executor = executor
         self.ray_address = ray_address
-        self.resource_config: dict[str, Any] = {}
-        if instance_type is not None:
-            self.resource_config.update(InstanceType=instance_type, InstanceCount=1)
-        if num_cpus is not None:
-            self.resource_config["NumCpus"] = num_cpus
-        if num_gpus is not None:
-            self.resource_config["NumGpus"] = num_gpus
-        if allow_cpu_fallback is not None:  # None: the default (see tuner.spec.placement)
-            self.resource_config["AllowCpuFallback"] = bool(allow_cpu_fallback)
+        self.resource_config = _resource_config(
+            instance_type, num_cpus, num_gpus, allow_cpu_fallback, max_memory_mb
+        )
         self.require_gpu = require_gpu
         self.latest_tuning_job: str | None = None
         self._storage: SqlStorage | None = None

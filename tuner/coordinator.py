@@ -38,6 +38,25 @@ Choices where AMT is silent (AMT.md section 19):
 * On resume, trials that were running when the coordinator died are run again from the start
   (a new attempt, same number and hyperparameters); finished trials are kept as they are.
 
+One coordinator per job: the lease. :meth:`Coordinator.start` takes the job's lease in the
+database (:meth:`~tuner.storage.base.Storage.acquire_lease`, atomic) for ``LEASE_S`` seconds
+as holder ``host:pid:token`` (a token of its own, so two coordinators of one process differ),
+:meth:`Coordinator.step` renews it every ``LEASE_RENEW_S`` seconds, and the job's end (or
+Ctrl-C, or an error out of :meth:`Coordinator.run`) releases it. Lease times are wall-clock
+(``time.time()``), never the job's clock, which may be simulated. A second coordinator on the
+job is refused with :class:`~tuner.errors.JobLeasedError` (``tuner run``/``resume`` exit 2)
+before it writes anything, unless the lease is free, expired, or its holder is known dead:
+
+* same host, and no process has the holder's pid: dead (a ``kill -9``'d ``tuner run`` is
+  taken over at once, without waiting for its lease to expire);
+* same host and pid as ours, another token: alive (another coordinator of this process, like
+  the HTTP server's job threads or a second Python API tuner);
+* another host: alive, since its processes cannot be seen from here; wait for the expiry.
+
+A coordinator whose renewal fails (another one took the job over after its lease expired,
+e.g. it was suspended for longer than ``LEASE_S``) stops writing: :meth:`Coordinator.step`
+raises JobLeasedError.
+
 Multi-algorithm jobs (several ``TrainingJobDefinitions``, :mod:`tuner.spec.definitions`): the
 search is :func:`strategies.multi.build_multi_search` (one sub-search per definition, the
 budget shared round-robin), a trial's configuration carries its definition under
@@ -52,7 +71,11 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import logging
+import math
+import os
 import secrets
+import socket
+import time
 from collections import deque
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -69,7 +92,7 @@ from tuner.channels import trial_channels
 from tuner.clock import Clock, SystemClock
 from tuner.completion import CompletionCriteria, CompletionTracker
 from tuner.describe import training_job_name
-from tuner.errors import JobExistsError
+from tuner.errors import JobExistsError, JobLeasedError
 from tuner.pools.base import Event, Finished, Report, Started, TrialSpec, WorkerPool
 from tuner.spec.model import DefinitionSpec, TuningJobSpec
 from tuner.status import JobStatus
@@ -86,6 +109,41 @@ STOP_REQUEST_CHECK_S = 1.0
 STOP_CONFIRM_S = 10.0
 #: Why the trials of a job were interrupted when its coordinator died (recorded on resume).
 INTERRUPTED_REASON = "interrupted: the coordinator stopped while it ran"
+#: How long the job's lease lasts without a renewal (wall-clock seconds).
+LEASE_S = 60.0
+#: How often a running coordinator renews its lease (wall-clock seconds).
+LEASE_RENEW_S = 10.0
+
+
+def new_lease_holder() -> str:
+    """A lease holder id of a coordinator of this process: ``host:pid:token``."""
+    return f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(4)}"
+
+
+def lease_holder_alive(holder: str) -> bool:
+    """Whether the coordinator ``holder`` may still be running (the module docstring's rule).
+
+    Dead only when it is known: same host and no process has its pid. Another host, another
+    coordinator of this process, a pid that exists (or that we may not signal): alive.
+    """
+    parts = holder.rsplit(":", 2)
+    if len(parts) != 3 or parts[0] != socket.gethostname():
+        return True
+    try:
+        pid = int(parts[1])
+    except ValueError:
+        return True
+    if pid == os.getpid():
+        return True  # this process: another coordinator of it (ours would have matched)
+    if pid <= 0:
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:  # PermissionError: it exists, as another user's process
+        return True
+    return True
 
 
 @dataclass(frozen=True)
@@ -153,29 +211,48 @@ class Coordinator:
         self._outcome: JobOutcome | None = None
         # Each definition's channels, laid out on its first submit.
         self._channels: dict[str | None, dict[str, str]] = {}
+        #: This coordinator's holder id of the job's lease (``host:pid:token``).
+        self.lease_holder = new_lease_holder()
+        self._lease_renewed_at: float | None = None  # wall-clock time; None: not held
 
     # -- set-up ------------------------------------------------------------------------------
     def start(self) -> None:
-        """Create the job in storage, or load it for a resume if it exists and is unfinished."""
+        """Create the job in storage, or load it for a resume if it exists and is unfinished.
+
+        Takes the job's lease first (JobLeasedError, nothing written, if another live
+        coordinator runs the job); a start that fails after that gives it back.
+        """
         spec = self.spec
         self._prepare_callables()
         job = self._existing_job()
         # Parents are read (and checked) before anything is written, on a resume again.
         self.warm_start = warm_start_observations(spec, self.storage)
+        if job is not None:
+            self._acquire_lease()
+        try:
+            self._start_job(job)
+        except BaseException:
+            self._release_lease()
+            raise
+
+    def _start_job(self, job: JobRecord | None) -> None:
+        spec = self.spec
         if job is None:
             self.seed = (
                 spec.random_seed if spec.random_seed is not None else secrets.randbelow(2**31)
             )
-            self.storage.create_job(
-                spec.name,
-                spec.request,
-                strategy=spec.strategy,
-                seed=self.seed,
-                status=JobStatus.IN_PROGRESS,
-                now=self.clock.now(),
-                callable_blob=self._callable_blob,
-                runner=self.runner,
-            )
+            with self.storage.batch():  # created with its lease: no one can take it between
+                self.storage.create_job(
+                    spec.name,
+                    spec.request,
+                    strategy=spec.strategy,
+                    seed=self.seed,
+                    status=JobStatus.IN_PROGRESS,
+                    now=self.clock.now(),
+                    callable_blob=self._callable_blob,
+                    runner=self.runner,
+                )
+                self._acquire_lease()
         else:
             self.seed = job.seed
         self.search = self._build_search()
@@ -292,17 +369,59 @@ class Coordinator:
         """Every definition's objective metric."""
         return {d.objective.metric for d in self.spec.definitions}
 
+    # -- the lease -------------------------------------------------------------------------------
+    def _acquire_lease(self) -> None:
+        now = time.time()
+        self.storage.acquire_lease(
+            self.spec.name,
+            self.lease_holder,
+            now=now,
+            duration_s=LEASE_S,
+            holder_alive=lease_holder_alive,
+        )
+        self._lease_renewed_at = now
+
+    def _renew_lease(self) -> None:
+        """Renew the lease every LEASE_RENEW_S; JobLeasedError if another coordinator took it."""
+        now = time.time()
+        if self._lease_renewed_at is None or now - self._lease_renewed_at < LEASE_RENEW_S:
+            return
+        if not self.storage.renew_lease(
+            self.spec.name, self.lease_holder, now=now, duration_s=LEASE_S
+        ):
+            self._lease_renewed_at = None
+            job = self.storage.load_job(self.spec.name)
+            msg = (
+                f"tuning job {self.spec.name!r}: this coordinator ({self.lease_holder}) lost "
+                f"its lease to {job.lease_holder or 'nobody'} (it was not renewed within "
+                f"{LEASE_S:g} s); it stops without writing more, the other one runs the job"
+            )
+            raise JobLeasedError(msg)
+        self._lease_renewed_at = now
+
+    def _release_lease(self) -> None:
+        if self._lease_renewed_at is None:
+            return
+        self._lease_renewed_at = None
+        try:
+            self.storage.release_lease(self.spec.name, self.lease_holder)
+        except Exception:  # the lease expires by itself; do not hide why we ended
+            log.warning("cannot release the lease of tuning job %s", self.spec.name, exc_info=True)
+
     # -- the loop -------------------------------------------------------------------------------
     def run(self) -> JobOutcome:
         """Run (or resume) the job to its end. Ctrl-C stops it cleanly as Stopped."""
         if self.search is None:
             self.start()
         try:
-            while self.step():
-                pass
-        except KeyboardInterrupt:
-            return self._stop_job()
-        return self.finish()
+            try:
+                while self.step():
+                    pass
+            except KeyboardInterrupt:
+                return self._stop_job()
+            return self.finish()
+        finally:
+            self._release_lease()  # ended (released already) or interrupted by an error
 
     def finish(self) -> JobOutcome:
         """End the job once :meth:`step` said so: its status, end time and completion details
@@ -310,7 +429,11 @@ class Coordinator:
         return self._outcome or self._finish_job()
 
     def step(self) -> bool:
-        """One iteration: launch, handle events, check limits. False once the job should end."""
+        """One iteration: launch, handle events, check limits. False once the job should end.
+
+        Raises JobLeasedError, before writing anything, if another coordinator took the job.
+        """
+        self._renew_lease()
         with self.storage.batch():
             self._launch()
         events = self.pool.poll(self.poll_interval_s if self._running else 0.0)
@@ -430,22 +553,33 @@ class Coordinator:
             self._on_finished(state, event)
 
     def _on_started(self, state: TrialState, event: Started) -> None:
-        state.started = self.clock.monotonic()
+        state.started = state.heard = self.clock.monotonic()
         self.trials.set_status(state, TrialStatus.IN_PROGRESS)
         self.storage.mark_running(self.spec.name, state.number, worker=event.worker, now=event.at)
 
     def _on_report(self, state: TrialState, event: Report) -> None:
         state.n_reports += 1
-        state.last_metrics.update(event.metrics)
+        state.heard = self.clock.monotonic()
+        finite = {k: v for k, v in event.metrics.items() if math.isfinite(v)}
+        state.last_metrics.update(finite)
         self.storage.add_report(
             self.spec.name,
             state.number,
             attempt=state.attempt,
             epoch=event.epoch,
-            metrics=event.metrics,
+            metrics=finite,
             at=event.at,
         )
-        value = event.metrics.get(self._metric_of(state))
+        metric = self._metric_of(state)
+        value = event.metrics.get(metric)
+        if value is not None and not math.isfinite(value):
+            # Diverged: it never recovers, and no strategy may fit on it. Stop it, Failed.
+            state.fail_reason = (
+                f"ObjectiveNotFinite: the objective metric {metric!r} was {value} at epoch "
+                f"{event.epoch}: not a finite number"
+            )
+            self._request_stop(state, StopDecision(state.fail_reason))
+            return
         snapshot = None
         if value is not None:
             state.curve.append((event.epoch, value))
@@ -483,10 +617,13 @@ class Coordinator:
         status = event.status
         if status is TrialStatus.STOPPED and state.stop is not None and state.stop.completed:
             status = TrialStatus.COMPLETED  # it ran its whole budget: nothing was cut short
+        error, retryable = event.error, event.retryable
+        if state.fail_reason is not None and status is not TrialStatus.FAILED:
+            status, error, retryable = TrialStatus.FAILED, state.fail_reason, False
         self.trials.set_status(state, status)
         final_value = state.last_value if status is not TrialStatus.FAILED else None
         reason = {
-            TrialStatus.FAILED: event.error,
+            TrialStatus.FAILED: error,
             TrialStatus.STOPPED: state.stop.reason if state.stop else None,
         }.get(status)
         self.storage.finish_trial(
@@ -498,7 +635,7 @@ class Coordinator:
             final_metrics=state.last_metrics,
             n_reports=state.n_reports,
             failure_reason=reason,
-            retryable=event.retryable if status is TrialStatus.FAILED else None,
+            retryable=retryable if status is TrialStatus.FAILED else None,
         )
         self._note_result(state)
 
@@ -532,10 +669,21 @@ class Coordinator:
         now = self.clock.monotonic()
         for number in self._running:
             state = self.trials[number]
-            limit = self._definition_of(state).trial_max_runtime_s
-            if state.started is not None and state.stop is None and now - state.started > limit:
+            if state.started is None or state.stop is not None:
+                continue
+            definition = self._definition_of(state)
+            limit = definition.trial_max_runtime_s
+            if now - state.started > limit:
                 reason = f"MaxRuntimeExceeded: the training job ran longer than {limit:g} s"
                 self._request_stop(state, StopDecision(reason))
+                continue
+            silence = definition.max_seconds_between_reports
+            if silence is not None and state.heard is not None and now - state.heard > silence:
+                state.fail_reason = (
+                    f"Hung: the training job reported nothing for {silence:g} s "
+                    "(StoppingCondition.MaxSecondsBetweenReports)"
+                )
+                self._request_stop(state, StopDecision(state.fail_reason))
 
     def _stop_requested(self) -> bool:
         now = self.clock.monotonic()
@@ -596,6 +744,7 @@ class Coordinator:
             ended=True,
             completion=self.completion.details,
         )
+        self._release_lease()
         return JobOutcome(self.spec.name, status, reason)
 
     def progress(self) -> Progress:

@@ -27,6 +27,14 @@ class JobExistsError(TunerError):
     """A tuning job of that name exists already and cannot be resumed by this request."""
 
 
+class JobLeasedError(JobExistsError):
+    """Another live process runs that tuning job (its coordinator holds the job's lease).
+
+    A JobExistsError, so the command line exits 2 and the HTTP API answers ResourceInUse; the
+    message names the job, the holder (host and process id) and when its lease expires.
+    """
+
+
 class StorageError(TunerError):
     """The database could not be read or written."""
 

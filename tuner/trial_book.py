@@ -36,11 +36,15 @@ class TrialState:
     n_reports: int = 0
     started: float | None = None  # clock.monotonic() when it started: the runtime limit
     stop: StopDecision | None = None  # why the coordinator asked it to stop, once it did
+    heard: float | None = None  # clock.monotonic() of its start or last report: hang detection
+    #: Set when the coordinator found the attempt failed (a non-finite objective, a hang): it
+    #: ends Failed with this reason, however the pool reports its end.
+    fail_reason: str | None = None
 
     def clear_attempt(self) -> None:
         """Forget what the last attempt reported (before a retry or a rerun after a crash)."""
         self.curve, self.last_metrics, self.last_value, self.n_reports = [], {}, None, 0
-        self.started, self.stop = None, None
+        self.started, self.stop, self.heard, self.fail_reason = None, None, None, None
 
 
 class TrialBook:

@@ -7,12 +7,13 @@ SQLite-only behaviour (WAL mode, schema migrations of a file) is in tests/tuner/
 from __future__ import annotations
 
 import dataclasses
+import threading
 
 import pytest
 from sqlalchemy import text
 
 from strategies import TrialStatus
-from tuner.errors import JobExistsError, JobNotFoundError, StorageError
+from tuner.errors import JobExistsError, JobLeasedError, JobNotFoundError, StorageError
 from tuner.status import JobStatus
 from tuner.storage import SqlStorage, Storage
 
@@ -256,3 +257,119 @@ def test_deleting_a_job_leaves_its_tags_to_the_caller(storage: Storage) -> None:
     storage.set_tags(ARN, {"team": "ml"})
     storage.delete_job("job-1")
     assert storage.tags(ARN) == {"team": "ml"}
+
+
+# -- the lease of the job's coordinator --------------------------------------------------------
+
+
+def _alive(holder: str) -> bool:
+    return True
+
+
+def _lease(storage: Storage, holder: str, now: float, alive=_alive) -> None:
+    storage.acquire_lease("job-1", holder, now=now, duration_s=60.0, holder_alive=alive)
+
+
+def test_a_lease_is_taken_refused_to_another_and_renewed(storage: Storage, url: str) -> None:
+    _lease(storage, "host-a:101:aaaa", now=1000.0)
+    job = SqlStorage(url).load_job("job-1")
+    assert (job.lease_holder, job.lease_expires_at) == ("host-a:101:aaaa", 1060.0)
+    _lease(storage, "host-a:101:aaaa", now=1010.0)  # already ours: taken again
+    with pytest.raises(JobLeasedError, match=r"'job-1'.*process 101 on host host-a") as caught:
+        _lease(SqlStorage(url), "host-b:202:bbbb", now=1020.0)
+    assert isinstance(caught.value, JobExistsError)  # the CLI's exit 2, the API's ResourceInUse
+    message = str(caught.value)
+    assert "until " in message and "stop that process" in message and "expire" in message
+    assert storage.load_job("job-1").lease_holder == "host-a:101:aaaa"
+    assert storage.renew_lease("job-1", "host-a:101:aaaa", now=1050.0, duration_s=60.0)
+    assert storage.load_job("job-1").lease_expires_at == 1110.0
+    assert not storage.renew_lease("job-1", "host-b:202:bbbb", now=1050.0, duration_s=60.0)
+    assert storage.load_job("job-1").lease_expires_at == 1110.0
+
+
+def test_an_expired_lease_is_taken_over_and_the_old_holder_cannot_renew(
+    storage: Storage,
+) -> None:
+    _lease(storage, "host-a:101:aaaa", now=1000.0)
+    _lease(storage, "host-b:202:bbbb", now=1061.0)  # expired at 1060: taken, holder alive
+    assert storage.load_job("job-1").lease_holder == "host-b:202:bbbb"
+    assert not storage.renew_lease("job-1", "host-a:101:aaaa", now=1062.0, duration_s=60.0)
+    storage.release_lease("job-1", "host-a:101:aaaa")  # not its lease any more: nothing
+    assert storage.load_job("job-1").lease_holder == "host-b:202:bbbb"
+
+
+def test_a_dead_holders_lease_is_taken_over_at_once(storage: Storage) -> None:
+    _lease(storage, "host-a:101:dead", now=1000.0)
+    asked = []
+
+    def alive(holder: str) -> bool:
+        asked.append(holder)
+        return holder != "host-a:101:dead"
+
+    _lease(storage, "host-a:102:live", now=1001.0, alive=alive)
+    assert asked == ["host-a:101:dead"]
+    assert storage.load_job("job-1").lease_holder == "host-a:102:live"
+    with pytest.raises(JobLeasedError, match="process 102 on host host-a"):
+        _lease(storage, "host-a:103:next", now=1002.0, alive=alive)
+
+
+def test_a_released_lease_is_free_and_an_unknown_job_is_named(storage: Storage) -> None:
+    _lease(storage, "host-a:101:aaaa", now=1000.0)
+    storage.release_lease("job-1", "host-b:202:bbbb")  # someone else's release: nothing
+    assert storage.load_job("job-1").lease_holder == "host-a:101:aaaa"
+    storage.release_lease("job-1", "host-a:101:aaaa")
+    job = storage.load_job("job-1")
+    assert (job.lease_holder, job.lease_expires_at) == (None, None)
+    _lease(storage, "host-b:202:bbbb", now=1001.0)
+    assert storage.load_job("job-1").lease_holder == "host-b:202:bbbb"
+    with pytest.raises(JobNotFoundError, match="no tuning job named 'nope'"):
+        storage.acquire_lease("nope", "h:1:x", now=1.0, duration_s=60.0, holder_alive=_alive)
+    assert not storage.renew_lease("nope", "h:1:x", now=1.0, duration_s=60.0)
+    storage.release_lease("nope", "h:1:x")
+
+
+def _race(url: str, job: str, holders: list[str], alive=_alive) -> list[str]:
+    """Each holder, with a database connection of its own, asks for the lease at once."""
+    storages = [SqlStorage(url) for _ in holders]
+    barrier = threading.Barrier(len(holders))
+    won: list[str] = []
+    refused: list[str] = []
+    errors: list[BaseException] = []
+
+    def take(storage: SqlStorage, holder: str) -> None:
+        barrier.wait()
+        try:
+            storage.acquire_lease(job, holder, now=2000.0, duration_s=60.0, holder_alive=alive)
+            won.append(holder)
+        except JobLeasedError:
+            refused.append(holder)
+        except BaseException as exc:  # surfaced below
+            errors.append(exc)
+
+    threads = [
+        threading.Thread(target=take, args=(s, h)) for s, h in zip(storages, holders, strict=True)
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    for storage in storages:
+        storage.close()
+    assert errors == []
+    assert len(won) == 1 and len(refused) == len(holders) - 1, (won, refused)
+    return won
+
+
+@pytest.mark.parametrize("previous", [None, "host-z:9:dead"], ids=["free", "dead-holder"])
+def test_of_coordinators_racing_for_a_lease_exactly_one_wins(
+    storage: Storage, url: str, previous: str | None
+) -> None:
+    for round_ in range(8):
+        job = f"race-{round_}"
+        storage.create_job(job, REQUEST, strategy="Random", seed=1, status="InProgress", now=1.0)
+        if previous is not None:
+            storage.acquire_lease(job, previous, now=1990.0, duration_s=60.0, holder_alive=_alive)
+        (winner,) = _race(
+            url, job, [f"host-{i}:{i}:tok" for i in range(3)], alive=lambda h: h != previous
+        )
+        assert storage.load_job(job).lease_holder == winner

@@ -251,6 +251,7 @@ def test_python_api_tunes_builtin_xgboost_on_real_data(datasets, db_url, tmp_pat
     assert described["TrainingJobDefinition"]["StaticHyperParameters"] == {
         "objective": "binary:logistic",
         "num_round": "20",
+        "_tuning_objective_metric": "validation:logloss",  # AMT shows what it adds
     }
     from algorithms.xgboost import load
 

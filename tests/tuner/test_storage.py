@@ -44,8 +44,11 @@ def test_newer_schema_is_refused(tmp_path: Path) -> None:
 def _make_it_look_like_version(path: Path, version: int) -> None:
     """Undo the schema changes after ``version`` in a file the current code wrote."""
     con = sqlite3.connect(path)
-    con.execute("DROP TABLE tags")  # version 3
-    con.execute("ALTER TABLE tuning_jobs DROP COLUMN runner")
+    con.execute("ALTER TABLE tuning_jobs DROP COLUMN lease_holder")  # version 4
+    con.execute("ALTER TABLE tuning_jobs DROP COLUMN lease_expires_at")
+    if version < 3:
+        con.execute("DROP TABLE tags")
+        con.execute("ALTER TABLE tuning_jobs DROP COLUMN runner")
     if version < 2:
         con.execute("ALTER TABLE training_jobs DROP COLUMN retry_reasons_json")
     con.execute("DELETE FROM schema_version")
@@ -72,7 +75,7 @@ def test_a_version_1_database_is_migrated_not_rebuilt(tmp_path: Path) -> None:
     assert [t.name for t in upgraded.trials("job-1")] == ["t1"]  # data kept
     upgraded.restart_trial("job-1", 1, attempt=2, reason="boom", now=2.0)
     assert upgraded.trials("job-1")[0].retry_reasons == ("boom",)
-    assert _versions(path) == [1, 2, 3]
+    assert _versions(path) == [1, 2, 3, 4]
 
 
 def test_a_version_2_database_gains_the_runner_column_and_tags(tmp_path: Path) -> None:
@@ -85,7 +88,7 @@ def test_a_version_2_database_gains_the_runner_column_and_tags(tmp_path: Path) -
     con.close()
     assert "runner" not in columns and "tags" not in tables  # a genuine version 2 file
     upgraded = SqlStorage(str(path))
-    assert _versions(path) == [2, 3]
+    assert _versions(path) == [2, 3, 4]
     assert upgraded.load_job("job-1").runner is None  # an old job has no runner
     upgraded.create_job(
         "job-2", REQUEST, strategy="Random", seed=1, status="InProgress", now=2.0, runner="serve"
@@ -94,4 +97,25 @@ def test_a_version_2_database_gains_the_runner_column_and_tags(tmp_path: Path) -
     reopened = SqlStorage(str(path))
     assert reopened.load_job("job-2").runner == "serve"
     assert reopened.tags("arn:job-2") == {"team": "ml"}
-    assert _versions(path) == [2, 3]  # opening it again migrates nothing
+    assert _versions(path) == [2, 3, 4]  # opening it again migrates nothing
+
+
+def test_a_version_3_database_gains_the_lease_columns(tmp_path: Path) -> None:
+    path = tmp_path / "v3.db"
+    _storage(str(path)).close()
+    _make_it_look_like_version(path, 3)
+    con = sqlite3.connect(path)
+    columns = {row[1] for row in con.execute("PRAGMA table_info(tuning_jobs)")}
+    con.close()
+    assert "runner" in columns and "lease_holder" not in columns  # a genuine version 3 file
+    upgraded = SqlStorage(str(path))
+    assert _versions(path) == [3, 4]
+    job = upgraded.load_job("job-1")
+    assert (job.lease_holder, job.lease_expires_at) == (None, None)  # an old job is free
+    upgraded.acquire_lease(
+        "job-1", "h:1:t", now=10.0, duration_s=60.0, holder_alive=lambda holder: True
+    )
+    reopened = SqlStorage(str(path))
+    job = reopened.load_job("job-1")
+    assert (job.lease_holder, job.lease_expires_at) == ("h:1:t", 70.0)
+    assert _versions(path) == [3, 4]  # opening it again migrates nothing

@@ -52,6 +52,7 @@ def make_pool(
             fresh_worker_per_trial=fresh_workers,
             threads_per_worker=max(1, int(capped.num_cpus)) if explicit_threads else None,
             gpus=list(range(gpus)) if capped.num_gpus > 0 else None,
+            memory_limit_mb=resources.memory_mb,
         )
     from tuner.pools.ray_pool import RayPool
 

@@ -77,6 +77,7 @@ class LocalPool:
         python: str = sys.executable,
         threads_per_worker: int | None = None,
         gpus: list[int] | None = None,
+        memory_limit_mb: float | None = None,
     ) -> None:
         if n_workers < 1:
             msg = f"n_workers must be >= 1, got {n_workers}"
@@ -87,6 +88,7 @@ class LocalPool:
         self.python = python
         self.threads_per_worker = threads_per_worker or max(1, (os.cpu_count() or 1) // n_workers)
         self.gpus = list(gpus or [])
+        self.memory_limit_mb = memory_limit_mb
         self.device = "cuda:0" if self.gpus else "cpu"
         self._events: queue.Queue[tuple[_Worker, Any]] = queue.Queue()
         self._idle: list[_Worker] = []
@@ -181,6 +183,7 @@ class LocalPool:
                     "wait_for_decision": spec.wait_for_decision,
                     "script": dict(spec.script) if spec.script is not None else None,
                     "training_job_name": spec.training_job_name,
+                    "memory_limit_mb": self.memory_limit_mb,
                 },
             )
         )

@@ -273,6 +273,7 @@ class RayPool:
             "wait_for_decision": spec.wait_for_decision,
             "script": dict(spec.script) if spec.script is not None else None,
             "training_job_name": spec.training_job_name,
+            "memory_limit_mb": self.resources.memory_mb,
         }
         slot.number = spec.number
         slot.run_ref = slot.actor.run.remote(job, blob)

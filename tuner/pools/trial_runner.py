@@ -20,7 +20,6 @@ resource it used is exactly what the rule decided. :class:`TrialControl` is that
 from __future__ import annotations
 
 import contextlib
-import math
 import os
 import sys
 import threading
@@ -107,12 +106,10 @@ class WorkerContext:
     def report(self, epoch: int, **metrics: float) -> None:
         if self._control.stopped:
             raise StopTraining
-        clean = {}
-        for name, value in metrics.items():
-            number = float(value)
-            if not math.isnan(number):
-                clean[name] = number
-        self._emit(("report", self.number, int(epoch), clean, time.time()))
+        # NaN and infinities go through: the coordinator fails a trial whose objective is one
+        # (and stores only finite values).
+        numbers = {name: float(value) for name, value in metrics.items()}
+        self._emit(("report", self.number, int(epoch), numbers, time.time()))
         if self._wait:
             self._reports += 1
             self._control.wait_for_answer(self._reports)
@@ -158,11 +155,50 @@ def environment(extra: Mapping[str, str]) -> Iterator[None]:
                 os.environ[k] = v
 
 
-def failure_of(exc: Exception) -> tuple[str, bool]:
-    """(FailureReason, retryable) of a trial that raised ``exc``: bad input is a client error."""
+#: How many of the innermost traceback frames a FailureReason names (AMT caps it at 1,024).
+REASON_FRAMES = 3
+
+
+@contextlib.contextmanager
+def memory_limit(limit_mb: float | None) -> Iterator[None]:
+    """Cap this process's address space at ``limit_mb`` (ResourceConfig.MaxMemoryInMB) for the
+    block, and lift the cap after it (only the soft limit is lowered, so a warm worker can
+    raise it again for its next training job)."""
+    if limit_mb is None:
+        yield
+        return
+    import resource
+
+    soft, hard = resource.getrlimit(resource.RLIMIT_AS)
+    cap = int(limit_mb * 1024 * 1024)
+    if hard != resource.RLIM_INFINITY:
+        cap = min(cap, hard)
+    resource.setrlimit(resource.RLIMIT_AS, (cap, hard))
+    try:
+        yield
+    finally:
+        resource.setrlimit(resource.RLIMIT_AS, (soft, hard))
+
+
+def failure_of(exc: Exception, memory_limit_mb: float | None = None) -> tuple[str, bool]:
+    """(FailureReason, retryable) of a trial that raised ``exc``: bad input is a client error.
+
+    An error of the training code carries the innermost frames of its traceback (file name,
+    line, function), so the reason says where it happened; the whole traceback is in the
+    training job's log."""
     if isinstance(exc, InputError):
         return f"ClientError: {exc}", False
-    return f"AlgorithmError: {type(exc).__name__}: {exc}", True
+    if isinstance(exc, MemoryError) and memory_limit_mb is not None:
+        # Not retryable: the same training job asks for the same memory again.
+        return (
+            f"OutOfMemory: the training job needed more than its {memory_limit_mb:g} MB "
+            "(ResourceConfig.MaxMemoryInMB)",
+            False,
+        )
+    frames = traceback.extract_tb(exc.__traceback__)[-REASON_FRAMES:]
+    where = "; ".join(f"{Path(f.filename).name}:{f.lineno} in {f.name}" for f in frames)
+    reason = f"AlgorithmError: {type(exc).__name__}: {exc}"
+    return (f"{reason} (at {where})" if where else reason), True
 
 
 def execute_trial(
@@ -190,7 +226,12 @@ def execute_trial(
             device,
             wait_for_decision=bool(job.get("wait_for_decision")),
         )
-        with redirected_output(output_dir / LOG_NAME), environment(job["environment"]):
+        limit = job.get("memory_limit_mb")
+        with (
+            redirected_output(output_dir / LOG_NAME),
+            environment(job["environment"]),
+            memory_limit(limit),
+        ):
             try:
                 if job.get("script") is not None:
                     from tuner.script.runner import ScriptTrainer
@@ -214,5 +255,5 @@ def execute_trial(
         status = "Stopped"
     except Exception as exc:
         status = "Failed"
-        error, retryable = failure_of(exc)
+        error, retryable = failure_of(exc, job.get("memory_limit_mb"))
     emit(("finished", number, status, error, retryable, time.time()))

@@ -32,7 +32,7 @@ from pathlib import Path
 from typing import Any
 
 from tuner.coordinator import Coordinator
-from tuner.errors import InvalidSpecError, JobExistsError
+from tuner.errors import InvalidSpecError, JobExistsError, JobLeasedError
 from tuner.pools.factory import make_pool
 from tuner.script import prepare_job
 from tuner.serve.capacity import Capacity, SharedPool
@@ -70,6 +70,8 @@ class JobRunner:
         self.config = config
         self.capacity = Capacity(config.capacity)
         self._threads: dict[str, threading.Thread] = {}
+        #: Jobs whose loop still runs (one that ended no longer counts while its workers close).
+        self._live: set[str] = set()
         self._closing = threading.Event()
         self._lock = threading.Lock()
         self._started_ray = False
@@ -77,7 +79,7 @@ class JobRunner:
     @property
     def running(self) -> list[str]:
         with self._lock:
-            return [name for name, t in self._threads.items() if t.is_alive()]
+            return sorted(self._live)
 
     def create(self, request: Mapping[str, Any]) -> str:
         """Validate ``request``, store the job and start running it; its name.
@@ -90,7 +92,7 @@ class JobRunner:
         except InvalidSpecError as exc:
             raise validation_error("; ".join(exc.problems)) from None
         with self._lock:
-            alive = sum(t.is_alive() for t in self._threads.values())
+            alive = len(self._live)
             if alive >= self.config.max_concurrent_jobs:
                 raise ApiError(
                     "ResourceLimitExceeded",
@@ -131,6 +133,11 @@ class JobRunner:
                 with self._lock:
                     self._start(spec, resume=True, stopping=job.status is JobStatus.STOPPING)
             except Exception as exc:  # one broken job must not keep the others from resuming
+                # _start answers a JobLeasedError as ResourceInUse: see through it.
+                leased = exc if isinstance(exc, JobLeasedError) else exc.__context__
+                if isinstance(leased, JobLeasedError):  # another live process runs the job
+                    log.warning("not resuming tuning job %s: %s", job.name, leased)
+                    continue
                 log.exception("cannot resume tuning job %s", job.name)
                 _fail_job(self.config.db, job.name, f"the server could not resume it: {exc}")
                 continue
@@ -180,6 +187,7 @@ class JobRunner:
             daemon=True,
         )
         self._threads[spec.name] = thread
+        self._live.add(spec.name)
         thread.start()
 
     def _drive(self, coordinator: Coordinator, storage: SqlStorage) -> None:
@@ -190,11 +198,17 @@ class JobRunner:
                 if not coordinator.step():
                     coordinator.finish()
                     return
+        except JobLeasedError:
+            # Another process took the job over (this one stalled past its lease): it is
+            # theirs now; nothing more is written here.
+            log.warning("tuning job %s: another coordinator holds it now", name, exc_info=True)
         except Exception as exc:
             log.exception("tuning job %s: its coordinator failed", name)
             reason = f"the coordinator failed: {type(exc).__name__}: {exc}"
             _fail_job(self.config.db, name, reason, detail=traceback.format_exc())
         finally:
+            with self._lock:
+                self._live.discard(name)
             coordinator.pool.shutdown()
             storage.close()
 

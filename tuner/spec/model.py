@@ -60,6 +60,13 @@ class DefinitionSpec:
     train_fn: Callable[..., Any] | None = field(default=None, compare=False, repr=False)
     script: Mapping[str, Any] | None = field(default=None, compare=False)
 
+    @property
+    def max_seconds_between_reports(self) -> float | None:
+        """``StoppingCondition.MaxSecondsBetweenReports`` (ours): a training job silent for
+        longer is taken as hung (stopped, Failed); None: no such limit (AMT has none)."""
+        value = (self.definition.get("StoppingCondition") or {}).get("MaxSecondsBetweenReports")
+        return float(value) if value is not None else None
+
     def hyperparameters_for(self, tuned: Mapping[str, str]) -> dict[str, str]:
         """What a training job receives: statics, its tuned values, AMT's objective key."""
         out = dict(self.static_hyperparameters)

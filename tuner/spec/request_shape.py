@@ -44,6 +44,8 @@ EXTENSION_MEMBERS: dict[str, dict[str, str]] = {
         "NumCpus": "number",
         "NumGpus": "number",
         "AllowCpuFallback": "boolean",
+        "MaxMemoryInMB": "number",
+        "max_memory_mb": "number",
         "num_cpus": "number",
         "num_gpus": "number",
         "allow_cpu_fallback": "boolean",
@@ -51,6 +53,8 @@ EXTENSION_MEMBERS: dict[str, dict[str, str]] = {
         "CpuFallbackWarning": "string",
     },
     "HyperParameterTuningResourceConfig": {"CpuFallbackWarning": "string"},
+    # A training job silent for longer is hung: stopped and Failed (tuner.coordinator).
+    "StoppingCondition": {"MaxSecondsBetweenReports": "number"},
 }
 
 #: Enum values of ours accepted beside AMT's: shape name -> extra values.

@@ -6,8 +6,12 @@ AWS lists them), capped to what one node of the cluster has, since a trial runs 
 Explicit fields override the table. They are ours, not AMT's, and live beside
 ``InstanceType`` in ``TrainingJobDefinition.ResourceConfig``: ``NumCpus``, ``NumGpus`` (a
 fraction such as 0.5 lets trials share a GPU) and ``AllowCpuFallback`` (whether a training
-job may run on the CPU when no GPU exists); snake_case spellings (``num_cpus`` ...) are
-accepted too. Without any of them a training job takes 1 CPU and no GPU.
+job may run on the CPU when no GPU exists) and ``MaxMemoryInMB`` (the address space a training
+job may use, enforced with ``RLIMIT_AS`` in the process that runs it, on both pools; past it an
+allocation fails and the training job ends Failed with ``OutOfMemory``; AMT has no such field
+and the instance type's memory is not used as a limit, since address space counts more than the
+memory a job touches); snake_case spellings (``num_cpus`` ...) are accepted too.
+Without any of them a training job takes 1 CPU and no GPU.
 
 Where no GPU exists (:meth:`Resources.on_this_machine`, the local executor): the GPUs of an
 instance type fall back to the CPU with a warning, as SageMaker's local mode runs a GPU
@@ -114,6 +118,8 @@ class Resources:
     instance_type: str | None = None
     #: The GPUs were asked for by NumGpus, not by the instance type.
     explicit_gpus: bool = False
+    #: MaxMemoryInMB (ours): the address space a training job may use, None for no limit.
+    memory_mb: float | None = None
 
     def gpu_request(self) -> str:
         """What asks for the GPUs, for messages: ``InstanceType 'ml.p3.2xlarge' has 1 GPU``."""
@@ -192,12 +198,17 @@ def resources_from_config(resource_config: Mapping[str, Any] | None) -> Resource
     num_cpus = _first(config, "NumCpus", "num_cpus")
     num_gpus = _first(config, "NumGpus", "num_gpus")
     fallback = _first(config, "AllowCpuFallback", "allow_cpu_fallback")
+    memory = _first(config, "MaxMemoryInMB", "max_memory_mb")
+    if memory is not None and (isinstance(memory, bool) or float(memory) <= 0):
+        msg = f"MaxMemoryInMB must be a positive number of megabytes, got {memory!r}"
+        raise ValueError(msg)
     return Resources(
         num_cpus=float(num_cpus) if num_cpus is not None else float(cpus),
         num_gpus=float(num_gpus) if num_gpus is not None else float(gpus),
         allow_cpu_fallback=bool(fallback) if fallback is not None else None,
         instance_type=instance_type,
         explicit_gpus=num_gpus is not None,
+        memory_mb=float(memory) if memory is not None else None,
     )
 
 

@@ -310,6 +310,16 @@ def check_top_level(request: Mapping[str, Any], problems: Problems) -> None:
         problems.add(
             DEFINITION, "give ResourceConfig or HyperParameterTuningResourceConfig, not both"
         )
+    try:
+        resources_from_config(_resource_config(definition))
+    except (ValueError, TypeError, AttributeError) as exc:
+        problems.add(f"{DEFINITION}.ResourceConfig", str(exc))
+    silence = (definition.get("StoppingCondition") or {}).get("MaxSecondsBetweenReports")
+    if silence is not None and (isinstance(silence, bool) or not silence > 0):
+        problems.add(
+            f"{DEFINITION}.StoppingCondition.MaxSecondsBetweenReports",
+            f"must be a positive number of seconds, got {silence!r}",
+        )
 
 
 def _resource_config(definition: Mapping[str, Any]) -> Mapping[str, Any]:

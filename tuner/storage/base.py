@@ -9,12 +9,14 @@ the storage contract suite in ``tests/contracts`` runs against every implementat
 
 Contract: returned records are immutable snapshots, never changed by later writes; names of
 tuning jobs are unique without regard to case; writes inside one :meth:`Storage.batch` block
-commit together or not at all; only one process writes a job at a time (its coordinator).
+commit together or not at all; only one process writes a job at a time (its coordinator),
+which the job's lease enforces: :meth:`Storage.acquire_lease` is atomic, so of two coordinators
+that start on one job at once exactly one gets it, and the other is refused.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from contextlib import AbstractContextManager
 from typing import Any, Protocol
 
@@ -75,6 +77,31 @@ class Storage(Protocol):
         completion: Mapping[str, Any] | None = None,
     ) -> None:
         """Change a job's status (with a failure reason, its end time, completion details)."""
+        ...
+
+    def acquire_lease(
+        self,
+        name: str,
+        holder: str,
+        *,
+        now: float,
+        duration_s: float,
+        holder_alive: Callable[[str], bool],
+    ) -> None:
+        """Take the job's lease for ``holder`` until ``now + duration_s``, atomically.
+
+        Taken when it is free, expired, already ``holder``'s, or its holder is dead
+        (``holder_alive(current_holder)`` is False); otherwise JobLeasedError, naming the holder
+        and until when. JobNotFoundError if there is no such job.
+        """
+        ...
+
+    def renew_lease(self, name: str, holder: str, *, now: float, duration_s: float) -> bool:
+        """Extend ``holder``'s lease to ``now + duration_s``; False if it is not theirs now."""
+        ...
+
+    def release_lease(self, name: str, holder: str) -> None:
+        """Free the job's lease if ``holder`` holds it (otherwise, or without the job: nothing)."""
         ...
 
     def add_trial(

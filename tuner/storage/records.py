@@ -36,6 +36,9 @@ class JobRecord:
     completion: Mapping[str, Any] = field(default_factory=dict)
     #: Who runs the job: None (``tuner run``, Python API) or "serve" (the HTTP API's jobs).
     runner: str | None = None
+    #: The coordinator that holds the job's lease ("host:pid:token"), and until when (epoch s).
+    lease_holder: str | None = None
+    lease_expires_at: float | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,7 +77,8 @@ class MetricPoint:
 
 
 def job_record_from_row(row: Any) -> JobRecord:
-    """A JobRecord from a ``tuning_jobs`` row (``callable_blob``, ``runner`` may be left out)."""
+    """A JobRecord from a ``tuning_jobs`` row (``callable_blob``, ``runner`` and the lease's
+    columns may be left out)."""
     return JobRecord(
         name=row.name,
         request=json.loads(row.request_json),
@@ -88,6 +92,8 @@ def job_record_from_row(row: Any) -> JobRecord:
         callable_blob=getattr(row, "callable_blob", None),
         completion=json.loads(row.completion_json) if row.completion_json else {},
         runner=getattr(row, "runner", None),
+        lease_holder=getattr(row, "lease_holder", None),
+        lease_expires_at=getattr(row, "lease_expires_at", None),
     )
 
 

@@ -30,7 +30,7 @@ from sqlalchemy import (
     text,
 )
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 
 metadata = MetaData()
 
@@ -55,6 +55,10 @@ tuning_jobs = Table(
     # Who runs the job: None for ``tuner run`` and the Python API, "serve" for a job created
     # through the HTTP API; after a restart the server resumes only the jobs it owns.
     Column("runner", String(32)),
+    # The lease of the coordinator that runs the job ("host:pid:token"), renewed while it
+    # runs; a second coordinator is refused while the lease is live and its holder alive.
+    Column("lease_holder", String(200)),
+    Column("lease_expires_at", Float),
     Column("created_at", Float, nullable=False),
     Column("ended_at", Float),
     Column("last_modified_at", Float, nullable=False),
@@ -136,5 +140,15 @@ def _add_runner(conn: Connection) -> None:
     conn.execute(text("ALTER TABLE tuning_jobs ADD COLUMN runner VARCHAR(32)"))
 
 
+def _add_lease(conn: Connection) -> None:
+    """Version 4: the lease of the coordinator that runs a job (one coordinator per job)."""
+    conn.execute(text("ALTER TABLE tuning_jobs ADD COLUMN lease_holder VARCHAR(200)"))
+    conn.execute(text("ALTER TABLE tuning_jobs ADD COLUMN lease_expires_at FLOAT"))
+
+
 #: version -> step that upgrades a database from ``version - 1``.
-MIGRATIONS: dict[int, Callable[[Connection], None]] = {2: _add_retry_reasons, 3: _add_runner}
+MIGRATIONS: dict[int, Callable[[Connection], None]] = {
+    2: _add_retry_reasons,
+    3: _add_runner,
+    4: _add_lease,
+}

@@ -12,9 +12,10 @@ The coordinator batches the writes of one loop iteration in one transaction with
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
 import json
 import threading
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -28,13 +29,14 @@ from sqlalchemy import (
     insert,
     inspect,
     make_url,
+    or_,
     select,
     update,
 )
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
 from strategies.base import TrialStatus
-from tuner.errors import JobExistsError, JobNotFoundError, StorageError
+from tuner.errors import JobExistsError, JobLeasedError, JobNotFoundError, StorageError
 from tuner.status import JobStatus
 from tuner.storage import schema as s
 from tuner.storage.records import (
@@ -324,6 +326,85 @@ class SqlStorage:
                 .values(**values)
             )
 
+    # -- the lease of the job's coordinator -----------------------------------------------------
+    def acquire_lease(
+        self,
+        name: str,
+        holder: str,
+        *,
+        now: float,
+        duration_s: float,
+        holder_alive: Callable[[str], bool],
+    ) -> None:
+        """Take the job's lease, or raise JobLeasedError naming who holds it until when.
+
+        One transaction of conditional UPDATEs, each checked by its row count, so that of two
+        processes racing for the lease exactly one wins, on SQLite (the first UPDATE takes the
+        write lock, so the transaction never reads a stale snapshot) and on PostgreSQL (a
+        blocked UPDATE re-checks its WHERE against the winner's row).
+        """
+        tj = s.tuning_jobs
+        lease = {"lease_holder": holder, "lease_expires_at": now + duration_s}
+        with self._conn() as conn:
+            taken = conn.execute(
+                update(tj)
+                .where(
+                    tj.c.name == name,
+                    or_(
+                        tj.c.lease_holder.is_(None),
+                        tj.c.lease_holder == holder,
+                        tj.c.lease_expires_at.is_(None),
+                        tj.c.lease_expires_at < now,
+                    ),
+                )
+                .values(**lease)
+            )
+            if taken.rowcount == 1:
+                return
+            row = conn.execute(
+                select(tj.c.lease_holder, tj.c.lease_expires_at).where(tj.c.name == name)
+            ).first()
+            if row is None:
+                msg = f"no tuning job named {name!r} in {self.url}"
+                raise JobNotFoundError(msg)
+            current, expires_at = row
+            if not holder_alive(current):
+                # Its holder died without releasing it: take it over from that holder only.
+                taken = conn.execute(
+                    update(tj)
+                    .where(tj.c.name == name, tj.c.lease_holder == current)
+                    .values(**lease)
+                )
+                if taken.rowcount == 1:
+                    return
+                row = conn.execute(
+                    select(tj.c.lease_holder, tj.c.lease_expires_at).where(tj.c.name == name)
+                ).first()
+                assert row is not None
+                current, expires_at = row
+        raise JobLeasedError(_leased_message(name, current, expires_at, now))
+
+    def renew_lease(self, name: str, holder: str, *, now: float, duration_s: float) -> bool:
+        """Extend ``holder``'s lease of the job; False if someone else holds it now."""
+        tj = s.tuning_jobs
+        with self._conn() as conn:
+            result = conn.execute(
+                update(tj)
+                .where(tj.c.name == name, tj.c.lease_holder == holder)
+                .values(lease_expires_at=now + duration_s)
+            )
+            return bool(result.rowcount == 1)
+
+    def release_lease(self, name: str, holder: str) -> None:
+        """Free the job's lease if ``holder`` holds it; anyone else's lease is left alone."""
+        tj = s.tuning_jobs
+        with self._conn() as conn:
+            conn.execute(
+                update(tj)
+                .where(tj.c.name == name, tj.c.lease_holder == holder)
+                .values(lease_holder=None, lease_expires_at=None)
+            )
+
     # -- training jobs --------------------------------------------------------------------------
     def add_trial(
         self,
@@ -532,3 +613,22 @@ class SqlStorage:
             query = query.where(t.c.key.in_(list(keys)))
         with self._conn() as conn:
             conn.execute(query)
+
+
+def _leased_message(name: str, holder: str | None, expires_at: float | None, now: float) -> str:
+    """Why a second coordinator may not run the job: who runs it, until when, what to do."""
+    parts = (holder or "").rsplit(":", 2)  # host:pid:token (a host name may hold a colon)
+    host, pid = (parts[0], parts[1]) if len(parts) == 3 else (holder or "?", "?")
+    if expires_at is None:
+        until = "with no expiry recorded"
+    else:
+        when = dt.datetime.fromtimestamp(expires_at).astimezone().isoformat(timespec="seconds")
+        until = (
+            f"until {when} ({max(0.0, expires_at - now):.0f} s from now, renewed while it runs)"
+        )
+    return (
+        f"tuning job {name!r} is being run by another coordinator: process {pid} on host "
+        f"{host} holds its lease {until}; stop that process first (Ctrl-C, or kill {pid} on "
+        f"{host}; tuner stop {name} ends the job), or wait for the lease to expire if that "
+        "process is gone"
+    )
