@@ -12,7 +12,8 @@ the job is left InProgress; when a server starts on the database it resumes ever
 or Stopping job whose runner is ``serve`` (the coordinator's resume: finished training jobs are
 kept, the interrupted ones run again as a new attempt of the same training job, so none is
 lost or counted twice). Jobs of ``tuner run`` are never resumed here: their own process runs
-them. One server per database: two servers on one database would both resume its jobs.
+them. A job's coordinator holds its lease in the database (:mod:`tuner.coordinator`), so a
+second server on the same database skips the jobs the first one runs.
 
 A coordinator that raises (a bug, a database gone) ends its job Failed with the error as the
 reason; the server and its other jobs go on.
