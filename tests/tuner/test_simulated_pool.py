@@ -129,7 +129,13 @@ def test_an_exception_fails_the_trial_like_real_training(
     pool.submit(_spec(1))
     events = [e for _, e in _run(pool, clock, 1)]
     assert sum(isinstance(e, Report) for e in events) == n_reports
-    assert events[-1] == Finished(1, TrialStatus.FAILED, events[-1].at, error, retryable)
+    last = events[-1]
+    assert isinstance(last, Finished) and last.status is TrialStatus.FAILED
+    assert last.retryable is retryable
+    # The reason, then (for an error of the training code) where it happened.
+    assert last.error == error or last.error.startswith(f"{error} (at "), last.error
+    if retryable:
+        assert "in _broken_at_epoch_two" in last.error
 
 
 def test_a_curve_without_epochs_completes_without_reports() -> None:
