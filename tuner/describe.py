@@ -479,7 +479,13 @@ def describe_digested(
 
 def tuning_job_summary(job: JobRecord, trials: Sequence[TrainingJobRecord]) -> dict[str, Any]:
     """One ``HyperParameterTuningJobSummary`` of ListHyperParameterTuningJobs."""
-    status_counters, objective_counters = counters(trials)
+    return tuning_job_summary_counted(job, *counters(trials))
+
+
+def tuning_job_summary_counted(
+    job: JobRecord, status_counters: dict[str, int], objective_counters: dict[str, int]
+) -> dict[str, Any]:
+    """:func:`tuning_job_summary` from the counters alone (the database may count them)."""
     config = job.request["HyperParameterTuningJobConfig"]
     end = job.ended_at if job.status.is_terminal else None
     limits, _ = split_extensions(config.get("ResourceLimits"), shape("ResourceLimits"))

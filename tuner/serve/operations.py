@@ -37,7 +37,7 @@ from tuner.describe import (
     training_job_arn,
     training_job_summary,
     tuning_job_arn,
-    tuning_job_summary,
+    tuning_job_summary_counted,
 )
 from tuner.describe_training import (
     describe_training_job,
@@ -123,7 +123,11 @@ class SageMakerApi:
         }[sort_by]
         jobs.sort(key=key, reverse=params.get("SortOrder") == "Descending")
         page, token = self._page("ListHyperParameterTuningJobs", params, jobs)
-        summaries = [tuning_job_summary(j, self.storage.trials(j.name)) for j in page]
+        digests = [(j, trial_pages.digest(self.storage, j)) for j in page]  # counted in SQL
+        summaries = [
+            tuning_job_summary_counted(j, d.status_counters, d.objective_counters)
+            for j, d in digests
+        ]
         return _with_token({"HyperParameterTuningJobSummaries": summaries}, token)
 
     def list_training_jobs_for_tuning_job(self, params: dict[str, Any]) -> dict[str, Any]:
