@@ -500,6 +500,7 @@ class Coordinator:
 
     def _submit(self, state: TrialState) -> None:
         self.pool.submit(self._trial_spec(state))
+        state.submitted = self.clock.monotonic()
         self._running.add(state.number)
 
     def _trial_spec(self, state: TrialState) -> TrialSpec:
@@ -669,12 +670,18 @@ class Coordinator:
         now = self.clock.monotonic()
         for number in self._running:
             state = self.trials[number]
-            if state.started is None or state.stop is not None:
+            # Until it reports its start, a trial's clock runs from its submission: a worker
+            # that hangs before it starts (a Ray worker stuck in its crash handler) is
+            # stopped by MaxRuntimeInSeconds as well, not waited for forever.
+            since = state.started if state.started is not None else state.submitted
+            if since is None or state.stop is not None:
                 continue
             definition = self._definition_of(state)
             limit = definition.trial_max_runtime_s
-            if now - state.started > limit:
+            if now - since > limit:
                 reason = f"MaxRuntimeExceeded: the training job ran longer than {limit:g} s"
+                if state.started is None:
+                    reason += " (it never reported starting)"
                 self._request_stop(state, StopDecision(reason))
                 continue
             silence = definition.max_seconds_between_reports

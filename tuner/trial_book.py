@@ -34,6 +34,7 @@ class TrialState:
     last_metrics: dict[str, float] = field(default_factory=dict)
     last_value: float | None = None
     n_reports: int = 0
+    submitted: float | None = None  # clock.monotonic() when handed to the pool
     started: float | None = None  # clock.monotonic() when it started: the runtime limit
     stop: StopDecision | None = None  # why the coordinator asked it to stop, once it did
     heard: float | None = None  # clock.monotonic() of its start or last report: hang detection
@@ -45,6 +46,7 @@ class TrialState:
         """Forget what the last attempt reported (before a retry or a rerun after a crash)."""
         self.curve, self.last_metrics, self.last_value, self.n_reports = [], {}, None, 0
         self.started, self.stop, self.heard, self.fail_reason = None, None, None, None
+        self.submitted = None
 
 
 class TrialBook:

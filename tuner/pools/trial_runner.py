@@ -159,18 +159,35 @@ def environment(extra: Mapping[str, str]) -> Iterator[None]:
 REASON_FRAMES = 3
 
 
+def address_space_bytes() -> int:
+    """This process's current virtual size (VmSize in /proc/self/status; 0 where unknown)."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as status:
+            for line in status:
+                if line.startswith("VmSize:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return 0
+
+
 @contextlib.contextmanager
 def memory_limit(limit_mb: float | None) -> Iterator[None]:
-    """Cap this process's address space at ``limit_mb`` (ResourceConfig.MaxMemoryInMB) for the
-    block, and lift the cap after it (only the soft limit is lowered, so a warm worker can
-    raise it again for its next training job)."""
+    """Let the block add at most ``limit_mb`` (ResourceConfig.MaxMemoryInMB) to this process's
+    address space, and lift the cap after it (only the soft limit is lowered, so a warm worker
+    can raise it again for its next training job).
+
+    The cap is the worker's own address space plus the limit, not the limit alone: a Ray
+    worker maps gigabytes before any training code runs (8.6 GB here, with the object
+    store), and a cap below that fails every allocation of Ray's own threads, which hangs the
+    actor instead of failing the trial."""
     if limit_mb is None:
         yield
         return
     import resource
 
     soft, hard = resource.getrlimit(resource.RLIMIT_AS)
-    cap = int(limit_mb * 1024 * 1024)
+    cap = address_space_bytes() + int(limit_mb * 1024 * 1024)
     if hard != resource.RLIM_INFINITY:
         cap = min(cap, hard)
     resource.setrlimit(resource.RLIMIT_AS, (cap, hard))
