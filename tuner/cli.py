@@ -195,6 +195,14 @@ def _run_spec(spec: TuningJobSpec, args: argparse.Namespace) -> int:
         coordinator = Coordinator(spec, storage, pool, output_root=args.output)
         coordinator.start()
         return _run_coordinator(coordinator, args.quiet)
+    except KeyboardInterrupt:  # the second Ctrl-C, while the first one's stop was under way
+        err.print(
+            f"interrupted: exiting at once; tuning job {spec.name} is left resumable "
+            f"(tuner resume {shlex.quote(spec.name)})",
+            markup=False,
+            highlight=False,
+        )
+        return 130
     finally:
         pool.shutdown()
 

@@ -27,8 +27,10 @@ transaction. Completion criteria are :mod:`tuner.completion`.
 Choices where AMT is silent (AMT.md section 19):
 
 * A trial's final objective is the last value it reported (AMT's "latest" rule), also when it
-  was stopped early or by its MaxRuntimeInSeconds. A Completed trial that never reported the
-  objective has ObjectiveStatus Failed.
+  was stopped early or by its MaxRuntimeInSeconds. A trial that ran to its end without ever
+  reporting the objective ends Failed (``NoObjectiveMetric``, not retried: it would do the
+  same again) with ObjectiveStatus Failed. AMT leaves that training job Completed with
+  ObjectiveStatus Failed; a Failed status with its reason is what a person needs to notice.
 * Retries (``RetryStrategy.MaximumRetryAttempts``) rerun the same training job (same name and
   hyperparameters, a new attempt) after any retryable failure: a worker that died or an
   exception in the training code. Invalid hyperparameters (a client error) are not retried.
@@ -410,7 +412,12 @@ class Coordinator:
 
     # -- the loop -------------------------------------------------------------------------------
     def run(self) -> JobOutcome:
-        """Run (or resume) the job to its end. Ctrl-C stops it cleanly as Stopped."""
+        """Run (or resume) the job to its end. Ctrl-C stops it cleanly as Stopped.
+
+        A second Ctrl-C while it stops is not caught: the KeyboardInterrupt leaves at once,
+        the job stays Stopping with its unfinished trials as they were, and a resume runs
+        them again (each transaction of the loop is whole or absent, so nothing is torn).
+        """
         if self.search is None:
             self.start()
         try:
@@ -418,6 +425,12 @@ class Coordinator:
                 while self.step():
                     pass
             except KeyboardInterrupt:
+                log.warning(
+                    "stopping tuning job %s; Ctrl-C again exits at once (the job stays "
+                    "resumable: tuner resume %s)",
+                    self.spec.name,
+                    self.spec.name,
+                )
                 return self._stop_job()
             return self.finish()
         finally:
@@ -619,6 +632,11 @@ class Coordinator:
         if status is TrialStatus.STOPPED and state.stop is not None and state.stop.completed:
             status = TrialStatus.COMPLETED  # it ran its whole budget: nothing was cut short
         error, retryable = event.error, event.retryable
+        if status is TrialStatus.COMPLETED and state.last_value is None:
+            state.fail_reason = state.fail_reason or (
+                f"NoObjectiveMetric: the training job completed without reporting its "
+                f"objective metric {self._definition_of(state).objective.metric!r}"
+            )
         if state.fail_reason is not None and status is not TrialStatus.FAILED:
             status, error, retryable = TrialStatus.FAILED, state.fail_reason, False
         self.trials.set_status(state, status)

@@ -162,9 +162,13 @@ def test_missing_objective_metric_gives_objective_status_failed(db_url, tmp_path
     tuner = _tuner(never_reports_objective, db_url, tmp_path, max_jobs=2)
     tuner.fit(job_name="nometric")
     described = tuner.describe()
-    assert described["TrainingJobStatusCounters"]["Completed"] == 2
+    assert described["TrainingJobStatusCounters"]["NonRetryableError"] == 2
     assert described["ObjectiveStatusCounters"] == {"Succeeded": 0, "Pending": 0, "Failed": 2}
     assert described["HyperParameterTuningJobStatus"] == "Failed"
+    for summary in tuner.training_job_summaries():
+        assert summary["TrainingJobStatus"] == "Failed"
+        assert summary["FailureReason"].startswith("NoObjectiveMetric: "), summary
+        assert "'loss'" in summary["FailureReason"]
 
 
 def test_grid_runs_every_combination(db_url, tmp_path) -> None:
