@@ -75,6 +75,7 @@ from tuner.spec.validation import spec_from_request
 from tuner.status import JobStatus
 from tuner.storage import (
     DatabaseNotFoundError,
+    DatabaseTooNewError,
     JobRecord,
     SqlStorage,
     Storage,
@@ -983,6 +984,9 @@ def build_parser() -> argparse.ArgumentParser:
     _add_reading_commands(sub)
     _add_report_commands(sub)
     _add_submit_command(sub)
+    from tuner.db_cli import add_db_command
+
+    add_db_command(sub, _db_default())
     return parser
 
 
@@ -999,7 +1003,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         for problem in exc.problems:
             err.print(f"  - {problem}", markup=False, highlight=False)
         return 2
-    except (JobNotFoundError, JobExistsError, DatabaseNotFoundError, InvalidNextTokenError) as exc:
+    except (
+        JobNotFoundError,
+        JobExistsError,
+        DatabaseNotFoundError,
+        DatabaseTooNewError,
+        InvalidNextTokenError,
+    ) as exc:
         err.print(f"error: {exc}", markup=False, highlight=False)
         return 2
     except TunerError as exc:

@@ -57,6 +57,7 @@ from tuner.status import (
     objective_status_for,
 )
 from tuner.storage import schema as s
+from tuner.storage.migrations.run import current_version, refuse_newer
 from tuner.storage.records import (
     JobRecord,
     TrainingJobRecord,
@@ -289,6 +290,8 @@ class DashboardReader:
                 "point --db at the database your tuning jobs use"
             )
             raise StorageError(msg)
+        with self.engine.connect() as conn:  # a newer tuner's database: refused, not guessed at
+            refuse_newer(current_version(conn), self.url)
         # Databases from before schema version 2 have no retry reasons; show none.
         self._retry_reasons = (
             _tj.c.retry_reasons_json

@@ -1,6 +1,7 @@
 """Persistence of tuning jobs, training jobs, metrics and tags (SQLAlchemy; SQLite by default)."""
 
 from tuner.storage.base import Storage
+from tuner.storage.migrations import DatabaseTooNewError
 from tuner.storage.records import JobRecord, MetricPoint, TrainingJobRecord
 from tuner.storage.sql import (
     DEFAULT_URL,
@@ -13,6 +14,7 @@ from tuner.storage.sql import (
 __all__ = [
     "DEFAULT_URL",
     "DatabaseNotFoundError",
+    "DatabaseTooNewError",
     "JobRecord",
     "MetricPoint",
     "SqlStorage",

@@ -5,18 +5,15 @@ trial, one per report, one update when a trial ends) stays a handful of plain st
 keeps storage under 2 ms per trial on SQLite.
 
 Times are seconds since the epoch (UTC) as floats; JSON columns hold AMT's string maps.
-Schema changes are migrations: bump ``SCHEMA_VERSION`` and add a step to ``MIGRATIONS``; a
-database is never dropped or silently rebuilt.
+Schema changes are migrations: bump ``SCHEMA_VERSION`` and add an Alembic revision (see
+:mod:`tuner.storage.migrations`); a database is never dropped or silently rebuilt.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 from sqlalchemy import (
     Boolean,
     Column,
-    Connection,
     Float,
     ForeignKey,
     Index,
@@ -27,7 +24,6 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
-    text,
 )
 
 SCHEMA_VERSION = 4
@@ -125,30 +121,3 @@ tags = Table(
 Index("ix_training_jobs_job_status", training_jobs.c.tuning_job_id, training_jobs.c.status)
 Index("ix_metrics_training_job", metrics.c.training_job_id, metrics.c.attempt, metrics.c.epoch)
 Index("ix_tags_resource_arn", tags.c.resource_arn)
-
-
-def _add_retry_reasons(conn: Connection) -> None:
-    """Version 2: retried training jobs keep the reasons of their earlier attempts."""
-    conn.execute(text("ALTER TABLE training_jobs ADD COLUMN retry_reasons_json TEXT"))
-
-
-def _add_runner(conn: Connection) -> None:
-    """Version 3: a job remembers who runs it, so the HTTP server resumes only its own jobs.
-
-    The ``tags`` table of version 3 needs no step: ``create_all`` adds missing tables.
-    """
-    conn.execute(text("ALTER TABLE tuning_jobs ADD COLUMN runner VARCHAR(32)"))
-
-
-def _add_lease(conn: Connection) -> None:
-    """Version 4: the lease of the coordinator that runs a job (one coordinator per job)."""
-    conn.execute(text("ALTER TABLE tuning_jobs ADD COLUMN lease_holder VARCHAR(200)"))
-    conn.execute(text("ALTER TABLE tuning_jobs ADD COLUMN lease_expires_at FLOAT"))
-
-
-#: version -> step that upgrades a database from ``version - 1``.
-MIGRATIONS: dict[int, Callable[[Connection], None]] = {
-    2: _add_retry_reasons,
-    3: _add_runner,
-    4: _add_lease,
-}

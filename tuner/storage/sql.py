@@ -39,6 +39,7 @@ from strategies.base import TrialStatus
 from tuner.errors import JobExistsError, JobLeasedError, JobNotFoundError, StorageError
 from tuner.status import JobStatus
 from tuner.storage import schema as s
+from tuner.storage.migrations import upgrade
 from tuner.storage.records import (
     JobRecord,
     MetricPoint,
@@ -83,6 +84,10 @@ def _require_existing(url: str) -> None:
             "--db PATH or $TUNER_DB (tuner run creates it)"
         )
         raise DatabaseNotFoundError(msg)
+
+
+#: For callers outside storage (``tuner db check``) that open their own engine.
+require_database = _require_existing
 
 
 def _set_sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
@@ -137,21 +142,11 @@ class SqlStorage:
             raise DatabaseNotFoundError(msg)
 
     def _migrate(self) -> None:
+        """Create or upgrade the schema (Alembic, :mod:`tuner.storage.migrations`); a database
+        of a newer tuner is refused before anything is written to it."""
         with self.engine.begin() as conn:
-            s.metadata.create_all(conn, checkfirst=True)
-            version = conn.execute(select(func.max(s.schema_version.c.version))).scalar()
-            if version is None:
-                conn.execute(insert(s.schema_version).values(version=s.SCHEMA_VERSION))
-                return
-            if version > s.SCHEMA_VERSION:
-                msg = (
-                    f"the database {self.url} has schema version {version}, newer than this "
-                    f"engine's {s.SCHEMA_VERSION}; upgrade the tuner package"
-                )
-                raise StorageError(msg)
-            for step in range(version + 1, s.SCHEMA_VERSION + 1):
-                s.MIGRATIONS[step](conn)
-                conn.execute(insert(s.schema_version).values(version=step))
+            #: (schema version found, schema version now); None found: a fresh database.
+            self.schema_change: tuple[int | None, int] = upgrade(conn, self.url)
 
     @contextlib.contextmanager
     def batch(self) -> Iterator[None]:

@@ -1,0 +1,1 @@
+"""One Alembic revision per schema version (see :mod:`tuner.storage.migrations`)."""
