@@ -44,8 +44,9 @@ def cmd_db_check(args: argparse.Namespace) -> int:
 
 def _print_checks(url: str, checks: list[Any]) -> None:
     table = Table(title=f"database {url}", title_justify="left")
-    for column in ("check", "status", "detail"):
-        table.add_column(column, overflow="fold")
+    table.add_column("check", no_wrap=True)
+    table.add_column("status", no_wrap=True)
+    table.add_column("detail", overflow="fold")
     for check in checks:
         style = "green" if check.status.value == "ok" else "red"
         table.add_row(check.name, f"[{style}]{check.status.value}[/{style}]", check.detail)

@@ -157,7 +157,9 @@ def test_an_autotune_job_runs_and_describe_shows_what_was_chosen(
     described = run_and_describe(request, tmp_path)
     assert described["Autotune"] == {"Mode": "Enabled"}
     assert described["HyperParameterTuningJobStatus"] == "Completed"
-    assert described["TrainingJobStatusCounters"]["Completed"] == 4
+    counters = described["TrainingJobStatusCounters"]
+    # Autotune may turn early stopping on: on a busy machine a slow trial can be stopped.
+    assert counters["Completed"] + counters["Stopped"] == 4 and counters["Completed"] >= 2
     config = described[CONFIG]
     assert {r["Name"] for r in config["ParameterRanges"]["ContinuousParameterRanges"]} == {"eta"}
     assert {r["Name"] for r in config["ParameterRanges"]["IntegerParameterRanges"]} == {

@@ -4,6 +4,7 @@ entry point without a byte written (issue 18, point 7). Real SQLite files, the r
 from __future__ import annotations
 
 import hashlib
+import json
 import socket
 import sqlite3
 import subprocess
@@ -88,3 +89,25 @@ def test_a_newer_database_is_refused_and_left_untouched(tmp_path: Path, args: li
     assert "schema version 99, newer than this engine's" in proc.stderr
     assert "Traceback" not in proc.stderr
     assert _fingerprint(tmp_path) == before
+
+
+def test_db_check_passes_a_sound_database_and_names_what_is_wrong(tmp_path: Path) -> None:
+    path = tmp_path / "x.db"
+    storage = _storage(str(path))
+    storage.add_trial("job-1", 1, name="t1", hyperparameters={"eta": "0.1"}, now=1.0)
+    storage.close()
+    sound = _tuner("db", "check", "--db", str(path), "--json", cwd=tmp_path)
+    assert sound.returncode == 0, sound.stdout + sound.stderr
+    checks = json.loads(sound.stdout)["Checks"]
+    assert {c["Status"] for c in checks} == {"ok"} and len(checks) >= 8
+    con = sqlite3.connect(path)
+    con.execute("UPDATE tuning_jobs SET status = 'Completed'")  # with t1 still Pending
+    con.commit()
+    con.close()
+    before = _fingerprint(tmp_path)
+    found = _tuner("db", "check", "--db", str(path), cwd=tmp_path)
+    assert found.returncode == 1
+    assert "ended_jobs_have_no_running_trials" in found.stdout and "job-1" in found.stdout
+    assert _fingerprint(tmp_path) == before  # a check writes nothing
+    missing = _tuner("db", "check", "--db", "typo.db", cwd=tmp_path)
+    assert missing.returncode == 2 and not (tmp_path / "typo.db").exists()

@@ -50,7 +50,7 @@ def _slow_spec(datasets: dict[str, Path], tmp_path: Path) -> Path:
     channels[1]["DataSource"]["S3DataSource"]["S3Uri"] = f"file://{data / 'validation.csv'}"
     request["TrainingJobDefinition"]["StaticHyperParameters"]["num_round"] = "4000"
     config = request["HyperParameterTuningJobConfig"]
-    config["ResourceLimits"]["MaxNumberOfTrainingJobs"] = 8
+    config["ResourceLimits"]["MaxNumberOfTrainingJobs"] = 4
     config["ResourceLimits"]["MaxParallelTrainingJobs"] = 1
     config["TrainingJobEarlyStoppingType"] = "Off"
     path = tmp_path / "spec.json"
@@ -113,7 +113,7 @@ def test_a_second_run_or_resume_of_a_running_job_is_refused(datasets, tmp_path: 
     _, stderr = first.communicate(timeout=300)
     assert first.returncode == 0, stderr
     rows = _query(db, "select number, status, attempt, retry_reasons_json from training_jobs")
-    assert rows == [(n, "Completed", 1, None) for n in range(1, 9)]
+    assert rows == [(n, "Completed", 1, None) for n in range(1, 5)]
     # The job ended and gave its lease back.
     assert _query(db, "select status, lease_holder, lease_expires_at from tuning_jobs") == [
         ("Completed", None, None)

@@ -295,7 +295,8 @@ class RayPool:
         events: list[Event] = []
         refs = {}
         for slot in self._running.values():
-            refs[slot.drain_ref] = ("drain", slot)
+            if slot.drain_ref is not None:  # None once a drain found the actor dead
+                refs[slot.drain_ref] = ("drain", slot)
             refs[slot.run_ref] = ("run", slot)
         if refs:
             wait = self._stop_deadlines.wait_s(timeout_s)

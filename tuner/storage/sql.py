@@ -90,12 +90,19 @@ def _require_existing(url: str) -> None:
 require_database = _require_existing
 
 
+#: SQLite's ``journal_size_limit``: the write-ahead log's size after a checkpoint, at most.
+WAL_SIZE_LIMIT_BYTES = 64 * 1024 * 1024
+
+
 def _set_sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute("PRAGMA busy_timeout=10000")
+    # The log is checkpointed every 1,000 pages (SQLite's default); this also truncates it
+    # back to 64 MiB after a checkpoint, so a long job beside busy readers keeps it bounded.
+    cursor.execute(f"PRAGMA journal_size_limit={WAL_SIZE_LIMIT_BYTES}")
     cursor.close()
 
 

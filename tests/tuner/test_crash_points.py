@@ -1,0 +1,151 @@
+"""kill -9 of `tuner run` at 20 random moments of one job (issue 18, point 2).
+
+Each time: the whole process group dies without clean-up (the coordinator and its worker
+processes; the training scripts run in sessions of their own and must die with their
+workers); the database must hold a consistent job (`tuner db check` passes, no finished
+training job changed, nothing ended); `tuner run SPEC` again resumes it. Half-way, only the
+database files are carried to a fresh folder (a machine that rebooted: no processes, no
+output folders) and the job goes on from there. At the end the job is Completed with exactly
+MaxNumberOfTrainingJobs training jobs, each with every report its script sent.
+
+The moments are random (seeded) over launching, reporting, finishing and committing: a
+coordinator starts in about a second and writes many times a second.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import shutil
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.tuner.test_script_mode import _data, _dead, _request, _source, _write
+
+pytestmark = pytest.mark.slow
+
+KILLS = 20
+MAX_JOBS = 40
+EPOCHS = 8
+
+SCRIPT = f"""
+import os, time
+from pathlib import Path
+Path(os.environ["COUNTER_DIR"], f"pid-{{os.getpid()}}").write_text("")
+for epoch in range(1, {EPOCHS + 1}):
+    print(f"loss={{1.0 / epoch}}", flush=True)
+    time.sleep(0.04)
+"""
+
+CLI = (sys.executable, "-m", "tuner.cli")
+
+
+def _run(spec: Path, db: Path, out: Path, cwd: Path) -> subprocess.Popen[bytes]:
+    return subprocess.Popen(
+        [*CLI, "run", str(spec), "--db", str(db), "--output", str(out), "--quiet"],
+        cwd=cwd,
+        start_new_session=True,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+
+
+def _rows(db: Path) -> list[tuple]:
+    con = sqlite3.connect(db, timeout=30)
+    try:
+        return con.execute(
+            "select number, status, final_value, attempt from training_jobs order by number"
+        ).fetchall()
+    finally:
+        con.close()
+
+
+def _check_invariants(db: Path, completed: dict[int, float], cwd: Path) -> None:
+    con = sqlite3.connect(db, timeout=30)
+    (job_status,) = con.execute("select status from tuning_jobs").fetchone()
+    con.close()
+    assert job_status == "InProgress", job_status  # a kill never ends the job
+    rows = _rows(db)
+    assert len(rows) <= MAX_JOBS
+    assert [r[0] for r in rows] == list(range(1, len(rows) + 1))
+    for number, status, value, _ in rows:
+        assert status != "Failed", rows
+        if number in completed:  # a finished training job is never touched again
+            assert (status, value) == ("Completed", completed[number])
+        elif status == "Completed":
+            assert value is not None
+            completed[number] = value
+    check = subprocess.run(
+        [*CLI, "db", "check", "--db", str(db), "--json"], cwd=cwd, capture_output=True, text=True
+    )
+    assert check.returncode == 0, check.stdout + check.stderr
+
+
+def _wait_for_orphans(counters: Path) -> None:
+    """Every training script that was started has died with its worker."""
+    pids = [int(p.name.split("-")[1]) for p in counters.glob("pid-*")]
+    deadline = time.monotonic() + 10
+    while not all(_dead(p) for p in pids):
+        assert time.monotonic() < deadline, [p for p in pids if not _dead(p)]
+        time.sleep(0.05)
+
+
+def _move_to_a_fresh_machine(db: Path, tmp_path: Path) -> Path:
+    """Only the database files survive (WAL included: it is part of the database on disk)."""
+    fresh = tmp_path / "rebooted"
+    fresh.mkdir()
+    for path in db.parent.glob(db.name + "*"):
+        shutil.copy2(path, fresh / path.name)
+    return fresh / db.name
+
+
+def test_kill_minus_9_at_twenty_random_moments_loses_nothing(tmp_path: Path) -> None:
+    counters = tmp_path / "pids"
+    counters.mkdir()
+    request = _request(
+        str(_source(tmp_path, SCRIPT)),
+        _data(tmp_path),
+        name="crashy",
+        max_jobs=MAX_JOBS,
+        parallel=2,
+        strategy="Bayesian",
+    )
+    request["TrainingJobDefinition"]["Environment"] = {"COUNTER_DIR": str(counters)}
+    spec = _write(tmp_path, request)
+    db, out = tmp_path / "t.db", tmp_path / "out"
+    rng = random.Random(18)
+    completed: dict[int, float] = {}
+    for kill in range(KILLS):
+        if kill == KILLS // 2:
+            db, out = _move_to_a_fresh_machine(db, tmp_path), tmp_path / "rebooted" / "out"
+        proc = _run(spec, db, out, tmp_path)
+        time.sleep(rng.uniform(0.8, 3.0))
+        if proc.poll() is not None:
+            break  # the job ended before this kill: fewer kills, the end checks still hold
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+        _wait_for_orphans(counters)
+        _check_invariants(db, completed, tmp_path)
+    assert kill >= KILLS // 2, "the job ended too soon to be killed often"
+    final = _run(spec, db, out, tmp_path)
+    assert final.wait(timeout=300) == 0
+    rows = _rows(db)
+    assert len(rows) == MAX_JOBS and {r[1] for r in rows} == {"Completed"}
+    assert all(dict((r[0], r[2]) for r in rows)[n] == v for n, v in completed.items())
+    assert any(r[3] > 1 for r in rows)  # some were interrupted and ran again
+    con = sqlite3.connect(db)
+    reports = con.execute(
+        "select t.number, count(m.id) from training_jobs t join metrics m on "
+        "m.training_job_id = t.id and m.attempt = t.attempt and m.name = 'loss' group by t.id"
+    ).fetchall()
+    (described,) = con.execute("select status from tuning_jobs").fetchone()
+    con.close()
+    assert described == "Completed"
+    assert sorted(n for n, _ in reports) == list(range(1, MAX_JOBS + 1))
+    assert all(count == EPOCHS for _, count in reports), reports
