@@ -72,11 +72,16 @@ class StopDecision:
 
     ``reason`` is recorded as the trial's stop reason (shown to people, never parsed).
     ``completed`` says the trial has used its whole budget (Hyperband's MaxResource): it is
-    recorded as Completed, not Stopped, because nothing was cut short.
+    recorded as Completed, not Stopped, because nothing was cut short. ``value`` and
+    ``threshold`` are what the rule compared (the trial's value and the median or cutoff it
+    was worse than), oriented for minimisation like every value a rule sees: the coordinator,
+    which knows the objective's direction, adds them to the recorded reason.
     """
 
     reason: str
     completed: bool = False
+    value: float | None = None
+    threshold: float | None = None
 
 
 class Strategy(Protocol):

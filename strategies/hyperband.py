@@ -307,7 +307,9 @@ class HyperbandStrategy:
         if cutoff is None or value <= cutoff:
             return None
         return StopDecision(
-            f"Hyperband: not in the top 1/{schedule.eta} of its bracket at rung {resource}"
+            f"Hyperband: not in the top 1/{schedule.eta} of its bracket at rung {resource}",
+            value=value,
+            threshold=cutoff,
         )
 
     def _cutoff(

@@ -107,5 +107,7 @@ class MedianStoppingRule:
             return None
         return StopDecision(
             "early stopping: worse than the median of previous training jobs "
-            f"after {epoch} report{'s' if epoch != 1 else ''}"
+            f"after {epoch} report{'s' if epoch != 1 else ''}",
+            value=trial.curve[-1][1],
+            threshold=median,
         )

@@ -620,8 +620,18 @@ class Coordinator:
 
     def _request_stop(self, state: TrialState, decision: StopDecision) -> None:
         if state.stop is None:
-            state.stop = decision
+            state.stop = self._with_compared_values(decision)
         self.pool.stop(state.number)
+
+    def _with_compared_values(self, decision: StopDecision) -> StopDecision:
+        """The rule's reason with what it compared, in the objective's own direction
+        ("...; value 0.912 against 0.934"), so a person (and the dashboard) can see it."""
+        if decision.value is None or decision.threshold is None:
+            return decision
+        orient = self.objective.orient  # its own inverse: a negation or nothing
+        value, threshold = orient(decision.value), orient(decision.threshold)
+        reason = f"{decision.reason}; value {value:.6g} against {threshold:.6g}"
+        return dataclasses.replace(decision, reason=reason)
 
     def _on_finished(self, state: TrialState, event: Finished) -> None:
         self._running.discard(state.number)

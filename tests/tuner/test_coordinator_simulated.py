@@ -97,6 +97,40 @@ def test_median_rule_stops_exactly_the_trials_worse_than_the_median(db_url) -> N
     assert all(
         t.failure_reason.startswith("early stopping: worse than the median") for t in stopped
     )
+    for t in stopped:  # the reason names what was compared: the last value and the median
+        epoch = len(curves[t.number])
+        earlier = [curves[u.number] for u in trials[: t.number - 1]]
+        median = statistics.median(sum(c[:epoch]) / epoch for c in earlier if len(c) >= epoch)
+        value, against = t.failure_reason.split("; value ")[1].split(" against ")
+        assert float(value) == pytest.approx(curves[t.number][-1], rel=1e-5)
+        assert float(against) == pytest.approx(median, rel=1e-5)
+
+
+def _gain(hp):
+    """_curve as a score to maximise."""
+    return [{"score": -m["loss"]} for m in _curve(hp)]
+
+
+def test_a_maximized_objectives_stop_reason_gives_values_as_reported(db_url) -> None:
+    spec = HyperparameterTuner(
+        _gain,
+        "score",
+        X,
+        objective_type="Maximize",
+        max_jobs=20,
+        max_parallel_jobs=1,
+        random_seed=3,
+        strategy="Random",
+        early_stopping_type="Auto",
+    ).build_spec(job_name="gain")
+    simulate(spec, _gain, storage=db_url)
+    stopped = [t for t in SqlStorage(db_url).trials("gain") if t.status is TrialStatus.STOPPED]
+    assert stopped
+    for t in stopped:
+        value, against = (
+            float(v) for v in t.failure_reason.split("; value ")[1].split(" against ")
+        )
+        assert value < against <= 0.0  # a lower score than the median, in the score's sign
 
 
 def test_hyperband_stops_only_at_rungs_and_completes_at_max_resource(db_url) -> None:

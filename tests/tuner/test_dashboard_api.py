@@ -33,11 +33,14 @@ import uvicorn
 from sqlalchemy import insert, select, text
 from sqlalchemy.exc import OperationalError
 
+from strategies.base import Trial, TrialStatus
+from strategies.median_rule import MedianStoppingRule
 from tuner import CategoricalParameter, ContinuousParameter, HyperparameterTuner, IntegerParameter
 from tuner.dashboard import charts
-from tuner.dashboard.app import _host_name, create_app
+from tuner.dashboard.app import _host_name, create_app, fmt_param
 from tuner.dashboard.cli import cmd_dashboard, is_loopback
 from tuner.dashboard.reader import DashboardReader, evenly_spaced, read_log_tail
+from tuner.dashboard.stops import describe_stop, stop_report
 from tuner.describe import describe_tuning_job, training_job_name
 from tuner.objective import ObjectiveType
 from tuner.reports.analytics import TuningJobAnalytics
@@ -336,6 +339,123 @@ def test_trials_are_paginated_sorted_and_filtered(real: Server, real_db: str) ->
     assert fetch(f"{base}?page=x")[0] == 400
 
 
+def test_trials_sort_by_a_hyperparameter_on_its_own_scale(real: Server, real_db: str) -> None:
+    base = f"{real.base}/api/jobs/evil/trials?per_page=100"
+    for name, key in (("x", float), ("n", int), ("c", str)):
+        asc = get_json(f"{base}&sort=hp:{name}")
+        assert asc["Sort"] == f"hp:{name}" and asc["Total"] == 14
+        values = [t["TunedHyperParameters"][name] for t in asc["TrainingJobs"]]
+        assert values == sorted(values, key=key)  # numbers by value: "10" after "9"
+        desc = get_json(f"{base}&sort=hp:{name}&order=desc")["TrainingJobs"]
+        assert [t["TunedHyperParameters"][name] for t in desc] == sorted(
+            values, key=key, reverse=True
+        )
+    assert fetch(f"{base}&sort=hp:nope")[0] == 400
+    # The page renders each hyperparameter header as a sort key, and the sorted one marked.
+    html = fetch(f"{real.base}/jobs/evil?sort=hp:x&order=desc")[2].decode()
+    assert 'data-sort="hp:x" class="hp sortable sorted-desc"' in html
+
+
+def test_the_tables_round_hyperparameters_as_they_round_values() -> None:
+    assert fmt_param("0.08809041615519646") == "0.0880904"
+    assert fmt_param("1.8398262972795156") == "1.83983"
+    assert fmt_param("0.00129535479294258356") == "0.00129535"
+    assert fmt_param("3.3e-07") == "3.3e-07"  # already short: as stored
+    assert fmt_param("1234567") == "1234567"  # an integer keeps every digit
+    assert fmt_param("12345678.25") == "1.23457e+07"
+    assert fmt_param(XSS_SCRIPT) == XSS_SCRIPT and fmt_param("007") == "007"
+    assert fmt_param(None) == ""
+
+
+def test_a_stop_is_described_by_its_rule_epoch_and_value() -> None:
+    # The median rule's own words, from the rule itself: a change there shows up here.
+    history = [
+        Trial(n, {}, TrialStatus.COMPLETED, 0.1, tuple((e, 0.1) for e in (1, 2, 3)))
+        for n in (1, 2, 3)
+    ]
+    decision = MedianStoppingRule().should_stop(
+        Trial(4, {}, TrialStatus.IN_PROGRESS, None, ((10, 0.5), (20, 0.7))), history
+    )
+    assert decision is not None and stop_report(decision.reason) == 2
+    note = describe_stop(decision.reason, "validation:auc", (20, 0.7))
+    assert note["Rule"] == "median stopping rule" and (note["Epoch"], note["Value"]) == (20, 0.7)
+    assert note["Text"].startswith(
+        "Stopped early by the median stopping rule at epoch 20 (its 2nd report): "
+        "validation:auc was 0.7, worse than the median"
+    )
+    assert "not recorded" in note["Text"] and note["Reason"] == decision.reason
+    assert decision.threshold == pytest.approx(0.1)  # what the coordinator adds to the reason
+    recorded = describe_stop(f"{decision.reason}; value 0.7 against 0.1", "loss", (20, 0.7))
+    assert "That median was 0.1." in recorded["Text"] and recorded["Report"] == 2
+    cut = describe_stop(
+        "Hyperband: not in the top 1/3 of its bracket at rung 3; value 1.5 against 1.25",
+        "loss",
+        (3, 1.5),
+    )
+    assert "The cutoff was 1.25." in cut["Text"]
+    hyperband = describe_stop(
+        "Hyperband: not in the top 1/3 of its bracket at rung 3", "loss", (3, 1.5), bracket=1
+    )
+    assert hyperband["Rule"] == "Hyperband" and hyperband["Report"] == 3
+    assert "at epoch 3: loss was 1.5, not in the top 1/3 of bracket 1" in hyperband["Text"]
+    ended = describe_stop("tuning job ended: stopped by the user", "loss", None)
+    assert ended["Rule"] is None and ended["Text"] == (
+        "Stopped because the tuning job ended: stopped by the user."
+    )
+    assert describe_stop(None, "loss", None)["Text"] == "Stopped; no reason was recorded."
+
+
+def test_a_stopped_trials_page_has_a_note_not_a_failure_box(big: Server, big_db: str) -> None:
+    stopped = next(t for t in SqlStorage(big_db).trials("big") if t.status == "Stopped")
+    data = get_json(f"{big.base}/api/jobs/big/trials/{stopped.number}")
+    assert data["StopNote"]["Text"] == "Stopped; no reason was recorded."
+    html = fetch(f"{big.base}/jobs/big/trials/{stopped.number}")[2].decode()
+    assert '<div id="trial-stop" class="stop-note">' in html  # shown
+    assert '<div id="trial-failure" hidden>' in html
+    done = next(t for t in SqlStorage(big_db).trials("big") if t.status == "Completed")
+    assert get_json(f"{big.base}/api/jobs/big/trials/{done.number}")["StopNote"] is None
+
+
+def test_a_trials_chart_titles_both_axes_and_shares_one_between_like_metrics() -> None:
+    trial = {
+        "MetricNames": ["train:auc", "validation:auc", "train:logloss"],
+        "ObjectiveMetricName": "validation:auc",
+        "Metrics": [
+            {"Epoch": e, "Values": {"train:auc": 0.9, "validation:auc": 0.8, "train:logloss": 1}}
+            for e in (1, 2)
+        ],
+    }
+    figure = charts.trial_figure(trial)
+    assert figure is not None
+    axes = {t["name"]: t["yaxis"] for t in figure["data"]}
+    assert axes == {"validation:auc": "y", "train:auc": "y", "train:logloss": "y2"}
+    layout = figure["layout"]
+    assert layout["yaxis"]["title"]["text"] == "validation:auc, train:auc"
+    assert layout["yaxis2"]["title"]["text"] == "train:logloss"
+    one = charts.trial_figure({**trial, "MetricNames": ["validation:auc"]})
+    assert one is not None and "yaxis2" not in one["layout"]
+
+
+def test_chart_points_carry_their_trial_numbers(real: Server, real_db: str) -> None:
+    trials = {t.number: t for t in SqlStorage(real_db).trials("evil")}
+    api = f"{real.base}/api/jobs/evil/charts"
+    points = get_json(f"{api}/objective")["Figure"]["data"][0]
+    assert points["customdata"] == points["x"]
+    for item in get_json(f"{api}/parameters")["Figures"]:
+        for trace in item["Figure"]["data"]:
+            assert len(trace["customdata"]) == len(trace["y"]) > 0
+            for number, y in zip(trace["customdata"], trace["y"], strict=True):
+                assert trials[number].final_value == pytest.approx(y)
+    for item in get_json(f"{api}/curves")["Figures"]:
+        for trace in item["Figure"]["data"]:
+            texts = trace.get("hovertext") or [trace["name"].removeprefix("best: ")] * len(
+                trace["x"]
+            )
+            for number, label in zip(trace["customdata"], texts, strict=True):
+                assert (number is None) == (label is None)
+                assert number is None or trials[number].name == label
+
+
 def test_trial_has_hyperparameters_metrics_failure_and_log(real: Server, real_db: str) -> None:
     trials = SqlStorage(real_db).trials("evil")
     failed = next(t for t in trials if t.status == "Failed")
@@ -420,11 +540,14 @@ def test_a_large_job_is_paginated_and_downsampled(big: Server, big_db: str) -> N
     assert [t["TrialNumber"] for t in last] == list(range(11_951, 12_001))
 
     objective = get_json(f"{api}/charts/objective")
-    points, best = objective["Figure"]["data"]
+    completed, stopped, best = objective["Figure"]["data"]
+    assert (completed["uid"], stopped["uid"]) == ("completed", "stopped")
     assert objective["Sample"]["Sampled"] and objective["Sample"]["Total"] > 10_000
-    assert len(points["x"]) <= charts.MAX_OBJECTIVE_POINTS + 100
+    assert len(completed["x"]) + len(stopped["x"]) <= charts.MAX_OBJECTIVE_POINTS + 100
     assert best["y"][-1] == pytest.approx(summary["BestObjectiveValue"])  # Maximize: the max
-    assert max(points["y"]) == pytest.approx(summary["BestObjectiveValue"])
+    top = max(completed["y"] + stopped["y"])
+    assert top == pytest.approx(summary["BestObjectiveValue"])
+    assert completed["customdata"] == completed["x"] and stopped["customdata"] == stopped["x"]
     parameters = get_json(f"{api}/charts/parameters")
     assert parameters["Sample"]["Shown"] <= charts.CHART_SAMPLE + charts.TOP_K
     dimensions = parameters["ParallelInteractive"]["data"][0]["dimensions"]
@@ -826,3 +949,11 @@ def test_log_tail_reads_the_end_of_the_trials_log(tmp_path: Path) -> None:
     missing = read_log_tail(str(tmp_path / "elsewhere"))
     assert missing["Found"] is False and missing["Lines"] == []
     assert read_log_tail(None)["Path"] is None
+
+
+def test_an_empty_log_says_so_instead_of_an_empty_box(real: Server) -> None:
+    data = get_json(f"{real.base}/api/jobs/quiet-job/trials/1")  # slowish prints nothing
+    assert data["Log"]["Found"] and data["Log"]["Lines"] == []
+    html = fetch(f"{real.base}/jobs/quiet-job/trials/1")[2].decode()
+    assert "is empty: no log lines were written." in html
+    assert '<pre class="log" id="log" hidden>' in html

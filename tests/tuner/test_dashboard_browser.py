@@ -4,7 +4,14 @@ The tests start ``python -m tuner.dashboard`` in a subprocess on a free port ove
 filled by real tuning jobs (LocalPool, Python callables), then click through it as a user
 would: the job list, a job with its charts, the trials table, a training job and its log, a
 running job whose counters move without a reload, and values full of HTML that must show as
-text. Screenshots go to ``test-artifacts/`` at the repository root and to pytest's tmp_path.
+text. Then the small things that made pages look broken, at a 1,440 px window: a job with the
+longest name AMT allows and ten long-named hyperparameters must not widen the page, the
+objective chart hides stopped training jobs and takes a log axis, a stopped training job's
+page names the rule (median rule, Hyperband), the epoch and the value instead of a red
+failure box, both axes of a training job's chart are titled, the importance chart's labels are
+not clipped, an empty log says so, a click on a chart's point opens its training job, and the
+trials table sorts by a hyperparameter. Screenshots go to ``test-artifacts/`` at the
+repository root and to pytest's tmp_path.
 
 Needs ``pip install playwright`` (its wheel bundles the driver) and ``apt-get install
 chromium``; never ``playwright install``: the system chromium is used. Skipped without them.
@@ -15,6 +22,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import re
 import shutil
 import socket
 import subprocess
@@ -27,7 +35,14 @@ from typing import Any
 
 import pytest
 
-from tuner import CategoricalParameter, ContinuousParameter, HyperparameterTuner, IntegerParameter
+from tuner import (
+    CategoricalParameter,
+    ContinuousParameter,
+    HyperbandStrategyConfig,
+    HyperparameterTuner,
+    IntegerParameter,
+    StrategyConfig,
+)
 from tuner.storage import SqlStorage
 
 pytestmark = pytest.mark.browser
@@ -50,6 +65,28 @@ RANGES = {
     "n": IntegerParameter(1, 4),
     "c": CategoricalParameter(["plain", XSS_SCRIPT, XSS_IMG]),
 }
+#: A job as wide as they come: the longest tuning job name AMT allows and ten hyperparameters
+#: with long names whose sampled values have 17 digits.
+WIDE = "a-rather-long-tuning-job-name-v01"[:32]
+WIDE_RANGES = {
+    f"{word}_regularisation_strength_of_the_{i:02d}th_layer": ContinuousParameter(0.001, 1.0)
+    for i, word in enumerate(
+        (
+            "dropout",
+            "l1",
+            "l2",
+            "weight_decay",
+            "label_smoothing",
+            "momentum",
+            "warmup",
+            "gradient_clipping",
+            "feature_fraction",
+            "bagging",
+        ),
+        start=1,
+    )
+}
+VIEWPORT = {"width": 1440, "height": 1000}
 
 if not CHROMIUM.exists():
     pytest.skip(
@@ -69,6 +106,22 @@ def evil_train(hp, ctx):
         loss = (math.log10(hp["x"]) - 0.3) ** 2 + hp["n"] / epoch
         ctx.report(epoch, loss=loss, accuracy=1.0 / (1.0 + loss))
         print(f"epoch {epoch} loss {loss:.4f}")
+
+
+def quiet_train(hp, ctx):
+    """Prints nothing (an empty log); the first hyperparameter sets the loss, so the median
+    rule stops the unlucky ones."""
+    first = hp[next(iter(WIDE_RANGES))]
+    for epoch in range(1, 7):
+        ctx.report(epoch, loss=first + 1.0 / epoch)
+        time.sleep(0.05)
+
+
+def rising_train(hp, ctx):
+    """Accuracy rising to a plateau set by x: Hyperband stops the low plateaus at a rung."""
+    for epoch in range(1, 10):
+        ctx.report(epoch, accuracy=hp["x"] * (1 - 0.5**epoch))
+        time.sleep(0.03)
 
 
 def slow_train(hp, ctx):
@@ -104,7 +157,31 @@ def db_url(workdir: Path) -> str:
             output_path=workdir / "out",
             strategy="Random",
         ).fit(job_name=name)
-    assert any(t.status == "Failed" for t in SqlStorage(url).trials("evil"))
+    common = dict(max_parallel_jobs=2, random_seed=3, storage=url, output_path=workdir / "out")
+    HyperparameterTuner(
+        quiet_train,
+        "loss",
+        WIDE_RANGES,
+        objective_type="Minimize",
+        max_jobs=12,
+        early_stopping_type="Auto",
+        strategy="Random",
+        **common,
+    ).fit(job_name=WIDE)
+    HyperparameterTuner(
+        rising_train,
+        "accuracy",
+        {"x": ContinuousParameter(0.1, 1.0)},
+        max_jobs=12,
+        strategy="Hyperband",
+        strategy_config=StrategyConfig(HyperbandStrategyConfig(max_resource=9, min_resource=1)),
+        **common,
+    ).fit(job_name="hb")
+    storage = SqlStorage(url)
+    assert any(t.status == "Failed" for t in storage.trials("evil"))
+    for job, rule in ((WIDE, "median"), ("hb", "Hyperband")):
+        stopped = [t for t in storage.trials(job) if t.status == "Stopped"]
+        assert stopped and all(rule in (t.failure_reason or "") for t in stopped), job
     return url
 
 
@@ -177,7 +254,7 @@ class Watched:
 
 @pytest.fixture
 def watched(browser: Any) -> Iterator[Watched]:
-    context = browser.new_context(viewport={"width": 1400, "height": 1000})
+    context = browser.new_context(viewport=VIEWPORT)
     page = context.new_page()
     page.set_default_timeout(30_000)
     yield Watched(page)
@@ -225,10 +302,10 @@ def test_list_job_charts_sorting_and_a_trial(server: str, watched: Watched, tmp_
     page = watched.page
     page.goto(f"{server}/")
     rows = page.locator("#jobs-body tr[data-job]")
-    assert rows.count() == 2
+    assert rows.count() == 4
     page.locator("#jobs-table th[data-sort=name]").click()  # name, ascending
     page.wait_for_function(
-        "document.querySelector('#jobs-body tr[data-job]').dataset.job === 'evil'"
+        f"document.querySelector('#jobs-body tr[data-job]').dataset.job === '{WIDE}'"
     )
     page.locator("#jobs-table th[data-sort=name]").click()  # name, descending
     page.wait_for_function(
@@ -398,4 +475,230 @@ def test_a_running_jobs_counters_change_without_reload(
     )
     assert page.evaluate("window.__notReloaded") is True
     assert not watched.dialogs
+    assert not watched.errors, watched.errors
+
+
+# ----------------------------------------------------------------------------------------------
+# The small things that made pages look broken or hid information
+# ----------------------------------------------------------------------------------------------
+DRAWN = """id => { const e = document.getElementById(id);
+    return !!e && !!e.data && e.data.length > 0 && e.querySelector('.main-svg') !== null; }"""
+PAGE_WIDTH = "() => document.documentElement.scrollWidth"
+
+
+def wait_drawn(page: Any, chart_id: str) -> None:
+    page.wait_for_function(DRAWN, arg=chart_id)
+
+
+def significant_digits(text: str) -> int:
+    return len(text.lower().split("e")[0].lstrip("+-").replace(".", "").lstrip("0"))
+
+
+def stopped_trials(db_url: str, job: str) -> list[Any]:
+    return [t for t in SqlStorage(db_url).trials(job) if t.status == "Stopped"]
+
+
+def test_pages_fit_a_1440px_window_with_long_names_and_many_hyperparameters(
+    server: str, watched: Watched, db_url: str, tmp_path
+) -> None:
+    page = watched.page
+    page.goto(f"{server}/jobs/{WIDE}")
+    wait_drawn(page, "chart-importance")  # the analysis table is filled too
+    assert page.evaluate(PAGE_WIDTH) <= VIEWPORT["width"]
+    # Every cell keeps to its column: long names wrap instead of widening it...
+    spilled = page.evaluate(
+        """() => Array.from(document.querySelectorAll('table.fixed th, table.fixed td'))
+            .filter(c => !c.classList.contains('reason') && c.scrollWidth > c.clientWidth + 1)
+            .map(c => c.textContent)"""
+    )
+    assert spilled == []
+    # ...the hyperparameters' 17-digit values are rounded as the objective is (6 digits), the
+    # exact value in the tooltip...
+    cells = page.evaluate(
+        """() => Array.from(document.querySelectorAll('#trials-body td.hp, #best-hyperparameters td'))
+            .map(td => [td.textContent, td.title])"""
+    )
+    assert len(cells) == 12 * 10 + 10
+    for text, exact in cells:
+        assert significant_digits(text) <= 6 < significant_digits(exact)
+        assert float(text) == pytest.approx(float(exact), rel=1e-5)
+    # ...and ten of them scroll inside the table's own box, not the page.
+    box = page.evaluate(
+        """() => { const b = document.getElementById('trials-table').parentElement;
+            return {scrolls: b.scrollWidth > b.clientWidth, right: b.getBoundingClientRect().right}; }"""
+    )
+    assert box["scrolls"] and box["right"] <= VIEWPORT["width"]
+    screenshot(page, "dashboard-wide-job", tmp_path)
+    number = stopped_trials(db_url, WIDE)[0].number
+    for path in ("/", f"/jobs/{WIDE}/trials/{number}"):
+        page.goto(server + path)
+        page.wait_for_load_state("networkidle")
+        assert page.evaluate(PAGE_WIDTH) <= VIEWPORT["width"], path
+    assert not watched.errors, watched.errors
+
+
+OBJECTIVE_STATE = """() => {
+    const e = document.getElementById('chart-objective');
+    const trace = uid => e.data.find(t => t.uid === uid);
+    return {
+        stoppedVisible: trace('stopped').visible !== false,
+        stopped: trace('stopped').y, completed: trace('completed').y,
+        range: e._fullLayout.yaxis.range, type: e._fullLayout.yaxis.type,
+        markers: e.querySelectorAll('.scatterlayer .trace path.point').length,
+    };
+}"""
+
+
+def test_objective_chart_hides_stopped_jobs_and_takes_a_log_axis(
+    server: str, watched: Watched, tmp_path
+) -> None:
+    page = watched.page
+    page.goto(f"{server}/jobs/{WIDE}")
+    wait_drawn(page, "chart-objective")
+    before = page.evaluate(OBJECTIVE_STATE)
+    completed, stopped = before["completed"], before["stopped"]
+    assert before["stoppedVisible"] and before["type"] == "linear"
+    assert before["markers"] == len(completed) + len(stopped)
+    # The stopped ones (lower is better here) stopped high: they set the top of the axis.
+    assert max(stopped) > max(completed) and before["range"][1] >= max(stopped)
+    page.locator("#objective-hide-stopped").check()
+    page.wait_for_function(f"({OBJECTIVE_STATE})().stoppedVisible === false")
+    hidden = page.evaluate(OBJECTIVE_STATE)
+    assert hidden["markers"] == len(completed)
+    assert max(completed) <= hidden["range"][1] < max(stopped)  # the axis fits what is left
+    page.locator("#objective-log").check()
+    page.wait_for_function(f"({OBJECTIVE_STATE})().type === 'log'")
+    screenshot(page, "dashboard-objective-hidden-log", tmp_path)
+    page.locator("#objective-hide-stopped").uncheck()
+    page.locator("#objective-log").uncheck()
+    page.wait_for_function(
+        f"(s => s.stoppedVisible && s.type === 'linear')(({OBJECTIVE_STATE})())"
+    )
+    assert not watched.errors, watched.errors
+
+
+def test_a_stopped_job_says_which_rule_stopped_it_and_an_empty_log_says_so(
+    server: str, watched: Watched, db_url: str, tmp_path
+) -> None:
+    page = watched.page
+    storage = SqlStorage(db_url)
+    for job, metric, rule in (
+        (WIDE, "loss", "median stopping rule"),
+        ("hb", "accuracy", "Hyperband"),
+    ):
+        trial = stopped_trials(db_url, job)[-1]
+        found = re.search(r"(\d+) reports?$|rung (\d+)$", trial.failure_reason)
+        assert found, trial.failure_reason
+        reports = int(found.group(1) or found.group(2))
+        epoch, value = [(p.epoch, p.value) for p in storage.curves(job, [metric])[trial.number]][
+            reports - 1
+        ]
+        page.goto(f"{server}/jobs/{job}/trials/{trial.number}")
+        page.wait_for_selector("#trial-stop:not([hidden])")
+        assert page.locator("#trial-failure").is_hidden()  # a stop is not a failure
+        text = page.locator("#stop-text").inner_text()
+        assert text.startswith(("Stopped early by the " + rule, "Stopped early by " + rule))
+        assert re.search(rf"at epoch {epoch}\b", text) and f"{metric} was {value:.6g}" in text
+        assert page.locator("#stop-reason").inner_text() == trial.failure_reason
+        colour = page.evaluate("getComputedStyle(document.getElementById('trial-stop')).color")
+        assert colour != page.evaluate(
+            "(() => { const p = document.createElement('p'); p.className = 'error';"
+            " document.body.appendChild(p); return getComputedStyle(p).color; })()"
+        )
+        screenshot(page, f"dashboard-stopped-{'median' if job == WIDE else 'hyperband'}", tmp_path)
+    # quiet_train prints nothing: no empty log box, a note saying why.
+    done = next(t for t in storage.trials(WIDE) if t.status == "Completed")
+    page.goto(f"{server}/jobs/{WIDE}/trials/{done.number}")
+    page.wait_for_selector("#trial-status")
+    assert page.locator("#log").is_hidden()
+    assert "no log lines were written" in page.locator("#log-info").inner_text()
+    assert not watched.errors, watched.errors
+
+
+def test_both_axes_of_a_trials_chart_are_titled(
+    server: str, watched: Watched, db_url: str
+) -> None:
+    page = watched.page
+    done = next(t for t in SqlStorage(db_url).trials("evil") if t.status == "Completed")
+    page.goto(f"{server}/jobs/evil/trials/{done.number}")
+    wait_drawn(page, "chart-trial")
+    titles = page.evaluate(
+        """() => { const e = document.getElementById('chart-trial');
+            const text = sel => (e.querySelector(sel) || {}).textContent;
+            return [text('.g-ytitle'), text('.g-y2title'),
+                    e.data.map(t => [t.name, t.yaxis])]; }"""
+    )
+    assert titles == ["loss", "accuracy", [["loss", "y"], ["accuracy", "y2"]]]
+    assert not watched.errors, watched.errors
+
+
+def test_importance_labels_are_not_clipped(server: str, watched: Watched) -> None:
+    page = watched.page
+    page.goto(f"{server}/jobs/{WIDE}")
+    wait_drawn(page, "chart-importance")
+    labels = page.evaluate(
+        """() => { const e = document.getElementById('chart-importance');
+            const left = e.querySelector('.main-svg').getBoundingClientRect().left;
+            return Array.from(e.querySelectorAll('.yaxislayer-above .ytick text'))
+                .map(t => [t.textContent, t.getBoundingClientRect().left - left]); }"""
+    )
+    assert labels and {name for name, _ in labels} <= set(WIDE_RANGES)
+    assert all(offset >= 0 for _, offset in labels), labels
+    assert not watched.errors, watched.errors
+
+
+def _click_point(page: Any, chart: str, trace: int, point: int) -> int:
+    """Click one plotted point of a chart; returns the trial number it carries."""
+    where = page.evaluate(
+        """([chart, trace, point]) => {
+            const e = document.getElementById(chart);
+            const marker = e.querySelectorAll('.scatterlayer .trace')[trace]
+                .querySelectorAll('path.point')[point];
+            marker.scrollIntoView({block: 'center'});
+            const box = marker.getBoundingClientRect();
+            return {x: box.x + box.width / 2, y: box.y + box.height / 2,
+                    number: e.data[trace].customdata[point]}; }""",
+        [chart, trace, point],
+    )
+    page.mouse.move(where["x"], where["y"])
+    page.mouse.click(where["x"], where["y"])
+    return int(where["number"])
+
+
+def test_clicking_a_point_opens_its_training_job(server: str, watched: Watched) -> None:
+    page = watched.page
+    page.goto(f"{server}/jobs/{WIDE}")
+    wait_drawn(page, "chart-objective")
+    # A stopped one: far from the best-so-far line, which would win the hover otherwise.
+    stopped = page.evaluate(
+        "document.getElementById('chart-objective').data.findIndex(t => t.uid === 'stopped')"
+    )
+    number = _click_point(page, "chart-objective", stopped, 0)
+    page.wait_for_url(f"{server}/jobs/{WIDE}/trials/{number}")
+    assert page.locator("h1").inner_text().startswith(f"{WIDE}-{number:03d}-")
+    page.go_back()
+    wait_drawn(page, "chart-importance")  # the readings have retitled the charts: all is still
+    number = _click_point(page, "chart-param-0", 0, 0)
+    page.wait_for_url(f"{server}/jobs/{WIDE}/trials/{number}")
+    assert not watched.errors, watched.errors
+
+
+def test_the_trials_table_sorts_by_a_hyperparameter(server: str, watched: Watched) -> None:
+    page = watched.page
+    name = next(iter(WIDE_RANGES))
+    page.goto(f"{server}/jobs/{WIDE}")
+    header = page.locator(f'#trials-table th[data-sort="hp:{name}"]')
+    column = 6  # #, name, status, objective, epochs, then the hyperparameters in order
+
+    def values() -> list[float]:
+        cells = page.locator(f"#trials-body tr td:nth-child({column})")
+        return [float(c.get_attribute("title")) for c in cells.all()]
+
+    header.click()
+    page.wait_for_selector(f'#trials-table th[data-sort="hp:{name}"].sorted-asc')
+    ascending = values()
+    assert len(ascending) == 12 and ascending == sorted(ascending)
+    header.click()
+    page.wait_for_selector(f'#trials-table th[data-sort="hp:{name}"].sorted-desc')
+    assert values() == sorted(ascending, reverse=True)
     assert not watched.errors, watched.errors

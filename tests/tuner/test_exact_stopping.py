@@ -73,7 +73,11 @@ def test_hyperband_stops_instantaneous_trials_exactly_at_their_rungs(
     for t in trials:
         if t.status is TrialStatus.STOPPED:
             assert t.n_reports in rungs[t.bracket], (t.number, t.bracket, t.n_reports)
-            assert t.failure_reason.endswith(f"at rung {t.n_reports}")
+            assert f"at rung {t.n_reports}; value " in t.failure_reason
+            value, cutoff = (
+                float(v) for v in t.failure_reason.split("value ")[1].split(" against ")
+            )
+            assert value > cutoff  # what it was compared with: a loss worse than the cutoff
         else:
             assert t.status is TrialStatus.COMPLETED and t.n_reports == 50
 

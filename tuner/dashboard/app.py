@@ -11,7 +11,9 @@ API (every route is GET; the API is read-only)::
     /api/jobs/{name}                         status, counters, best training job
     /api/jobs/{name}/spec                    the CreateHyperParameterTuningJob request
     /api/jobs/{name}/trials?page=&per_page=&sort=number&order=asc&status=All
-    /api/jobs/{name}/trials/{number}         hyperparameters, metrics by epoch, log tail
+                                             (sort also by a hyperparameter: sort=hp:NAME)
+    /api/jobs/{name}/trials/{number}         hyperparameters, metrics by epoch, log tail,
+                                             and for a stopped one a StopNote (stops.py)
     /api/jobs/{name}/charts/objective        objective by training job, best so far
     /api/jobs/{name}/charts/parameters       each hyperparameter, parallel coordinates
     /api/jobs/{name}/charts/curves           learning curves
@@ -31,6 +33,7 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
+import re
 import secrets
 import urllib.parse
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
@@ -232,6 +235,33 @@ def _fmt_value(value: Any, digits: int = 6) -> str:
     return str(value)
 
 
+#: A hyperparameter value written as a decimal float ("0.08809041615519646", "1e-05").
+_FLOAT_TEXT = re.compile(r"[-+]?(?:\d+\.\d*|\.\d+|\d+(?=[eE]))(?:[eE][-+]?\d+)?")
+
+
+def fmt_param(value: Any) -> str:
+    """A hyperparameter value as the tables show it: floats to 6 significant digits.
+
+    AMT stores every value as a string, so a sampled float arrives with 17 digits and makes
+    its column several times wider than the rounded objective beside it. Integers,
+    categorical values and floats with 6 digits or fewer are shown as stored (the exact value
+    is on the training job's page and in the cell's tooltip); dashboard.js rounds the same way.
+    """
+    text = "" if value is None else str(value)
+    if _FLOAT_TEXT.fullmatch(text):
+        digits = re.split("[eE]", text)[0].lstrip("+-").replace(".", "").lstrip("0")
+        if len(digits) > 6:
+            return f"{float(text):.6g}"
+    return text
+
+
+def _fmt_when(stamp: str | None) -> str:
+    """``2026-12-07T14:23:18+00:00`` -> ``2026-12-07 14:23:18`` (UTC, said by the header)."""
+    if not stamp:
+        return "-"
+    return stamp.replace("T", " ").removesuffix("+00:00")
+
+
 def _fmt_duration(seconds: float | None) -> str:
     if seconds is None:
         return "-"
@@ -253,6 +283,8 @@ def _environment() -> jinja2.Environment:
     )
     env.filters["value"] = _fmt_value
     env.filters["duration"] = _fmt_duration
+    env.filters["param"] = fmt_param
+    env.filters["when"] = _fmt_when
     env.filters["path"] = lambda v: urllib.parse.quote(str(v), safe="")
     env.globals["query"] = query_string
     return env

@@ -23,6 +23,11 @@ that a job of 100,000 training jobs draws as fast as one of 100:
   :data:`MAX_CURVE_POINTS` epochs (the first and the last kept).
 
 Every sample says what it was drawn from (``Sample``), so the page can say so.
+
+On top of the report's figures: each point carries its trial number in ``customdata`` (a
+click opens that training job's page), the objective chart's stopped-early training jobs are a
+trace of their own (``uid`` "stopped", which the page can hide), and every axis makes room for
+its labels (``automargin``), so long hyperparameter names are not clipped.
 """
 
 from __future__ import annotations
@@ -156,14 +161,83 @@ def objective_figure(reader: DashboardReader, job: LoadedJob) -> dict[str, Any]:
     )
     figure = objective_chart(frame, objective.metric, objective.type.value)
     # Every row is scored, so both traces hold every row: plot them at their numbers.
-    for trace in figure["data"]:
-        trace["x"] = numbers.tolist()
+    points, best_line = figure["data"]
+    best_line["x"] = numbers.tolist()
+    figure["data"] = [*_split_stopped(points, numbers, series.stopped[idx]), best_line]
     figure["layout"]["xaxis"]["title"]["text"] = "training job number"
+    tidy(figure)
     how = "best and worst per bucket of consecutive training jobs, and every new best"
     return {
         "Figure": figure,
         "Sample": _sample_info(len(idx), len(losses), how if len(idx) < len(losses) else "all"),
     }
+
+
+def _split_stopped(
+    points: dict[str, Any], numbers: np.ndarray, stopped: np.ndarray
+) -> list[dict[str, Any]]:
+    """The report's one trace of points as two: completed, then stopped early (``uid``).
+
+    A stopped training job's value is its value where it stopped, often far below the
+    completed ones: as a trace of its own the page can hide it (and plotly then fits the axis
+    to what is left). Each point carries its trial number in ``customdata`` (a click opens it).
+    """
+    out = []
+    for mask, uid, name in (
+        (~stopped, "completed", "completed"),
+        (stopped, "stopped", "stopped early (X)"),
+    ):
+        if not mask.any():
+            continue
+
+        def part(values: Sequence[Any], mask: np.ndarray = mask) -> list[Any]:
+            return [v for v, keep in zip(values, mask, strict=True) if keep]
+
+        out.append(
+            {
+                **points,
+                "uid": uid,
+                "name": name,
+                "x": numbers[mask].tolist(),
+                "y": part(points["y"]),
+                "hovertext": part(points["hovertext"]),
+                "customdata": numbers[mask].tolist(),
+                "marker": {key: part(v) for key, v in points["marker"].items()},
+            }
+        )
+    return out
+
+
+def tidy(figure: Figure | None) -> Figure | None:
+    """Axes that make room for their labels (``automargin``): long names are not clipped."""
+    if figure is not None:
+        for key, axis in figure["layout"].items():
+            if key.startswith(("xaxis", "yaxis")) and isinstance(axis, dict):
+                axis["automargin"] = True
+    return figure
+
+
+def link_points(
+    figure: Figure, frame: pd.DataFrame, extra: Mapping[str, int] | None = None
+) -> None:
+    """Give every point a ``customdata`` trial number, so that a click opens its page.
+
+    The report's builders label each point with the training job's escaped name (with its
+    status in the scatter charts) in ``hovertext``; ``frame`` maps those labels back to
+    numbers. Traces without hovertext take ``extra[trace name]`` for every point.
+    """
+    numbers: dict[str, int] = {}
+    for name, status, number in zip(
+        frame["TrainingJobName"], frame["TrainingJobStatus"], frame["TrialNumber"], strict=True
+    ):
+        numbers[html.escape(str(name))] = int(number)
+        numbers[html.escape(f"{name} ({status})")] = int(number)
+    for trace in figure["data"]:
+        texts = trace.get("hovertext")
+        if isinstance(texts, list):
+            trace["customdata"] = [None if t is None else numbers.get(t) for t in texts]
+        elif extra and trace.get("name") in extra and isinstance(trace.get("x"), list):
+            trace["customdata"] = [extra[trace["name"]]] * len(trace["x"])
 
 
 def _chart_trials(
@@ -195,11 +269,13 @@ def parameter_figures(
             figure = parameter_chart(p, frame, objective.metric, readings.get(p.name, ""))
             if not readings.get(p.name):
                 figure["layout"]["title"]["text"] = html.escape(p.name)
+            link_points(figure, frame)
+            tidy(figure)
             figures.append({"Parameter": p.name, "Figure": figure})
         rows = _parallel_rows(frame, series, job)
         parallel_rows = len(rows)
         args = (parameters, rows, objective.metric, objective.type.value)
-        parallel, interactive = parallel_lines_chart(*args), parallel_chart(*args)
+        parallel, interactive = tidy(parallel_lines_chart(*args)), parallel_chart(*args)
     how = f"a random sample (seed {SEED}) and the {TOP_K} best"
     return {
         "Figures": figures,
@@ -244,11 +320,14 @@ def curve_figures(reader: DashboardReader, job: LoadedJob) -> dict[str, Any]:
         m for m in metrics if m != objective.metric
     ]
     best_name = trials[best[0]].name if best and best[0] in trials else None
+    best_trace = {f"best: {html.escape(best_name)}": best[0]} if best_name else {}
     figures = []
     for metric in metrics[:MAX_CURVE_METRICS]:
         figure = curve_chart(frame, metric, best_name)
         if figure is not None:
             _add_running(figure, frame[frame["MetricName"] == metric])
+            link_points(figure, frame, best_trace)
+            tidy(figure)
             figures.append({"Metric": metric, "Figure": figure})
     total_with_curves = len(series.numbers) + len(candidates["running"])
     how = (
@@ -305,15 +384,28 @@ def _add_running(figure: Figure, data: pd.DataFrame) -> None:
     )
 
 
+def _measure(metric: str) -> str:
+    """``validation:auc`` -> ``auc``: what a metric measures, whichever channel it is on."""
+    return metric.rsplit(":", 1)[-1].lower()
+
+
 def trial_figure(trial: Mapping[str, Any]) -> Figure | None:
-    """Every metric of one training job by epoch (the objective's first, others dotted)."""
+    """Every metric of one training job by epoch (the objective's first, others dotted).
+
+    Metrics that measure what the objective measures (``train:auc`` beside
+    ``validation:auc``) share its axis, so the gap between them reads true; the others go on
+    a second axis, so scales do not clash. Each axis is titled with the metrics it holds.
+    """
     names = list(trial["MetricNames"])
     if not names or not trial["Metrics"]:
         return None
     objective = trial["ObjectiveMetricName"]
     names = ([objective] if objective in names else []) + [n for n in names if n != objective]
+    axes: dict[str, list[str]] = {"y": [], "y2": []}
     traces = []
     for name in names:
+        axis = "y" if _measure(name) == _measure(objective) else "y2"
+        axes[axis].append(name)
         points = [(row["Epoch"], row["Values"].get(name)) for row in trial["Metrics"]]
         points = [(e, v) for e, v in points if v is not None]
         traces.append(
@@ -327,22 +419,33 @@ def trial_figure(trial: Mapping[str, Any]) -> Figure | None:
                     "width": 3 if name == objective else 1.5,
                     "dash": "solid" if name == objective else "dot",
                 },
-                # Metrics other than the objective on a second axis, so scales do not clash.
-                "yaxis": "y" if name == objective else "y2",
+                "yaxis": axis,
             }
         )
-    layout = {
+    layout: dict[str, Any] = {
         "title": {"text": "reported metrics by epoch", "font": {"size": 14}},
         "margin": {"l": 60, "r": 60, "t": 50, "b": 50},
         "paper_bgcolor": "white",
         "plot_bgcolor": "white",
         "hovermode": "x unified",
         "xaxis": {"title": {"text": "epoch"}, "gridcolor": "#eee"},
-        "yaxis": {"title": {"text": html.escape(objective)}, "gridcolor": "#eee"},
-        "yaxis2": {"overlaying": "y", "side": "right", "showgrid": False},
+        "yaxis": {"title": {"text": _axis_title(axes["y"] or [objective])}, "gridcolor": "#eee"},
         "legend": {"orientation": "h", "y": -0.2},
     }
-    return {"data": traces, "layout": layout}
+    if axes["y2"]:
+        layout["yaxis2"] = {
+            "title": {"text": _axis_title(axes["y2"])},
+            "overlaying": "y",
+            "side": "right",
+            "showgrid": False,
+        }
+    return tidy({"data": traces, "layout": layout})
+
+
+def _axis_title(names: Sequence[str]) -> str:
+    """The metrics an axis holds, escaped for plotly; a long list is cut after three."""
+    shown = ", ".join(names[:3]) + (f" and {len(names) - 3} more" if len(names) > 3 else "")
+    return html.escape(shown)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -387,7 +490,7 @@ def _analysis(reader: DashboardReader, job: LoadedJob) -> dict[str, Any]:
         }
         for e in report["Effects"]
     ]
-    bars = importance_chart(report["Importance"]) if report["Importance"] else None
+    bars = tidy(importance_chart(report["Importance"])) if report["Importance"] else None
     notes = [n for n in report["Notes"] if not n.startswith("still running")]
     notes.insert(0, comparison_text(report["Comparison"]))
     return {

@@ -29,9 +29,12 @@ from typing import Any
 
 import numpy as np
 from sqlalchemy import (
+    JSON,
     ColumnElement,
     Engine,
+    Float,
     case,
+    cast,
     create_engine,
     event,
     func,
@@ -40,11 +43,13 @@ from sqlalchemy import (
     null,
     select,
     true,
+    type_coerce,
 )
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.pool import QueuePool
 
+from tuner.dashboard.stops import describe_stop, stop_report
 from tuner.describe import objective_of, timestamp
 from tuner.errors import JobNotFoundError, StorageError
 from tuner.objective import Objective, ObjectiveType
@@ -229,6 +234,8 @@ _JOB_COLUMNS = (
 
 JOB_SORTS = ("name", "status", "strategy", "created", "duration", "trials", "best")
 TRIAL_SORTS = ("number", "name", "status", "objective", "created", "started", "ended", "duration")
+#: A trials-table sort by a tuned hyperparameter: ``hp:<name>`` (numeric ranges by value).
+HYPERPARAMETER_SORT = "hp:"
 
 
 @dataclass(frozen=True)
@@ -504,19 +511,20 @@ class DashboardReader:
         Sorting by objective puts training jobs without a value last, as AMT leaves them out.
         ``EpochsReported`` is the highest epoch reported so far (running jobs included).
         """
-        sort = _choice("sort", sort, TRIAL_SORTS)
+        job = self.load_job(name)
+        tuned = _tuned_kinds(job.record)
+        sort = _trial_sort(sort, tuned)
         order = _choice("order", order, ("asc", "desc"))
         if status in ("", "All"):
             status = None
         if status is not None:
             status = _choice("status", status, tuple(STATUS_FILTERS))
         page, per_page = _page(page, per_page)
-        job = self.load_job(name)
         where: list[ColumnElement[bool]] = [_tj.c.tuning_job_id == job.id]
         if status is not None:
             where.append(_tj.c.status.in_(STATUS_FILTERS[status]))
         total = self._rows(select(func.count()).select_from(_tj).where(*where))[0][0]
-        key = self._sort_expression(sort)
+        key = self._sort_expression(sort, tuned)
         direction = key.desc() if order == "desc" else key.asc()
         tiebreak = _tj.c.number.desc() if order == "desc" else _tj.c.number.asc()
         ordering = (
@@ -549,10 +557,13 @@ class DashboardReader:
             "Sort": sort,
             "Order": order,
             "Status": status or "All",
-            "TunedHyperParameters": list(_tuned_names(job.record)),
+            "TunedHyperParameters": list(tuned),
         }
 
-    def _sort_expression(self, sort: str) -> Any:
+    def _sort_expression(self, sort: str, tuned: Mapping[str, bool]) -> Any:
+        if sort.startswith(HYPERPARAMETER_SORT):
+            name = sort[len(HYPERPARAMETER_SORT) :]
+            return self._hyperparameter_value(name, numeric=tuned[name])
         now = literal(self.clock())
         scored = case((_tj.c.status.in_(_SCORED_STATUSES), _tj.c.final_value), else_=null())
         return {
@@ -568,6 +579,23 @@ class DashboardReader:
             "ended": _tj.c.ended_at,
             "duration": func.coalesce(_tj.c.ended_at, now) - _tj.c.started_at,
         }[sort]
+
+    def _hyperparameter_value(self, name: str, *, numeric: bool) -> Any:
+        """One hyperparameter out of the stored JSON, in SQL, as a number for numeric ranges.
+
+        Values are stored as AMT's strings ("0.1", "7"): sorted as text, "10" would come
+        before "9". SQLite reads the TEXT column as JSON as it is; other databases need a cast.
+        A training job without the hyperparameter (warm start from another space) gets NULL
+        and sorts last.
+        """
+        column = _tj.c.hyperparameters_json
+        document = (
+            type_coerce(column, JSON)
+            if self.engine.dialect.name == "sqlite"
+            else cast(column, JSON)
+        )
+        value = document[name].as_string()
+        return cast(value, Float) if numeric else value
 
     def _latest_epochs(self, attempts: Mapping[int, int]) -> dict[int, int]:
         """Highest epoch reported by each training job id's current attempt."""
@@ -650,9 +678,36 @@ class DashboardReader:
                 "EpochsTotal": int(n_epochs),
                 "IsLive": not t.status.is_finished,
                 "Log": read_log_tail(t.output_dir, base_dir=self.base_dir),
+                "StopNote": self._stop_note(trial_id, t, objective.metric)
+                if t.status is TrialStatus.STOPPED
+                else None,
             }
         )
         return row
+
+    def _stop_note(self, trial_id: int, t: TrainingJobRecord, metric: str) -> dict[str, Any]:
+        """Why a stopped training job stopped, with the epoch and value the rule looked at.
+
+        The rules count reports, not epoch numbers (see :mod:`strategies.median_rule`), so
+        the N-th objective report of the current attempt names the epoch and the value.
+        """
+        at = stop_report(t.failure_reason)
+        report = None
+        if at is not None:
+            rows = self._rows(
+                select(_m.c.epoch, _m.c.value)
+                .where(
+                    _m.c.training_job_id == trial_id,
+                    _m.c.attempt == t.attempt,
+                    _m.c.name == metric,
+                )
+                .order_by(_m.c.epoch, _m.c.id)
+                .offset(at - 1)
+                .limit(1)
+            )
+            if rows:
+                report = (int(rows[0][0]), finite(rows[0][1]))
+        return describe_stop(t.failure_reason, metric, report, t.bracket)
 
     # -- chart inputs ---------------------------------------------------------------------------
     def scored_series(self, job: LoadedJob) -> ScoredSeries:
@@ -780,10 +835,24 @@ class DashboardReader:
 # Helpers
 # ----------------------------------------------------------------------------------------------
 def _tuned_names(job: JobRecord) -> Iterable[str]:
+    return _tuned_kinds(job).keys()
+
+
+def _tuned_kinds(job: JobRecord) -> dict[str, bool]:
+    """Each tuned hyperparameter's name, in the spec's order -> whether its range is numeric."""
     groups = job.request.get("HyperParameterTuningJobConfig", {}).get("ParameterRanges") or {}
-    for items in groups.values():
+    out: dict[str, bool] = {}
+    for group, items in groups.items():
         for item in items or []:
-            yield item["Name"]
+            out[item["Name"]] = not group.startswith("Categorical")
+    return out
+
+
+def _trial_sort(sort: str, tuned: Mapping[str, bool]) -> str:
+    """``sort`` if the trials table can sort by it: a column, or ``hp:`` a tuned name."""
+    if sort.startswith(HYPERPARAMETER_SORT) and sort[len(HYPERPARAMETER_SORT) :] in tuned:
+        return sort
+    return _choice("sort", sort, [*TRIAL_SORTS, *(HYPERPARAMETER_SORT + n for n in tuned)])
 
 
 def _choice(field: str, value: str, allowed: Sequence[str]) -> str:

@@ -263,7 +263,11 @@ def execute_trial(
                     get_algorithm(job["algorithm"]).train(job["hyperparameters"], channels, ctx)
                 else:
                     load_callable(job["callable_key"])(dict(job["hyperparameters"]), ctx)
-            except (Exception, StopTraining):
+            except StopTraining:
+                # A stop is not a crash: one plain line in the log, not a traceback.
+                sys.stderr.write("training stopped: the tuning job asked it to stop\n")
+                raise
+            except Exception:
                 traceback.print_exc()
                 raise
         if control.stopped:

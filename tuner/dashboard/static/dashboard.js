@@ -85,6 +85,30 @@
     return fixed.indexOf(".") >= 0 ? fixed.replace(/\.?0+$/, "") : fixed;
   }
 
+  // A hyperparameter value as the tables show it (app.fmt_param): AMT stores values as
+  // strings, so a sampled float has 17 digits; round it to 6 significant ones, as values are.
+  var FLOAT_TEXT = /^[-+]?(?:\d+\.\d*|\.\d+|\d+(?=[eE]))(?:[eE][-+]?\d+)?$/;
+  function fmtParam(v) {
+    if (v === null || v === undefined) return "";
+    var text = String(v);
+    if (!FLOAT_TEXT.test(text)) return text;
+    var digits = text.split(/[eE]/)[0].replace(/^[-+]/, "").replace(".", "").replace(/^0+/, "");
+    return digits.length > 6 ? fmtValue(parseFloat(text)) : text;
+  }
+
+  // "2026-12-07T14:23:18+00:00" -> "2026-12-07 14:23:18": the header says UTC.
+  function fmtWhen(stamp) {
+    if (!stamp) return "-";
+    return String(stamp).replace("T", " ").replace(/\+00:00$/, "");
+  }
+
+  // A table cell showing a value rounded, the exact value in its tooltip.
+  function paramCell(v) {
+    var cell = el("td", fmtParam(v), "hp");
+    cell.title = v === undefined || v === null ? "" : String(v);
+    return cell;
+  }
+
   function fmtDuration(seconds) {
     if (seconds === null || seconds === undefined) return "-";
     var s = Math.round(seconds);
@@ -115,6 +139,21 @@
       node.classList.remove("empty-chart");
     }
     window.Plotly.react(node, figure.data, figure.layout, PLOT_CONFIG);
+    linkPoints(node);
+  }
+
+  // A click on a point whose customdata is a trial number opens that training job's page.
+  // Registered again after every draw: Plotly.purge (a chart switching kind) drops listeners.
+  function linkPoints(node) {
+    if (!body.dataset.job || !node.on) return;
+    node.removeAllListeners("plotly_click");
+    node.on("plotly_click", function (event) {
+      var point = event && event.points && event.points[0];
+      var number = point ? point.customdata : null;
+      if (typeof number === "number" && isFinite(number)) {
+        window.location.assign("/jobs/" + encodeURIComponent(body.dataset.job) + "/trials/" + number);
+      }
+    });
   }
 
   // One chart <div> per figure inside `container`, reused across refreshes (ids by key).
@@ -191,7 +230,7 @@
         var best = el("td", fmtValue(job.BestObjectiveValue) + " ");
         best.appendChild(el("span", job.Objective.Type + " " + job.Objective.MetricName, "dim"));
         row.appendChild(best);
-        row.appendChild(el("td", job.CreationTime));
+        row.appendChild(el("td", fmtWhen(job.CreationTime)));
         row.appendChild(el("td", fmtDuration(job.DurationSeconds)));
         tbody.appendChild(row);
       });
@@ -330,7 +369,7 @@
       Object.keys(best.TunedHyperParameters).forEach(function (k) {
         var row = el("tr");
         row.appendChild(el("th", k));
-        row.appendChild(el("td", best.TunedHyperParameters[k]));
+        row.appendChild(paramCell(best.TunedHyperParameters[k]));
         kv.appendChild(row);
       });
       box.appendChild(kv);
@@ -360,13 +399,12 @@
         row.appendChild(status);
         row.appendChild(el("td", fmtValue(t.FinalObjectiveValue), "num"));
         row.appendChild(el("td", t.EpochsReported, "num"));
-        columns.forEach(function (p) {
-          var v = t.TunedHyperParameters[p];
-          row.appendChild(el("td", v === undefined ? "" : v));
-        });
-        row.appendChild(el("td", t.TrainingStartTime || "-"));
+        columns.forEach(function (p) { row.appendChild(paramCell(t.TunedHyperParameters[p])); });
+        row.appendChild(el("td", fmtWhen(t.TrainingStartTime)));
         row.appendChild(el("td", fmtDuration(t.DurationSeconds), "num"));
-        row.appendChild(el("td", t.FailureReason || "", "reason"));
+        var reason = el("td", t.FailureReason || "", "reason");
+        reason.title = t.FailureReason || "";
+        row.appendChild(reason);
         tbody.appendChild(row);
       });
       table.querySelectorAll("th[data-sort]").forEach(function (th) {
@@ -426,10 +464,39 @@
       loadTrials();
     });
 
-    // Charts.
+    // Charts. The objective chart is drawn from the last figure and two controls: hide the
+    // training jobs stopped early (their values, taken where they stopped, set the y-range
+    // and squash the completed ones) and a log y-axis (offered while every value is > 0).
+    var objectiveFigure = null;
+    function drawObjective() {
+      var figure = objectiveFigure;
+      var hide = $("objective-hide-stopped");
+      var logBox = $("objective-log");
+      if (!figure) { plot($("chart-objective"), null); return; }
+      var stopped = figure.data.filter(function (t) { return t.uid === "stopped"; });
+      hide.disabled = !stopped.length;
+      hide.parentNode.title = stopped.length ? "" : "no training job was stopped early";
+      var data = figure.data.map(function (t) {
+        return t.uid === "stopped" ? Object.assign({}, t, { visible: !hide.checked }) : t;
+      });
+      var positive = data.every(function (t) {
+        return t.visible === false || t.y.every(function (y) { return y === null || y > 0; });
+      });
+      logBox.disabled = !positive;
+      logBox.parentNode.title = positive ? "" : "a log scale needs every value above 0";
+      if (!positive) logBox.checked = false;
+      var yaxis = Object.assign({}, figure.layout.yaxis, {
+        type: logBox.checked ? "log" : "linear", autorange: true,
+      });
+      plot($("chart-objective"), { data: data, layout: Object.assign({}, figure.layout, { yaxis: yaxis }) });
+    }
+    $("objective-hide-stopped").addEventListener("change", drawObjective);
+    $("objective-log").addEventListener("change", drawObjective);
+
     function loadObjective() {
       return getJSON(base + "/charts/objective").then(function (data) {
-        plot($("chart-objective"), data.Figure);
+        objectiveFigure = data.Figure;
+        drawObjective();
         setText("sample-objective", sampleText(data.Sample, "Training jobs with an objective value"));
       }).catch(showError);
     }
@@ -587,8 +654,13 @@
       setText("trial-started", t.TrainingStartTime || "-");
       setText("trial-ended", t.TrainingEndTime || "-");
       setText("trial-duration", fmtDuration(t.DurationSeconds));
-      setText("failure-reason", t.FailureReason || "");
-      $("trial-failure").hidden = !t.FailureReason;
+      // A stop is not a failure: the neutral note replaces the red box (see stops.py).
+      var stop = t.StopNote;
+      $("trial-stop").hidden = !stop;
+      setText("stop-text", stop ? stop.Text : "");
+      setText("stop-reason", stop ? stop.Reason : "");
+      setText("failure-reason", stop ? "" : t.FailureReason || "");
+      $("trial-failure").hidden = Boolean(stop) || !t.FailureReason;
       var tableNode = $("metrics-table");
       var head = tableNode.querySelector("thead tr");
       clear(head);
@@ -604,10 +676,21 @@
       });
       setText("metrics-info", t.EpochsShown < t.EpochsTotal ?
         t.EpochsShown + " of " + t.EpochsTotal + " epochs shown, evenly spaced" : "");
-      $("log").textContent = t.Log.Lines.join("\n") + (t.Log.Lines.length ? "\n" : "");
+      renderLog(t.Log, t.IsLive);
       plot($("chart-trial"), t.Figure);
       markLive(t.IsLive);
       return t.IsLive;
+    }
+
+    // The log's tail, or a note saying why there is none (never an empty box).
+    function renderLog(log, live) {
+      var info;
+      if (log.Found && log.Lines.length) info = (log.Truncated ? "last lines of " : "") + log.Path;
+      else if (log.Found) info = log.Path + " is empty: no log lines were written" + (live ? " yet." : ".");
+      else info = log.Path ? "no log at " + log.Path : "no log recorded";
+      setText("log-info", info);
+      $("log").textContent = log.Lines.join("\n") + (log.Lines.length ? "\n" : "");
+      $("log").hidden = !log.Lines.length;
     }
 
     function load() {
