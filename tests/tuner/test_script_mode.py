@@ -599,3 +599,53 @@ def test_script_mode_on_ray(ray_session: Any, tmp_path: Path) -> None:
     assert all(t.worker.startswith("ray:") for t in storage.trials("ray-script"))
     curves = storage.curves("ray-script", ["loss"])
     assert all([p.epoch for p in curve] == [1, 2, 3] for curve in curves.values())
+
+
+def test_a_multi_algorithm_job_runs_two_scripts_side_by_side(tmp_path: Path) -> None:
+    """Two script-mode TrainingJobDefinitions, each with its own entry point, metric regexes
+    and ranges: every training job runs its own definition's script."""
+    scripts = {  # definition -> (its tuned hyperparameter, the line it prints, its regex)
+        "alpha": ("width", 'print(f"alpha_loss={value}")', r"alpha_loss=(\S+)"),
+        "beta": ("depth", 'print(f"[beta] loss: {value + 0.5}")', r"loss: (\S+)"),
+    }
+    definitions = []
+    for name, (tuned, line, regex) in scripts.items():
+        src = tmp_path / name
+        src.mkdir()
+        (src / "train.py").write_text(
+            "import argparse\nparser = argparse.ArgumentParser()\n"
+            f"parser.add_argument('--{tuned}', type=float)\n"
+            "args, _ = parser.parse_known_args()\n"
+            f"value = args.{tuned}\n{line}\n"
+        )
+        ranges = {
+            "ContinuousParameterRanges": [
+                {"Name": tuned, "MinValue": "0", "MaxValue": "1", "ScalingType": "Linear"}
+            ]
+        }
+        one = _request(str(src), _data(tmp_path), metrics=[{"Name": "loss", "Regex": regex}])
+        definition = one["TrainingJobDefinition"]
+        definition["DefinitionName"] = name
+        definition["TuningObjective"] = {"Type": "Minimize", "MetricName": "loss"}
+        definition["HyperParameterRanges"] = ranges
+        definitions.append(definition)
+    config = _request("x", _data(tmp_path), max_jobs=6)["HyperParameterTuningJobConfig"]
+    del config["HyperParameterTuningJobObjective"], config["ParameterRanges"]
+    request = {
+        "HyperParameterTuningJobName": "two-scripts",
+        "HyperParameterTuningJobConfig": config,
+        "TrainingJobDefinitions": definitions,
+    }
+    db = f"sqlite:///{tmp_path / 't.db'}"
+    spec = _write(tmp_path, request)
+    _tuner("run", str(spec), "--db", db, "--output", str(tmp_path / "o"), "--quiet", cwd=tmp_path)
+    trials = _trials("two-scripts", db, tmp_path)
+    assert len(trials) == 6 and {t["TrainingJobStatus"] for t in trials} == {"Completed"}
+    assert {t["TrainingJobDefinitionName"] for t in trials} == {"alpha", "beta"}
+    for t in trials:
+        tuned = t["TunedHyperParameters"]
+        value = t["FinalHyperParameterTuningJobObjectiveMetric"]["Value"]
+        if t["TrainingJobDefinitionName"] == "alpha":
+            assert set(tuned) == {"width"} and value == pytest.approx(float(tuned["width"]))
+        else:
+            assert set(tuned) == {"depth"} and value == pytest.approx(float(tuned["depth"]) + 0.5)

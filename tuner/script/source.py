@@ -21,6 +21,7 @@ import shutil
 import subprocess
 import sys
 import tarfile
+from collections.abc import Mapping
 from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, Any
 
@@ -146,26 +147,40 @@ def install_requirements(source: Path, workdir: Path) -> None:
 
 
 def prepare_job(spec: TuningJobSpec, *, install: bool = False) -> tuple[TuningJobSpec, list[str]]:
-    """Once per job, before it runs: install the requirements if asked.
+    """Once per job, before it runs: install the requirements if asked (of each script-mode
+    definition, in a multi-algorithm job).
 
     Returns the spec to run (it remembers an installation, so trials do not warn) and the
     warnings to show the user.
     """
-    script = spec.script
+    import dataclasses
+
+    script, warnings = _prepare_script(spec.script, install)
+    spec = dataclasses.replace(spec, script=script)
+    definitions = []
+    for definition in spec.definitions:
+        own, more = _prepare_script(definition.script, install)
+        warnings += more
+        definitions.append(dataclasses.replace(definition, script=own))
+    return dataclasses.replace(spec, definitions=tuple(definitions)), warnings
+
+
+def _prepare_script(
+    script: Mapping[str, Any] | None, install: bool
+) -> tuple[Mapping[str, Any] | None, list[str]]:
     if script is None or not script["source"]:
-        return spec, []
+        return script, []
     source = Path(script["source"])
     if not has_requirements(source):
-        return spec, []
+        return script, []
     if not install:
-        return spec, [
+        return script, [
             f"{source} has a {REQUIREMENTS}, which is not installed: the script runs with this "
             f"environment's packages ({sys.executable}); install them yourself, or pass "
             "--install-requirements (install_requirements=True in Python)"
         ]
-    import dataclasses
     import tempfile
 
     with tempfile.TemporaryDirectory(prefix="tuner-requirements-") as tmp:
         install_requirements(source, Path(tmp))
-    return dataclasses.replace(spec, script={**script, "requirements_installed": True}), []
+    return {**script, "requirements_installed": True}, []

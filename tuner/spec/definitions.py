@@ -19,8 +19,11 @@ static hyperparameters, ranges, objective, channels), by the same checks of
 * ``Strategy`` works as for one definition: Random, Bayesian, TPE and Hyperband search each
   definition's space (:mod:`strategies.multi`); Grid runs the union of the definitions' grids,
   so ``MaxNumberOfTrainingJobs``, if given, must equal the sum of their sizes.
-* ``Autotune`` and script-mode (framework image) definitions are refused for now: both rewrite
-  one definition's request, which is not yet done per definition.
+* A definition may be script mode (a framework image with ``sagemaker_program``): its
+  training jobs run its own entry point with its own metric definitions, beside built-in
+  algorithms and other scripts in the same job.
+* ``Autotune`` is refused for now: it would choose each definition's ranges and the job's
+  limits together, which is not done yet.
 
 The spec of such a request keeps the request in its ``TrainingJobDefinitions`` form (stored and
 echoed by Describe as given), a :class:`~strategies.multi.JointSpace`, and one
@@ -161,12 +164,6 @@ def _check_job(
         objective = definition.get("TuningObjective")
         if isinstance(objective, dict) and isinstance(objective.get("Type"), str):
             types.setdefault(objective["Type"], []).append(f"{where}")
-        if _is_script(definition):
-            problems.add(
-                f"{where}.AlgorithmSpecification.TrainingImage",
-                "script mode (a framework image) is not supported with several "
-                f"{DEFINITIONS} yet; give a built-in algorithm",
-            )
     if len(types) > 1:
         listed = "; ".join(f"{t} in {', '.join(ws)}" for t, ws in types.items())
         problems.add(
@@ -193,17 +190,6 @@ def _train_fn(fn: Callable[..., Any] | bytes | None) -> Callable[..., Any] | Non
         loaded: Callable[..., Any] = cloudpickle.loads(fn)
         return loaded
     return fn
-
-
-def _is_script(definition: Mapping[str, Any]) -> bool:
-    from tuner.spec.model import script_of
-
-    objective = definition.get("TuningObjective")
-    metric = objective.get("MetricName") if isinstance(objective, dict) else None
-    try:
-        return script_of({DEFINITION: definition}, str(metric or "")) is not None
-    except Exception:  # a broken definition is reported by its own checks
-        return False
 
 
 def _is_grid(config: Mapping[str, Any]) -> bool:
