@@ -14,7 +14,12 @@ from cli_job import run_and_describe
 from algorithms import get_algorithm
 from tuner.errors import InvalidSpecError
 from tuner.spec import spec_from_request
-from tuner.spec.autotune import MAX_AUTOTUNE_JOBS, resolve_autotune
+from tuner.spec.autotune import (
+    JOBS_PER_TUNED,
+    MAX_AUTOTUNE_JOBS,
+    MIN_AUTOTUNE_JOBS,
+    resolve_autotune,
+)
 
 ROOT = Path(__file__).resolve().parents[2]
 CONFIG = "HyperParameterTuningJobConfig"
@@ -169,3 +174,74 @@ def test_an_autotune_job_runs_and_describe_shows_what_was_chosen(
     assert static["scale_pos_weight"] == "1.5"
     best = described["BestTrainingJob"]["TunedHyperParameters"]
     assert 0.1 <= float(best["eta"]) <= 0.5 and 1 <= int(best["max_depth"]) <= 10
+
+
+def _multi(request: dict[str, Any]) -> dict[str, Any]:
+    """The xgboost request as two TrainingJobDefinitions: one with an AutoParameter, one
+    with no ranges at all (Autotune picks every recommended one)."""
+    request = copy.deepcopy(request)
+    definition = request.pop("TrainingJobDefinition")
+    objective = request[CONFIG].pop("HyperParameterTuningJobObjective")
+    request[CONFIG].pop("ParameterRanges")
+    hinted, bare = copy.deepcopy(definition), copy.deepcopy(definition)
+    hinted.update(
+        DefinitionName="hinted",
+        TuningObjective=objective,
+        HyperParameterRanges={"AutoParameters": [{"Name": "eta", "ValueHint": "0.3"}]},
+    )
+    bare.update(DefinitionName="bare", TuningObjective=objective, HyperParameterRanges={})
+    request["TrainingJobDefinitions"] = [hinted, bare]
+    return request
+
+
+def test_autotune_chooses_each_definitions_ranges_of_a_multi_algorithm_job() -> None:
+    request = _multi(_request())
+    request[CONFIG]["ResourceLimits"].pop("MaxNumberOfTrainingJobs")
+    spec = spec_from_request(request, base_dir=ROOT / "examples")
+    hinted, bare = spec.definition("hinted"), spec.definition("bare")
+    assert set(hinted.space.ranges) == {"eta"}
+    static = set(request["TrainingJobDefinitions"][1]["StaticHyperParameters"])
+    assert set(bare.space.ranges) == set(XGBOOST) - static and len(bare.space.ranges) > 1
+    alone = [  # what each definition would get as a job of its own
+        min(MAX_AUTOTUNE_JOBS, max(MIN_AUTOTUNE_JOBS, JOBS_PER_TUNED * len(d.space.ranges)))
+        for d in (hinted, bare)
+    ]
+    assert spec.max_jobs == min(MAX_AUTOTUNE_JOBS, sum(alone))
+    stored = spec.request["TrainingJobDefinitions"]  # what Describe echoes: the choices made
+    assert {r["Name"] for r in stored[0]["HyperParameterRanges"]["ContinuousParameterRanges"]} == {
+        "eta"
+    }
+    assert spec.request["Autotune"] == {"Mode": "Enabled"}
+
+
+def test_an_unknown_auto_parameter_of_a_definition_is_named_there() -> None:
+    request = _multi(_request())
+    autos = request["TrainingJobDefinitions"][0]["HyperParameterRanges"]["AutoParameters"]
+    autos.append({"Name": "not_a_knob", "ValueHint": "1"})
+    with pytest.raises(InvalidSpecError) as info:
+        spec_from_request(request, base_dir=ROOT / "examples")
+    assert any(
+        "TrainingJobDefinitions[0].HyperParameterRanges.AutoParameters[1]" in p
+        and "not_a_knob" in p
+        for p in info.value.problems
+    ), info.value.problems
+
+
+def test_a_multi_algorithm_autotune_job_runs_and_describe_shows_each_choice(
+    datasets: dict, tmp_path: Path
+) -> None:
+    shutil.copytree(datasets["breast_cancer"], tmp_path / "data" / "breast_cancer")
+    request = _multi(_request())
+    request[CONFIG]["ResourceLimits"] = {
+        "MaxNumberOfTrainingJobs": 4,
+        "MaxParallelTrainingJobs": 2,
+    }
+    described = run_and_describe(request, tmp_path)
+    assert described["HyperParameterTuningJobStatus"] == "Completed"
+    assert described["Autotune"] == {"Mode": "Enabled"}
+    hinted, bare = described["TrainingJobDefinitions"]
+    assert [r["Name"] for r in hinted["HyperParameterRanges"]["ContinuousParameterRanges"]] == [
+        "eta"
+    ]
+    chosen = {r["Name"] for kind, items in bare["HyperParameterRanges"].items() for r in items}
+    assert "eta" in chosen and "max_depth" in chosen

@@ -22,8 +22,10 @@ static hyperparameters, ranges, objective, channels), by the same checks of
 * A definition may be script mode (a framework image with ``sagemaker_program``): its
   training jobs run its own entry point with its own metric definitions, beside built-in
   algorithms and other scripts in the same job.
-* ``Autotune`` is refused for now: it would choose each definition's ranges and the job's
-  limits together, which is not done yet.
+* ``Autotune`` chooses each definition's ranges as it would for that definition alone (its
+  algorithm's recommended ranges, its AutoParameters), written back into the definition so
+  Describe shows them; a missing ``MaxNumberOfTrainingJobs`` is the sum of the definitions'
+  own choices, at most Autotune's cap of 100.
 
 The spec of such a request keeps the request in its ``TrainingJobDefinitions`` form (stored and
 echoed by Describe as given), a :class:`~strategies.multi.JointSpace`, and one
@@ -44,6 +46,7 @@ from typing import Any
 from strategies.multi import JointSpace
 from strategies.registry import STRATEGIES
 from tuner.errors import InvalidSpecError
+from tuner.spec.autotune import autotune_enabled, check_auto_parameters, resolve_autotune
 from tuner.spec.model import TuningJobSpec
 from tuner.spec.problems import (
     CONFIG,
@@ -89,6 +92,9 @@ def spec_from_definitions(
     config = request.get(CONFIG) if isinstance(request.get(CONFIG), dict) else {}
     assert isinstance(config, dict)
     names = _check_job(request, config, definitions, train_fns, problems)
+    if autotune_enabled(request):
+        request = _autotuned(request, config, names, train_fns, problems)
+        definitions, config = request[DEFINITIONS], request[CONFIG]
     grid = _is_grid(config)
     checked = []
     for index, definition in enumerate(definitions):
@@ -130,12 +136,12 @@ def _check_job(
                 f"is not given with several {DEFINITIONS}: each definition has its own "
                 f"{instead} ({DEFINITIONS}[i].{instead})",
             )
-    for member, why in (
-        ("WarmStartConfig", "warm start is available only when tuning a single algorithm"),
-        ("Autotune", "Autotune is not supported with several TrainingJobDefinitions yet"),
-    ):
-        if request.get(member) is not None:
-            problems.add(member, f"{why}; give one definition, or leave {member} out")
+    if request.get("WarmStartConfig") is not None:
+        problems.add(
+            "WarmStartConfig",
+            "warm start is available only when tuning a single algorithm; give one "
+            "definition, or leave WarmStartConfig out",
+        )
     names: list[str | None] = []
     types: dict[str, list[str]] = {}
     for index, definition in enumerate(definitions):
@@ -175,6 +181,45 @@ def _check_job(
     if unknown:
         problems.add(DEFINITIONS, f"no definition is called {', '.join(map(repr, unknown))}")
     return names
+
+
+def _autotuned(
+    request: dict[str, Any],
+    config: Mapping[str, Any],
+    names: list[str | None],
+    train_fns: TrainFns | None,
+    problems: Problems,
+) -> dict[str, Any]:
+    """The request with Autotune's choices made per definition, as a one-definition request
+    gets them: each definition's ranges from its algorithm's recommended ones (and its
+    AutoParameters), written back into its HyperParameterRanges and StaticHyperParameters so
+    Describe shows what was chosen; a missing MaxNumberOfTrainingJobs becomes the sum of
+    what each definition alone would get, at most Autotune's cap."""
+    from tuner.spec.autotune import MAX_AUTOTUNE_JOBS
+    from tuner.spec.validation import _algorithm
+
+    resolved = copy.deepcopy(request)
+    total = 0
+    for index, definition in enumerate(resolved[DEFINITIONS]):
+        single = _single_request(request, config, definition, grid=False)
+        name = names[index]
+        fn = _train_fn((train_fns or {}).get(name)) if name is not None else None
+        algorithm = _algorithm(single, fn)
+        known = None if algorithm is None else set(algorithm.hyperparameters)
+        sub = _definition_problems(index)
+        check_auto_parameters(single, known, sub)
+        problems.items.extend(i for i in sub.items if i not in problems.items)
+        chosen = resolve_autotune(
+            single, {} if algorithm is None else algorithm.tuning_ranges, known
+        )
+        definition["HyperParameterRanges"] = chosen[CONFIG]["ParameterRanges"]
+        static = chosen[DEFINITION].get("StaticHyperParameters")
+        if static:
+            definition["StaticHyperParameters"] = static
+        total += int(chosen[CONFIG]["ResourceLimits"]["MaxNumberOfTrainingJobs"])
+    limits = resolved.setdefault(CONFIG, {}).setdefault("ResourceLimits", {})
+    limits.setdefault("MaxNumberOfTrainingJobs", min(MAX_AUTOTUNE_JOBS, total))
+    return resolved
 
 
 def one_train_fn(train_fns: TrainFns) -> Callable[..., Any] | None:
@@ -219,10 +264,9 @@ def _single_request(
     if grid and isinstance(own.get("ResourceLimits"), dict):
         own["ResourceLimits"] = dict(own["ResourceLimits"])
         own["ResourceLimits"].pop("MaxNumberOfTrainingJobs", None)
+    # Autotune stays: its AutoParameters are read, and allowed, as a one-definition job's.
     single = {
-        k: v
-        for k, v in request.items()
-        if k not in (DEFINITIONS, CONFIG, "WarmStartConfig", "Autotune")
+        k: v for k, v in request.items() if k not in (DEFINITIONS, CONFIG, "WarmStartConfig")
     }
     single[CONFIG] = own
     single[DEFINITION] = {k: v for k, v in definition.items() if k not in _OWN_MEMBERS}
