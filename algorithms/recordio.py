@@ -98,9 +98,45 @@ def read_recordio_protobuf(
     data = path.read_bytes()
     if data[:2] == _GZIP_MAGIC:
         data = gzip.decompress(data)
+    return _assemble(_decode(data, str(path)), path)
+
+
+def check_recordio_protobuf(data: bytes, name: str, *, complete: bool) -> int:
+    """Raise InputError if ``data``, the start of a RecordIO-protobuf file, cannot be read.
+
+    ``complete`` says that ``data`` is the whole (decompressed) file: then it is read as
+    :func:`read_recordio_protobuf` reads it, truncation included. Otherwise only the records
+    that end inside ``data`` are decoded, and a record cut off by the end of ``data`` is not a
+    problem. Returns the number of records read.
+    """
+    if complete:
+        rows = _decode(data, name)
+        _assemble(rows, Path(name))
+        return len(rows)
+    return len(_decode(data[: _last_boundary(data)], name))
+
+
+def _last_boundary(data: bytes) -> int:
+    """Where the last whole record of ``data`` ends (or a framing error the reader reports)."""
+    offset = boundary = 0
+    while offset + 8 <= len(data):
+        (header,) = struct.unpack_from("<I", data, offset + 4)
+        flag, length = header >> 29, header & _MAX_LENGTH
+        if data[offset : offset + 4] != MAGIC_BYTES or flag > 3:
+            return len(data)  # not framing: iter_records names it
+        offset += 8 + length + (-length % 4)
+        if offset > len(data):
+            break
+        if flag in (0, 3):
+            boundary = offset
+    return boundary if boundary or len(data) < 4 or data[:4] == MAGIC_BYTES else len(data)
+
+
+def _decode(data: bytes, name: str) -> list[_Row]:
+    """The rows of every record of ``data``; InputError naming ``name``, the record and byte."""
     rows: list[_Row] = []
     record = record_class()()
-    for number, (offset, payload) in enumerate(iter_records(data, str(path)), start=1):
+    for number, (offset, payload) in enumerate(iter_records(data, name), start=1):
         try:
             try:
                 record.ParseFromString(payload)
@@ -108,9 +144,9 @@ def read_recordio_protobuf(
                 raise _ParseError(str(exc) or "undecodable protobuf") from None
             rows.append(_parse_record(record))
         except _ParseError as exc:
-            msg = f"{path}: record {number} (at byte {offset}) is not a valid Record: {exc}"
+            msg = f"{name}: record {number} (at byte {offset}) is not a valid Record: {exc}"
             raise InputError(msg) from None
-    return _assemble(rows, path)
+    return rows
 
 
 def frame_record(payload: bytes) -> bytes:

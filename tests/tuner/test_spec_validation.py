@@ -352,6 +352,36 @@ CASES: list[tuple[str, Callable[[dict[str, Any]], Any], str, str]] = [
         "HyperParameterTuningJobName",
         "ending with a letter or digit",
     ),
+    (
+        "name-shell-command",
+        setting((("HyperParameterTuningJobName",), "x;$(rm -rf ~)")),
+        "HyperParameterTuningJobName",
+        "letters, digits or hyphens",
+    ),
+    (
+        "name-html",
+        setting((("HyperParameterTuningJobName",), "<script>alert(1)</script>")),
+        "HyperParameterTuningJobName",
+        "letters, digits or hyphens",
+    ),
+    (
+        "name-quotes",
+        setting((("HyperParameterTuningJobName",), "xgb'\"x")),
+        "HyperParameterTuningJobName",
+        "letters, digits or hyphens",
+    ),
+    (
+        "name-newline",
+        setting((("HyperParameterTuningJobName",), "xgb\nrandom")),
+        "HyperParameterTuningJobName",
+        "letters, digits or hyphens",
+    ),
+    (
+        "name-nul",
+        setting((("HyperParameterTuningJobName",), "xgb\x00")),
+        "HyperParameterTuningJobName",
+        "must not contain a NUL character",
+    ),
     # -- unknown fields ----------------------------------------------------------------------
     (
         "unknown-top-level-field",
@@ -810,6 +840,30 @@ CASES: list[tuple[str, Callable[[dict[str, Any]], Any], str, str]] = [
         "a 'train' channel is required",
     ),
     (
+        "channel-name-shell-command",
+        setting((dfn("InputDataConfig", 0, "ChannelName"), "train;$(id)")),
+        f"{CHANNELS}[0].ChannelName",
+        "must be letters, digits, '.', '-' or '_'",
+    ),
+    (
+        "channel-name-html",
+        setting((dfn("InputDataConfig", 0, "ChannelName"), "<script>")),
+        f"{CHANNELS}[0].ChannelName",
+        "must be letters, digits, '.', '-' or '_'",
+    ),
+    (
+        "channel-name-parent-folder",
+        setting((dfn("InputDataConfig", 0, "ChannelName"), "..")),
+        f"{CHANNELS}[0].ChannelName",
+        "not '.' or '..' (it names the channel's folder)",
+    ),
+    (
+        "channel-name-path",
+        setting((dfn("InputDataConfig", 0, "ChannelName"), "../../etc")),
+        f"{CHANNELS}[0].ChannelName",
+        "must be letters, digits, '.', '-' or '_'",
+    ),
+    (
         "no-input-data-config",
         setting((dfn("InputDataConfig"), DELETE)),
         CHANNELS,
@@ -820,6 +874,61 @@ CASES: list[tuple[str, Callable[[dict[str, Any]], Any], str, str]] = [
         setting((dfn("InputDataConfig"), [])),
         CHANNELS,
         "at least 1 items",
+    ),
+    # -- names a training job is given (environment variables, arguments, folders) ------------
+    (
+        "static-name-newline",
+        setting((dfn("StaticHyperParameters", "num_round\nx"), "1")),
+        f"{STATIC}['num_round\\nx'] (name)",
+        "must be one line without '='",
+    ),
+    (
+        "static-name-equals",
+        setting((dfn("StaticHyperParameters", "a=b"), "1")),
+        f"{STATIC}['a=b'] (name)",
+        "environment variable SM_HP_<NAME>",
+    ),
+    (
+        "static-value-newline",
+        setting((dfn("StaticHyperParameters", "objective"), "binary:logistic\nrm -rf /")),
+        f"{STATIC}['objective']",
+        "must be one line (AMT's pattern .*)",
+    ),
+    (
+        "static-value-nul",
+        setting((dfn("StaticHyperParameters", "objective"), "binary:logistic\x00")),
+        f"{STATIC}['objective']",
+        "must not contain a NUL character",
+    ),
+    (
+        "range-name-newline",
+        setting((rng("Continuous", 0, "Name"), "eta\n")),
+        f"{RANGES}.ContinuousParameterRanges[0].Name",
+        "must be one line without '='",
+    ),
+    (
+        "categorical-value-newline",
+        setting((rng("Categorical", 0, "Values"), ["gbtree", "dart\n"])),
+        f"{RANGES}.CategoricalParameterRanges[0].Values[1]",
+        "must be one line",
+    ),
+    (
+        "environment-key-equals",
+        setting((dfn("Environment"), {"A=B": "1"})),
+        f"{DEFINITION}.Environment['A=B'] (name)",
+        "it names an environment variable",
+    ),
+    (
+        "environment-key-shell",
+        setting((dfn("Environment"), {"$(id)": "1"})),
+        f"{DEFINITION}.Environment['$(id)'] (name)",
+        "pattern [a-zA-Z_][a-zA-Z0-9_]*",
+    ),
+    (
+        "environment-value-nul",
+        setting((dfn("Environment"), {"A": "x\x00"})),
+        f"{DEFINITION}.Environment['A']",
+        "must not contain a NUL character",
     ),
     # -- retry -------------------------------------------------------------------------------
     (
@@ -1018,6 +1127,12 @@ PROBLEM_COUNTS: dict[str, int | None] = {
     "categorical-31-values": 2,
     # xgboost has no 31 float hyperparameters, so made-up names are also reported: not counted
     "31-continuous-ranges-structural": None,
+    # a name or value no training job can be given, and not xgboost's either
+    "static-name-newline": 2,
+    "static-name-equals": 2,
+    "static-value-newline": 2,
+    "static-value-nul": 2,
+    "range-name-newline": 2,
 }
 
 

@@ -109,9 +109,13 @@ def check_script(
             f"{SUBMIT_DIR} to the local folder or sourcedir.tar.gz holding it",
         )
         return
-    key, message = source_problem(
-        decode_value(static.get(SUBMIT_DIR)), decode_value(static[PROGRAM]), base_dir
-    )
+    try:
+        key, message = source_problem(
+            decode_value(static.get(SUBMIT_DIR)), decode_value(static[PROGRAM]), base_dir
+        )
+    except RuntimeError:  # Path.expanduser: "~user/..." of no such user
+        key = SUBMIT_DIR
+        message = f"{static.get(SUBMIT_DIR)!r} starts with '~' of a user this machine lacks"
     if key:
         problems.add(f"{STATIC}.{key}", message)
     algo_spec = definition.get("AlgorithmSpecification") or {}

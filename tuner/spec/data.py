@@ -15,6 +15,7 @@ job here is one instance, which gets every file of the channel.
 
 from __future__ import annotations
 
+import contextlib
 import re
 from collections.abc import Mapping
 from pathlib import Path
@@ -38,7 +39,9 @@ def local_path(uri: str, base_dir: Path) -> Path | None:
         uri = uri[len("file://") :]
     elif _SCHEME.match(uri):
         return None
-    p = Path(uri).expanduser()
+    p = Path(uri)
+    with contextlib.suppress(RuntimeError):  # ~user of no user: taken as written (no such file)
+        p = p.expanduser()
     if p.is_absolute():
         return p
     candidate = base_dir / p
@@ -65,14 +68,21 @@ def check_channels(
             continue
         path = _channel_path(channel, where, base_dir, problems)
         if path is not None and _is_manifest(channel):
-            layout = check_manifest(
-                channel,
-                path,
-                algorithm=algorithm,
-                channel_names=names,
-                where=where,
-                problems=problems,
-            )
+            try:
+                layout = check_manifest(
+                    channel,
+                    path,
+                    algorithm=algorithm,
+                    channel_names=names,
+                    where=where,
+                    problems=problems,
+                )
+            except RuntimeError:  # Path.expanduser: "~user/..." of no such user
+                problems.add(
+                    f"{where}.DataSource.S3DataSource.S3Uri",
+                    f"manifest {path}: a path in it starts with '~' of a user this machine lacks",
+                )
+                layout = None
             path = path if layout is not None else None
         if path is not None:
             channels[name] = path
@@ -101,17 +111,23 @@ def _channel_path(
             f"{where}.DataSource", "needs S3DataSource.S3Uri (a local path or file:// URI)"
         )
         return None
-    local = local_path(uri, base_dir)
-    if local is None:
-        problems.add(
-            f"{where}.DataSource.S3DataSource.S3Uri",
-            f"{uri!r} is not reachable from a local run; use a local path or a file:// URI",
-        )
+    try:
+        local = local_path(uri, base_dir)
+        if local is None:
+            problems.add(
+                f"{where}.DataSource.S3DataSource.S3Uri",
+                f"{uri!r} is not reachable from a local run; use a local path or a file:// URI",
+            )
+            return None
+        if not local.exists():
+            problems.add(
+                f"{where}.DataSource.S3DataSource.S3Uri", f"no such file or folder: {local}"
+            )
+            return None
+        return local.resolve()
+    except (OSError, ValueError) as exc:  # a folder on the way that cannot be read; a NUL
+        problems.add(f"{where}.DataSource.S3DataSource.S3Uri", f"cannot open {uri!r} ({exc})")
         return None
-    if not local.exists():
-        problems.add(f"{where}.DataSource.S3DataSource.S3Uri", f"no such file or folder: {local}")
-        return None
-    return local.resolve()
 
 
 def _is_manifest(channel: Mapping[str, Any]) -> bool:

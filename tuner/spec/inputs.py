@@ -13,6 +13,12 @@ before anything runs. Conservative on purpose: only what is certainly unreadable
   (``application/x-image``, ``image/*``, MXNet RecordIO's ``application/x-recordio``) pass.
 * blazingtext reads plain text (``text/plain``, one sentence or example a line): no content
   type or file is refused here; the algorithm names a line it cannot read.
+* The data of every channel read by :func:`algorithms.data.load_channel` (the algorithms of
+  :data:`LOAD_CHANNEL_READS`) is checked by :func:`algorithms.data.check_channel`, which reads
+  the head of each file (1 MiB; files no larger are checked whole): a file that cannot be
+  opened, a ``.parquet`` file that is not Parquet, a truncated RecordIO record, a ragged row or
+  a label that is not a number among the first rows, a channel with no rows. A bad row deeper in
+  a large file fails the training jobs instead, with a ClientError naming the file and line.
 * Channels of a manifest (``S3DataType`` ManifestFile or AugmentedManifestFile) are skipped
   here: their ``S3Uri`` names a manifest, not the data, and :func:`tuner.channels.check_manifest`
   checks the files the manifest lists instead. Channels an algorithm does not read, and
@@ -79,6 +85,20 @@ CHANNELS_READ: dict[str, tuple[str, tuple[str, ...]]] = {
     "image-classification": (IMAGES, ("train", "validation")),
     "blazingtext": (TEXT, ("train", "validation")),  # plain text: no content type refused
 }
+#: Built-in algorithm -> the channels it reads with :func:`algorithms.data.load_channel`, whose
+#: data :func:`algorithms.data.check_channel` checks. (ip-insights reads its own CSV of entity
+#: and IP strings; image-classification and blazingtext are not tabular.)
+LOAD_CHANNEL_READS: dict[str, tuple[str, ...]] = {
+    "factorization-machines": ("train", "validation", "test"),
+    "kmeans": ("train", "test"),
+    "knn": ("train", "test"),
+    "lda": ("train", "test"),
+    "linear-learner": ("train", "validation", "test"),
+    "ntm": ("train", "validation", "test"),
+    "pca": ("train",),
+    "random-cut-forest": ("train", "test"),
+    "xgboost": ("train", "validation"),
+}
 
 
 def check_inputs(
@@ -113,9 +133,28 @@ def check_inputs(
                 problems.add(f"{where}.ContentType", problem)
                 continue
         if name in channels:
-            problem = _files_problem(algorithm, reads, channels[name])
+            problem = _files_problem(algorithm, reads, channels[name]) or _data_problem(
+                algorithm, name, channels[name]
+            )
             if problem:
                 problems.add(f"{where}.DataSource.S3DataSource.S3Uri", problem)
+
+
+def _data_problem(algorithm: str, name: str, path: Path) -> str | None:
+    """What :func:`algorithms.data.check_channel` finds in a channel ``algorithm`` loads."""
+    if name not in LOAD_CHANNEL_READS.get(algorithm, ()):
+        return None
+    # Here, not at the top: pandas and scipy are paid for only by a request with such a channel.
+    from algorithms.base import InputError
+    from algorithms.data import MissingDependencyError, check_channel
+
+    try:
+        check_channel(path)
+    except MissingDependencyError:  # where the training jobs run may have it
+        return None
+    except InputError as exc:
+        return f"{algorithm} cannot read the {name} channel: {exc}"
+    return None
 
 
 def _content_type_problem(algorithm: str, reads: str, content_type: str) -> str | None:
@@ -150,7 +189,10 @@ def _files_problem(algorithm: str, reads: str, path: Path) -> str | None:
     if path.is_file():
         entries = [path]
     else:
-        entries = sorted(p for p in path.iterdir() if not p.name.startswith("."))
+        try:
+            entries = sorted(p for p in path.iterdir() if not p.name.startswith("."))
+        except OSError as exc:
+            return f"cannot list the folder {path} ({exc.strerror or exc})"
     files = [p for p in entries if p.is_file()]
     if reads == TABULAR:
         unreadable = [f for f in files if _extension(f) in _NOT_TABULAR_EXTENSIONS]

@@ -10,13 +10,19 @@ short: fields that only matter on AWS (``RoleArn``, ``OutputDataConfig``, ``Stop
 ``TrainingInputMode``, ``S3DataType``) are not required, and string patterns (S3 URIs, ARNs) are
 not enforced because local paths stand in for S3. Hyperparameter values and range bounds may be
 written as YAML/JSON numbers; they are turned into the strings AMT expects.
+
+The patterns of the names a training job is given are enforced (:data:`PATTERNS`): a channel
+names a folder, an environment key a variable, a hyperparameter name an ``SM_HP_<NAME>``
+variable and a command-line option; AMT's ``.*`` means one line. No string may hold a NUL
+character, which no file name, argument or environment variable can carry.
 """
 
 from __future__ import annotations
 
 import functools
+import re
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, NamedTuple
 
 import botocore.session
 from botocore.model import ListShape, MapShape, Shape, StructureShape
@@ -68,6 +74,30 @@ EXTENSION_ENUM_VALUES: dict[str, tuple[str, ...]] = {
 #: String shapes whose values may be given as numbers or booleans and are coerced to strings.
 COERCED_STRING_SHAPES = frozenset({"ParameterValue", "HyperParameterValue"})
 
+_ONE_LINE = "must be one line (AMT's pattern .*)"
+_HYPERPARAMETER_NAME = (
+    re.compile(r"[^=\r\n]*"),
+    "must be one line without '=' (AMT's pattern .*; a training job gets each hyperparameter "
+    "as the environment variable SM_HP_<NAME>)",
+)
+#: String shapes whose pattern is enforced: shape name -> (full-match pattern, what it says).
+PATTERNS: dict[str, tuple[re.Pattern[str], str]] = {
+    "ChannelName": (
+        re.compile(r"(?!\.\.?$)[A-Za-z0-9.\-_]+"),
+        "must be letters, digits, '.', '-' or '_' (pattern [A-Za-z0-9\\.\\-_]+), and not "
+        "'.' or '..' (it names the channel's folder)",
+    ),
+    "HyperParameterTrainingJobEnvironmentKey": (
+        re.compile(r"[a-zA-Z_][a-zA-Z0-9_]*"),
+        "must be a letter or '_' followed by letters, digits or '_' (pattern "
+        "[a-zA-Z_][a-zA-Z0-9_]*): it names an environment variable",
+    ),
+    "HyperParameterKey": _HYPERPARAMETER_NAME,
+    "ParameterKey": _HYPERPARAMETER_NAME,
+    "HyperParameterValue": (re.compile(r"[^\r\n]*"), _ONE_LINE),
+    "ParameterValue": (re.compile(r"[^\r\n]*"), _ONE_LINE),
+}
+
 
 @functools.cache
 def sagemaker_model() -> Any:
@@ -106,9 +136,16 @@ class ShapeChecker:
         self.relaxed = relaxed
         self.check_patterns = check_patterns
         self.problems: list[str] = []
+        #: How many values are not of their shape's type (an object for a list, text for a
+        #: number): what the semantic checks, which take the structure as given, cannot read.
+        self.wrong_types = 0
 
     def _problem(self, path: str, message: str) -> None:
         self.problems.append(f"{path or '<request>'}: {message}")
+
+    def _wrong_type(self, path: str, message: str) -> None:
+        self.wrong_types += 1
+        self._problem(path, message)
 
     def check(self, value: Any, sh: Shape, path: str = "") -> Any:
         kind = sh.type_name
@@ -122,7 +159,7 @@ class ShapeChecker:
 
     def _structure(self, value: Any, sh: StructureShape, path: str) -> Any:
         if not isinstance(value, Mapping):
-            self._problem(path, f"must be an object with fields {', '.join(sh.members)}")
+            self._wrong_type(path, f"must be an object with fields {', '.join(sh.members)}")
             return value
         out: dict[str, Any] = {}
         for key, item in value.items():
@@ -148,25 +185,25 @@ class ShapeChecker:
 
     def _extension(self, value: Any, kind: str, path: str) -> Any:
         if kind == "boolean" and not isinstance(value, bool):
-            self._problem(path, f"must be true or false, got {_plain(value)}")
+            self._wrong_type(path, f"must be true or false, got {_plain(value)}")
         elif kind == "string" and not isinstance(value, str):
-            self._problem(path, f"must be a string, got {_plain(value)}")
-        elif kind == "number" and (
-            isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0
-        ):
+            self._wrong_type(path, f"must be a string, got {_plain(value)}")
+        elif kind == "number" and (isinstance(value, bool) or not isinstance(value, (int, float))):
+            self._wrong_type(path, f"must be a number >= 0, got {_plain(value)}")
+        elif kind == "number" and not value >= 0:
             self._problem(path, f"must be a number >= 0, got {_plain(value)}")
         return value
 
     def _list(self, value: Any, sh: ListShape, path: str) -> Any:
         if not isinstance(value, list):
-            self._problem(path, f"must be a list, got {_plain(value)}")
+            self._wrong_type(path, f"must be a list, got {_plain(value)}")
             return value
         self._bounds(len(value), sh, path, "items")
         return [self.check(item, sh.member, f"{path}[{i}]") for i, item in enumerate(value)]
 
     def _map(self, value: Any, sh: MapShape, path: str) -> Any:
         if not isinstance(value, Mapping):
-            self._problem(path, f"must be an object of name/value pairs, got {_plain(value)}")
+            self._wrong_type(path, f"must be an object of name/value pairs, got {_plain(value)}")
             return value
         self._bounds(len(value), sh, path, "entries")
         out: dict[str, Any] = {}
@@ -189,8 +226,9 @@ class ShapeChecker:
             if sh.name in COERCED_STRING_SHAPES:
                 value = _coerce_string(value)
             if not isinstance(value, str):
-                self._problem(path, f"must be a string, got {_plain(value)}")
+                self._wrong_type(path, f"must be a string, got {_plain(value)}")
                 return value
+            self._characters(value, sh, path)
             lo, hi = sh.metadata.get("min"), sh.metadata.get("max")
             if lo is not None and len(value) < lo:
                 self._problem(path, f"must be at least {lo} characters, got {_plain(value)}")
@@ -204,23 +242,34 @@ class ShapeChecker:
             return value
         if kind in ("integer", "long"):
             if isinstance(value, bool) or not isinstance(value, int):
-                self._problem(path, f"must be an integer, got {_plain(value)}")
+                self._wrong_type(path, f"must be an integer, got {_plain(value)}")
                 return value
             self._value_bounds(value, sh, path)
             return value
         if kind in ("float", "double"):
             if isinstance(value, bool) or not isinstance(value, (int, float)):
-                self._problem(path, f"must be a number, got {_plain(value)}")
+                self._wrong_type(path, f"must be a number, got {_plain(value)}")
                 return value
             self._value_bounds(value, sh, path)
             return float(value)
         if kind == "boolean":
             if not isinstance(value, bool):
-                self._problem(path, f"must be true or false, got {_plain(value)}")
+                self._wrong_type(path, f"must be true or false, got {_plain(value)}")
             return value
         if kind == "timestamp":
             return value
         return value
+
+    def _characters(self, value: str, sh: Shape, path: str) -> None:
+        """No NUL anywhere; the pattern of a name a training job is given (:data:`PATTERNS`)."""
+        if not self.relaxed:
+            return
+        if "\x00" in value:
+            self._problem(path, f"must not contain a NUL character, got {_plain(value)}")
+            return
+        rule = PATTERNS.get(sh.name)
+        if rule is not None and value and not rule[0].fullmatch(value):
+            self._problem(path, f"{rule[1]}, got {_plain(value)}")
 
     def _value_bounds(self, value: float, sh: Shape, path: str) -> None:
         lo, hi = sh.metadata.get("min"), sh.metadata.get("max")
@@ -232,13 +281,29 @@ class ShapeChecker:
             self._problem(path, f"must be {rng}, got {value}")
 
 
+class Structure(NamedTuple):
+    """What the structural check of a request found."""
+
+    normalised: Any  # the request, hyperparameter values as strings
+    problems: list[str]
+    wrong_types: int  # values not of their shape's type (see ShapeChecker.wrong_types)
+
+
+def check_structure(
+    request: Any, shape_name: str = "CreateHyperParameterTuningJobRequest"
+) -> Structure:
+    """Check ``request`` against the named shape."""
+    checker = ShapeChecker()
+    normalised = checker.check(request, shape(shape_name))
+    return Structure(normalised, checker.problems, checker.wrong_types)
+
+
 def check_request(
     request: Any, shape_name: str = "CreateHyperParameterTuningJobRequest"
 ) -> tuple[Any, list[str]]:
     """Check ``request`` against the named shape; returns (normalised request, problems)."""
-    checker = ShapeChecker()
-    normalised = checker.check(request, shape(shape_name))
-    return normalised, checker.problems
+    normalised, problems, _ = check_structure(request, shape_name)
+    return normalised, problems
 
 
 def check_response(response: Any, shape_name: str) -> list[str]:

@@ -8,11 +8,19 @@ path and what is allowed. Nothing is written before this passes.
 Validation in two layers:
 
 1. Structure, from botocore's SageMaker model (:mod:`tuner.spec.request_shape`): unknown
-   fields, types, required members, lengths, numeric bounds, enums.
+   fields, types, required members, lengths, numeric bounds, enums, the patterns of names
+   (channels, environment keys, hyperparameters), NUL characters.
 2. AMT's semantic rules (AMT.md sections 2-7), one function per section of the request:
    the name and what this engine does not run (here), the search (:mod:`tuner.spec.search`),
    the ranges (:mod:`tuner.spec.ranges`), the objective, algorithm and hyperparameters
-   (:mod:`tuner.spec.algorithm`), data and output (:mod:`tuner.spec.data`).
+   (:mod:`tuner.spec.algorithm`), data and output (:mod:`tuner.spec.data`), whether the data
+   can be read (:mod:`tuner.spec.inputs`).
+
+The semantic checks run even when the structure is wrong, so that one run reports every
+problem, but they take the structure as given: where a value is not even of its type (text
+for a list, a number for an object), a check may stumble on it, and then the problems found so
+far, that one among them, are the answer. Where every value is of its type, a check that
+stumbles is a bug, and its exception is not hidden (tests/tuner/test_hostile_input.py).
 
 Choices where AMT is silent or where a local run differs:
 
@@ -82,7 +90,7 @@ from tuner.spec.ranges import (
     check_ranges,
     range_items,
 )
-from tuner.spec.request_shape import check_request
+from tuner.spec.request_shape import check_structure
 from tuner.spec.resources import resource_config_of_tuning, resources_from_config
 from tuner.spec.search import (
     SearchChoice,
@@ -134,12 +142,33 @@ def spec_from_request(
         InvalidSpecError: with one message per problem; nothing has been written.
     """
     # A request that is not an object (a list, a string) is reported by the structural check.
-    normalised, structural = check_request(
-        dict(request) if isinstance(request, Mapping) else request
-    )
-    problems = Problems(structural)
-    if not isinstance(normalised, dict):
+    structure = check_structure(dict(request) if isinstance(request, Mapping) else request)
+    problems = Problems(structure.problems)
+    if not isinstance(structure.normalised, dict):
         raise InvalidSpecError(problems.items)
+    try:
+        return _semantic(structure.normalised, problems, base_dir, train_fn)
+    except InvalidSpecError:
+        raise
+    except _UNREADABLE_STRUCTURE:
+        # The semantic checks take the structure as given; where a value is not even of its
+        # type (an object for a list), what they stumble on is the problem already reported.
+        if not structure.wrong_types:
+            raise
+        raise InvalidSpecError(problems.items) from None
+
+
+#: What a semantic check may raise on a value the structural check found of the wrong type.
+_UNREADABLE_STRUCTURE = (AttributeError, TypeError, KeyError, IndexError, ValueError)
+
+
+def _semantic(
+    normalised: dict[str, Any],
+    problems: Problems,
+    base_dir: Path | None,
+    train_fn: Callable[..., Any] | Mapping[str, Callable[..., Any] | bytes] | None,
+) -> TuningJobSpec:
+    """The semantic checks of a request that passed the structural ones, and its spec."""
     if isinstance(train_fn, Mapping):
         if is_multi_definition(normalised):
             return spec_from_definitions(
@@ -267,7 +296,8 @@ def _check(
     channels = check_channels(
         definition, builtin=algorithm is not None, base_dir=base_dir, problems=problems
     )
-    check_objective_channel(objective, algorithm, _channel_names(definition), problems)
+    if not problems.about(".ChannelName"):  # a channel's bad name says enough
+        check_objective_channel(objective, algorithm, _channel_names(definition), problems)
     check_inputs(definition, algorithm, channels, problems)
     return _Checked(choice, hyperband, space, max_jobs, objective, algorithm, static, channels)
 
@@ -283,7 +313,13 @@ def _channel_names(definition: Mapping[str, Any]) -> list[Any] | None:
 def check_top_level(request: Mapping[str, Any], problems: Problems) -> None:
     """The job's name, what this engine does not run, and the definition's members."""
     name = request.get("HyperParameterTuningJobName")
-    if isinstance(name, str) and name and not _NAME_CHARACTERS.fullmatch(name):
+    # A NUL is reported by the structural check.
+    if (
+        isinstance(name, str)
+        and name
+        and "\x00" not in name
+        and not _NAME_CHARACTERS.fullmatch(name)
+    ):
         problems.add(
             "HyperParameterTuningJobName",
             f"must be 1-32 letters, digits or hyphens, starting and ending with a letter or "
