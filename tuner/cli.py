@@ -75,6 +75,7 @@ from tuner.spec.validation import spec_from_request
 from tuner.status import JobStatus
 from tuner.storage import (
     DatabaseNotFoundError,
+    DatabaseOpenError,
     DatabaseTooNewError,
     JobRecord,
     SqlStorage,
@@ -1007,6 +1008,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         JobNotFoundError,
         JobExistsError,
         DatabaseNotFoundError,
+        DatabaseOpenError,
         DatabaseTooNewError,
         InvalidNextTokenError,
     ) as exc:

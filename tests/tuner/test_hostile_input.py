@@ -565,13 +565,14 @@ BAD_DATABASES = [
 def test_a_database_that_cannot_be_opened_is_one_clear_error(
     tmp_path: Path, runnable_spec: Path, capsys: pytest.CaptureFixture[str], db: str, phrase: str
 ) -> None:
-    """Exit 1 today (see the xfail below), one line naming the database, nothing written."""
+    """Exit 2, one line naming the database, nothing written."""
     if db.startswith("postgresql"):
         pytest.importorskip("psycopg")
     before = _listing(tmp_path)
     code, err = _cli(tmp_path, capsys, "run", str(runnable_spec), "--db", db, "--quiet")
-    assert code in (1, 2)
+    assert code == 2, err
     assert err.startswith("error: cannot open the database "), err
+    assert "Background on this error" not in err
     assert phrase in err
     assert _listing(tmp_path) == before  # no output folder
     assert (tmp_path / "notes.txt").read_text() == "not a database\n"  # untouched
@@ -593,11 +594,6 @@ def test_a_database_that_cannot_be_opened_prints_no_traceback(
     assert "file is not a database" in proc.stderr
 
 
-@pytest.mark.xfail(
-    reason="tuner/cli.py maps StorageError to exit 1; a database that cannot be opened at the "
-    "start should exit 2 like a missing one (DatabaseNotFoundError)",
-    strict=False,
-)
 def test_a_database_that_cannot_be_opened_exits_2(
     tmp_path: Path, runnable_spec: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -605,11 +601,6 @@ def test_a_database_that_cannot_be_opened_exits_2(
     assert code == 2, err
 
 
-@pytest.mark.xfail(
-    reason="tuner/storage/sql.py catches SQLAlchemyError only: a dialect whose driver is not "
-    "installed (mysql:// without MySQLdb) raises ModuleNotFoundError, a traceback",
-    strict=False,
-)
 def test_a_database_driver_that_is_not_installed_is_one_clear_error(
     tmp_path: Path, runnable_spec: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -869,3 +860,11 @@ def test_any_bytes_as_a_spec_file_are_read_or_refused(
         assert problem.startswith(f"{path}: ")
         return
     _validates_or_refuses(request, data_dir)
+
+
+def test_an_empty_database_url_is_refused_not_kept_in_memory(
+    tmp_path: Path, runnable_spec: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, err = _cli(tmp_path, capsys, "run", str(runnable_spec), "--db", "", "--quiet")
+    assert code == 2, err
+    assert "is empty" in err

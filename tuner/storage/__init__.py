@@ -6,6 +6,7 @@ from tuner.storage.records import JobRecord, MetricPoint, TrainingJobRecord
 from tuner.storage.sql import (
     DEFAULT_URL,
     DatabaseNotFoundError,
+    DatabaseOpenError,
     SqlStorage,
     normalise_url,
     sqlite_file,
@@ -14,6 +15,7 @@ from tuner.storage.sql import (
 __all__ = [
     "DEFAULT_URL",
     "DatabaseNotFoundError",
+    "DatabaseOpenError",
     "DatabaseTooNewError",
     "JobRecord",
     "MetricPoint",

@@ -51,8 +51,19 @@ from tuner.storage.records import (
 DEFAULT_URL = "sqlite:///tuner.db"
 
 
+class DatabaseOpenError(StorageError):
+    """The database cannot be opened at all (no such folder, not a database, a server that is
+    not there, a driver that is not installed): bad input, so the CLI exits 2."""
+
+
 def normalise_url(url: str) -> str:
-    """Accept a bare file path as well as a SQLAlchemy URL (``tuner.db`` -> ``sqlite:///tuner.db``)."""
+    """Accept a bare file path as well as a SQLAlchemy URL (``tuner.db`` -> ``sqlite:///tuner.db``).
+
+    An empty one is refused: SQLAlchemy would take ``sqlite://`` as a database in memory, and
+    the job would vanish when the process ends."""
+    if not url.strip():
+        msg = "the database URL (--db, $TUNER_DB) is empty; give a file path or a SQLAlchemy URL"
+        raise DatabaseOpenError(msg)
     return url if "://" in url else f"sqlite:///{url}"
 
 
@@ -128,9 +139,10 @@ class SqlStorage:
             if not create:
                 self._require_tables()
             self._migrate()
-        except SQLAlchemyError as exc:
-            msg = f"cannot open the database {self.url}: {exc}"
-            raise StorageError(msg) from exc
+        except (SQLAlchemyError, ImportError) as exc:  # ImportError: its driver is missing
+            detail = str(exc).split("\n(Background on this error", 1)[0]
+            msg = f"cannot open the database {self.url}: {detail}"
+            raise DatabaseOpenError(msg) from exc
         self._job_ids: dict[str, int] = {}
         self._trial_ids: dict[tuple[int, int], int] = {}
         self._local = threading.local()
