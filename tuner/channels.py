@@ -59,6 +59,7 @@ manifests) under ``<output root>/<tuning job>/input/data/<channel>``, SageMaker'
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import re
@@ -537,7 +538,9 @@ def _resolve(uri: str, folder: Path) -> Path | None:
         uri = uri[len("file://") :]
     elif _SCHEME.match(uri):
         return None
-    path = Path(uri).expanduser()
+    path = Path(uri)
+    with contextlib.suppress(RuntimeError):  # ~user of a user this machine lacks: as written
+        path = path.expanduser()
     return path if path.is_absolute() else folder / path
 
 

@@ -16,6 +16,7 @@ the user's back is worse than a warning.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import shutil
 import subprocess
@@ -55,7 +56,9 @@ def resolve_submit_directory(value: Any, base_dir: Path | None = None) -> Path |
         text = text[len("file://") :]
     elif "://" in text:
         return None
-    path = Path(text).expanduser()
+    path = Path(text)
+    with contextlib.suppress(RuntimeError):  # ~user of a user this machine lacks: as written
+        path = path.expanduser()
     if path.is_absolute():
         return path
     if base_dir is not None and (base_dir / path).exists():
