@@ -14,6 +14,7 @@ from strategies.base import (
     rng_for,
 )
 from strategies.bayesian import BayesianStrategy
+from strategies.conditions import Condition
 from strategies.grid import GridStrategy
 from strategies.hyperband import HyperbandSchedule, HyperbandStrategy, infer_max_resource
 from strategies.median_rule import MedianStoppingRule
@@ -55,6 +56,7 @@ __all__ = [
     "strategy_names",
     "BayesianStrategy",
     "CategoricalParameter",
+    "Condition",
     "Config",
     "ContinuousParameter",
     "EarlyStopper",

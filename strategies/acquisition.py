@@ -21,6 +21,12 @@ Maximisation, for a space of continuous, integer and categorical features (see
    well conditioned) with a coordinate search over the values of each integer and categorical
    feature, until the discrete step changes nothing. Integers are never relaxed to the reals:
    rounding a continuous optimum misses the best integer when EI peaks between two of them.
+
+Conditional ranges: every point scored is imputed (:meth:`MixedEncoding.impute`), so an
+inactive feature sits at its fixed value. The continuous step leaves inactive features where
+they are (their gradient is masked: activity depends only on categorical parents, which that
+step does not move), and the discrete step re-imputes after each change, since switching a
+parent turns its children on or off.
 """
 
 from __future__ import annotations
@@ -132,11 +138,15 @@ def _continuous_step(
         return X, values
     scale = np.clip(acq.gp.params.lengthscales[cols], 1e-3, 1.0)
     n = len(X)
+    # Inactive features stay at their imputed value: zero gradient (conditional spaces only).
+    movable = encoding.active_mask(X)[:, cols] if encoding.conditional else None
 
     def objective(u: np.ndarray) -> tuple[float, np.ndarray]:
         Z = X.copy()
         Z[:, cols] = u.reshape(n, len(cols)) * scale
         val, grad = acq.value_and_grad(Z, cols)
+        if movable is not None:
+            grad = np.where(movable, grad, 0.0)
         return -float(val.sum()), -(grad * scale).ravel()
 
     u0 = (X[:, cols] / scale).ravel()
@@ -151,6 +161,7 @@ def _continuous_step(
     )
     Z = X.copy()
     Z[:, cols] = np.clip(res.x.reshape(n, len(cols)) * scale, 0.0, 1.0)
+    Z = encoding.impute(Z)
     new_values = acq(Z)
     better = new_values > values
     return np.where(better[:, None], Z, X), np.where(better, new_values, values)
@@ -166,6 +177,7 @@ def _discrete_step(
         n, m = options.shape
         trial = np.repeat(X, m, axis=0)
         trial[:, j] = options.ravel()
+        trial = encoding.impute(trial)  # a parent's new value turns its children on or off
         scores = acq(trial).reshape(n, m)
         k = np.argmax(scores, axis=1)
         best = scores[np.arange(n), k]
@@ -173,7 +185,7 @@ def _discrete_step(
         if better.any():
             changed = True
             X = X.copy()
-            X[better, j] = options[better, k[better]]
+            X[better] = trial.reshape(n, m, -1)[np.arange(n), k][better]
             values = np.where(better, best, values)
     return X, values, changed
 

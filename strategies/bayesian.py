@@ -38,6 +38,11 @@ How the history is used:
   costs one Cholesky factorisation (no refit and no Monte Carlo), which keeps parallel
   suggestions as cheap as sequential ones. A suggestion never repeats a pending or finished
   configuration: the next-best candidate is taken instead.
+* **Conditional ranges** (``active_when``): an inactive range is imputed with a fixed value in
+  the GP's features (Lévesque et al., IJCNN 2017; the choice and why are in
+  :mod:`strategies.encoding`), the acquisition optimiser scores only imputed points, and a
+  suggestion is pruned to its active ranges. History configurations without their inactive
+  ranges (every stored trial of a conditional space) are read as they are.
 * **Cost bound.** The GP sees at most ``max_points`` observations (default 300): all when there
   are fewer, otherwise the best half of that number plus a random subset of the rest. The kernel
   hyperparameters are fitted on at most ``max_fit_points`` of them (default 120, again the best
@@ -252,17 +257,19 @@ class BayesianStrategy:
         return self.space.sample(rng)
 
     def _fits(self, config: Config) -> bool:
-        """Whether ``config`` can be encoded: every range present, categories known.
+        """Whether ``config`` can be encoded: every active range present, categories known.
 
         Trials that do not fit (a warm start from a job with other ranges) are ignored; numeric
-        values outside a range are clipped to it by the encoding.
+        values outside a range are clipped to it by the encoding. Inactive ranges need no value.
         """
+        active = self.space.active(config)
         try:
             return all(
                 r.is_valid(config[name])
                 if isinstance(r, CategoricalParameter)
                 else math.isfinite(float(config[name]))
                 for name, r in self.space.ranges.items()
+                if name in active
             )
         except (KeyError, TypeError, ValueError):
             return False

@@ -20,6 +20,21 @@ use a more compact feature vector with one column per range:
 Why one column per categorical rather than the one-hot block: the kernel gets one length scale
 per hyperparameter (fewer hyperparameters to fit from few trials), and the acquisition optimiser
 searches a categorical by trying its values rather than by a continuous relaxation.
+
+Conditional ranges (:mod:`strategies.conditions`): an inactive range has no value, but the
+kernel needs a number in every column. Its feature is *imputed* with a fixed value, the same
+for every configuration in which it is inactive: 0 (the lower end of the unit interval) for a
+continuous range, the centre of the lowest integer's cell for an integer range, and an extra
+level (index ``k`` for ``k`` values) for a categorical one. This is the imputation of inactive
+hyperparameters that Lévesque, Durand, Gagné & Sabourin, *Bayesian Optimization for
+Conditional Hyperparameter Spaces*, IJCNN 2017, found to matter for a GP: configurations with
+the same inactive pattern are at distance 0 in those columns, so their similarity comes from
+the columns they actually use, and none is placed at a random value of a range it never set.
+A value at the boundary (rather than outside the cube) keeps every feature inside the box the
+length-scale prior and the optimiser assume; the parent's own column (a Hamming distance)
+already separates the branches. :meth:`MixedEncoding.project` imputes, so every point the
+acquisition optimiser scores is in this form, and :meth:`MixedEncoding.decode` drops inactive
+ranges from the configuration.
 """
 
 from __future__ import annotations
@@ -82,6 +97,29 @@ class MixedEncoding:
                 lo = float(_forward(scale, np.array(r.min_value - 0.5)))
                 hi = float(_forward(scale, np.array(r.max_value + 0.5)))
                 self._int_cells[j] = (scale, lo, hi, int(r.min_value), int(r.max_value))
+        self.conditional = space.conditional
+        self.inactive_value = np.array([self._inactive_value(j) for j in range(len(ranges))])
+        index = {name: j for j, name in enumerate(self.names)}
+        # Conditional features in dependency order: (feature, [(parent feature, allowed)]).
+        self._conditions: list[tuple[int, list[tuple[int, np.ndarray]]]] = []
+        for name in space.order:
+            parts = []
+            for c in space.ranges[name].active_when:
+                parent = space.ranges[c.name]
+                assert isinstance(parent, CategoricalParameter)
+                allowed = np.array([parent.values.index(v) for v in c.values], dtype=float)
+                parts.append((index[c.name], allowed))
+            if parts:
+                self._conditions.append((index[name], parts))
+
+    def _inactive_value(self, j: int) -> float:
+        """The feature an inactive range ``j`` is imputed with (see the module docstring)."""
+        if self.is_categorical[j]:
+            return float(self.n_choices[j])
+        if self.is_integer[j]:
+            scale, lo, hi, kmin, _ = self._int_cells[j]
+            return float((_forward(scale, np.array(float(kmin))) - lo) / (hi - lo))
+        return 0.0
 
     @property
     def dims(self) -> int:
@@ -103,15 +141,19 @@ class MixedEncoding:
         """Features of ``configs``, shape ``(len(configs), dims)``."""
         out = np.empty((len(configs), self.dims))
         for i, config in enumerate(configs):
+            active = self.space.active(config)
             for j, (name, r) in enumerate(self.space.ranges.items()):
-                if isinstance(r, CategoricalParameter):
+                if name not in active:
+                    out[i, j] = self.inactive_value[j]
+                elif isinstance(r, CategoricalParameter):
                     out[i, j] = r.values.index(r.cast(config[name]))
                 else:
                     out[i, j] = r.to_unit(float(config[name]))
         return out
 
     def decode(self, x: np.ndarray) -> Config:
-        """The configuration at feature vector ``x`` (through ``SearchSpace.from_unit``)."""
+        """The configuration at feature vector ``x`` (through ``SearchSpace.from_unit``), its
+        inactive ranges left out."""
         parts: list[np.ndarray] = []
         for j, r in enumerate(self.space.ranges.values()):
             if isinstance(r, CategoricalParameter):
@@ -136,7 +178,34 @@ class MixedEncoding:
         for j, (scale, lo, hi, kmin, kmax) in self._int_cells.items():
             k = np.clip(np.round(_inverse(scale, lo + X[..., j] * (hi - lo))), kmin, kmax)
             X[..., j] = (_forward(scale, k) - lo) / (hi - lo)
-        return X
+        return self.impute(X)
+
+    def _impute(self, X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Imputed copy of ``X`` and which of its features are active, in one pass.
+
+        Parents come before their children, so a child is judged on its parent's final value.
+        A categorical that becomes active while holding the inactive level takes its first
+        value (a parent switched branch in the optimiser's coordinate search).
+        """
+        X = np.array(X, dtype=float)
+        active = np.ones(X.shape, dtype=bool)
+        for j, parts in self._conditions:
+            for p, allowed in parts:
+                active[..., j] &= active[..., p] & np.isin(X[..., p], allowed)
+            on = active[..., j]
+            if self.is_categorical[j]:
+                X[..., j] = np.where(on & (X[..., j] >= self.n_choices[j]), 0.0, X[..., j])
+            X[..., j] = np.where(on, X[..., j], self.inactive_value[j])
+        return X, active
+
+    def impute(self, X: np.ndarray) -> np.ndarray:
+        """``X`` with every inactive feature at its imputed value (``X`` itself if no range is
+        conditional, so a plain space's points are untouched to the last bit)."""
+        return self._impute(X)[0] if self.conditional else X
+
+    def active_mask(self, X: np.ndarray) -> np.ndarray:
+        """Which features of each point are active (all of them in a plain space)."""
+        return self._impute(X)[1]
 
     def choices(self, j: int) -> np.ndarray:
         """Every feature value of discrete feature ``j`` (categories, or integer cell centres)."""

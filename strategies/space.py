@@ -29,8 +29,21 @@ import math
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
+from functools import cached_property
+from typing import Any
 
 import numpy as np
+
+from strategies.conditions import (
+    ActiveWhen,
+    Condition,
+    ConditionalGrid,
+    active_names,
+    condition_problem,
+    conditions_of,
+    dependency_order,
+    find_cycle,
+)
 
 ParamValue = int | float | str
 Config = dict[str, ParamValue]
@@ -61,16 +74,44 @@ def format_value(value: ParamValue) -> str:
     return str(value)
 
 
+def _conditions(active_when: ActiveWhen) -> tuple[Condition, ...]:
+    try:
+        return conditions_of(active_when)
+    except ValueError as exc:
+        raise SpaceError(str(exc)) from None
+
+
+def _active_when_request(conditions: tuple[Condition, ...]) -> dict[str, Any]:
+    """The spec's ``ActiveWhen`` member: one object for one condition, else a list."""
+    if not conditions:
+        return {}
+    forms = [c.as_request() for c in conditions]
+    return {"ActiveWhen": forms[0] if len(forms) == 1 else forms}
+
+
+def _active_when_repr(conditions: tuple[Condition, ...]) -> str:
+    if not conditions:
+        return ""
+    forms = [(c.name, list(c.values)) for c in conditions]
+    return f", active_when={forms[0] if len(forms) == 1 else forms!r}"
+
+
 class _NumericParameter:
     """Shared behaviour of integer and continuous ranges: scaling and the unit interval."""
 
     kind: str = ""
 
     def __init__(
-        self, min_value: float, max_value: float, scaling_type: str | ScalingType = "Auto"
+        self,
+        min_value: float,
+        max_value: float,
+        scaling_type: str | ScalingType = "Auto",
+        *,
+        active_when: ActiveWhen = None,
     ) -> None:
         self.min_value = min_value
         self.max_value = max_value
+        self.active_when: tuple[Condition, ...] = _conditions(active_when)
         try:
             self.scaling_type = ScalingType(scaling_type)
         except ValueError:
@@ -143,29 +184,32 @@ class _NumericParameter:
             return False
         return self.min_value <= v <= self.max_value
 
-    def as_tuning_range(self, name: str) -> dict[str, str]:
+    def as_tuning_range(self, name: str) -> dict[str, Any]:
         """The request form, ``{"Name": "eta", "MinValue": "0.1", ...}`` (values as strings)."""
         return {
             "Name": name,
             "MinValue": format_value(self.min_value),
             "MaxValue": format_value(self.max_value),
             "ScalingType": self.scaling_type.value,
+            **_active_when_request(self.active_when),
         }
 
     def __eq__(self, other: object) -> bool:
         return (
             type(self) is type(other)
-            and (self.min_value, self.max_value, self.scaling_type)
-            == (other.min_value, other.max_value, other.scaling_type)  # type: ignore[attr-defined, unused-ignore]
+            and (self.min_value, self.max_value, self.scaling_type, self.active_when)
+            == (other.min_value, other.max_value, other.scaling_type, other.active_when)  # type: ignore[attr-defined, unused-ignore]
         )
 
     def __hash__(self) -> int:
-        return hash((type(self), self.min_value, self.max_value, self.scaling_type))
+        return hash(
+            (type(self), self.min_value, self.max_value, self.scaling_type, self.active_when)
+        )
 
     def __repr__(self) -> str:
         return (
             f"{type(self).__name__}({self.min_value!r}, {self.max_value!r}, "
-            f"scaling_type={self.scaling_type.value!r})"
+            f"scaling_type={self.scaling_type.value!r}{_active_when_repr(self.active_when)})"
         )
 
 
@@ -175,9 +219,14 @@ class ContinuousParameter(_NumericParameter):
     kind = "Continuous"
 
     def __init__(
-        self, min_value: float, max_value: float, scaling_type: str | ScalingType = "Auto"
+        self,
+        min_value: float,
+        max_value: float,
+        scaling_type: str | ScalingType = "Auto",
+        *,
+        active_when: ActiveWhen = None,
     ) -> None:
-        super().__init__(float(min_value), float(max_value), scaling_type)
+        super().__init__(float(min_value), float(max_value), scaling_type, active_when=active_when)
 
     def from_unit(self, u: float) -> float:
         lo, hi = self._bounds()
@@ -197,7 +246,12 @@ class IntegerParameter(_NumericParameter):
     kind = "Integer"
 
     def __init__(
-        self, min_value: int, max_value: int, scaling_type: str | ScalingType = "Auto"
+        self,
+        min_value: int,
+        max_value: int,
+        scaling_type: str | ScalingType = "Auto",
+        *,
+        active_when: ActiveWhen = None,
     ) -> None:
         bounds: tuple[tuple[str, int | float], ...] = (
             ("MinValue", min_value),
@@ -207,7 +261,7 @@ class IntegerParameter(_NumericParameter):
             if isinstance(v, float) and not v.is_integer():
                 msg = f"{label} of an integer range must be a whole number, got {v!r}"
                 raise SpaceError(msg)
-        super().__init__(int(min_value), int(max_value), scaling_type)
+        super().__init__(int(min_value), int(max_value), scaling_type, active_when=active_when)
 
     def validate(self) -> None:
         if self.scaling_type is ScalingType.REVERSE_LOGARITHMIC:
@@ -239,7 +293,10 @@ class CategoricalParameter:
 
     kind = "Categorical"
 
-    def __init__(self, values: Sequence[object] | object) -> None:
+    def __init__(
+        self, values: Sequence[object] | object, *, active_when: ActiveWhen = None
+    ) -> None:
+        self.active_when: tuple[Condition, ...] = _conditions(active_when)
         if isinstance(values, (str, bytes)) or not isinstance(values, Sequence):
             values = [values]
         self.values: list[str] = [format_value(v) for v in values]  # type: ignore[arg-type]
@@ -273,16 +330,24 @@ class CategoricalParameter:
         return format_value(value)  # type: ignore[arg-type]
 
     def as_tuning_range(self, name: str) -> dict[str, object]:
-        return {"Name": name, "Values": list(self.values)}
+        return {
+            "Name": name,
+            "Values": list(self.values),
+            **_active_when_request(self.active_when),
+        }
 
     def __eq__(self, other: object) -> bool:
-        return isinstance(other, CategoricalParameter) and self.values == other.values
+        return (
+            isinstance(other, CategoricalParameter)
+            and self.values == other.values
+            and self.active_when == other.active_when
+        )
 
     def __hash__(self) -> int:
-        return hash(tuple(self.values))
+        return hash((tuple(self.values), self.active_when))
 
     def __repr__(self) -> str:
-        return f"CategoricalParameter({self.values!r})"
+        return f"CategoricalParameter({self.values!r}{_active_when_repr(self.active_when)})"
 
 
 Parameter = ContinuousParameter | IntegerParameter | CategoricalParameter
@@ -290,9 +355,30 @@ Parameter = ContinuousParameter | IntegerParameter | CategoricalParameter
 
 @dataclass(frozen=True)
 class SearchSpace:
-    """Named ranges in declaration order. Static hyperparameters live in the job spec, not here."""
+    """Named ranges in declaration order. Static hyperparameters live in the job spec, not here.
+
+    Ranges may be conditional (``active_when``, see :mod:`strategies.conditions`): the space
+    checks the conditions when it is built, and :meth:`active` / :meth:`prune` say which
+    ranges a configuration has. Every configuration the space hands out (:meth:`sample`,
+    :meth:`grid_point`) has exactly its active ranges.
+
+    Raises:
+        SpaceError: a condition names a range that is not here or not categorical, a value the
+            parent does not have, or the conditions form a cycle (the message names the range).
+    """
 
     ranges: Mapping[str, Parameter]
+
+    def __post_init__(self) -> None:
+        for name, r in self.ranges.items():
+            for condition in r.active_when:
+                problem = condition_problem(name, condition, self.ranges)
+                if problem is not None:
+                    raise SpaceError(f"active_when of {name!r}: {name!r} {problem[1]}")
+        cycle = find_cycle(self.ranges)
+        if cycle:
+            msg = f"active_when of {cycle[0]!r}: the conditions form a cycle, {' -> '.join(cycle)}"
+            raise SpaceError(msg)
 
     @property
     def names(self) -> list[str]:
@@ -305,20 +391,56 @@ class SearchSpace:
             r.size if isinstance(r, CategoricalParameter) else 1 for r in self.ranges.values()
         )
 
+    # -- conditions -------------------------------------------------------------------------
+    @cached_property
+    def conditional(self) -> bool:
+        """Whether any range has a condition (if not, every range is always active)."""
+        return any(r.active_when for r in self.ranges.values())
+
+    @cached_property
+    def order(self) -> tuple[str, ...]:
+        """Names with parents before their children; the declaration order otherwise."""
+        return dependency_order(self.ranges)
+
+    def active(self, config: Mapping[str, object]) -> set[str]:
+        """The ranges active in ``config``, judged from its parents' values in dependency order.
+
+        ``config`` may lack inactive ranges (a stored trial) or still hold them (a full draw).
+        """
+        if not self.conditional:
+            return set(self.ranges)
+        return active_names(self.ranges, self.order, config)
+
+    def prune(self, config: Mapping[str, ParamValue]) -> Config:
+        """``config`` without its inactive ranges (keys that are not ranges are kept)."""
+        if not self.conditional:
+            return dict(config)
+        keep = self.active(config)
+        return {k: v for k, v in config.items() if k in keep or k not in self.ranges}
+
+    # -- configurations ---------------------------------------------------------------------
     def sample(self, rng: np.random.Generator) -> Config:
-        """One configuration drawn on each range's scale, in declaration order."""
-        return {name: r.sample(rng) for name, r in self.ranges.items()}
+        """One configuration drawn on each range's scale, in declaration order, then pruned.
+
+        Every range is drawn, active or not, so a plain space's draws are unchanged and a
+        child's value does not depend on which branch its parent took.
+        """
+        return self.prune({name: r.sample(rng) for name, r in self.ranges.items()})
 
     def to_unit(self, config: Mapping[str, ParamValue]) -> np.ndarray:
+        """Unit-cube encoding; an inactive range is zeros (its whole block, for a categorical)."""
+        active = self.active(config)
         parts: list[np.ndarray] = []
         for name, r in self.ranges.items():
             if isinstance(r, CategoricalParameter):
-                parts.append(r.to_onehot(config[name]))
+                on = name in active
+                parts.append(r.to_onehot(config[name]) if on else np.zeros(r.size))
             else:
-                parts.append(np.array([r.to_unit(float(config[name]))]))
+                parts.append(np.array([r.to_unit(float(config[name])) if name in active else 0.0]))
         return np.concatenate(parts) if parts else np.zeros(0)
 
     def from_unit(self, x: Sequence[float] | np.ndarray) -> Config:
+        """The configuration at ``x``, inactive ranges left out."""
         x = np.asarray(x, dtype=float)
         if x.shape != (self.dims,):
             msg = f"expected a vector of length {self.dims}, got shape {x.shape}"
@@ -332,7 +454,7 @@ class SearchSpace:
             else:
                 out[name] = r.from_unit(float(x[i]))
                 i += 1
-        return out
+        return self.prune(out)
 
     def cast(self, tuned: Mapping[str, object]) -> Config:
         """Typed values from AMT's strings: int for Integer, float for Continuous, else str."""
@@ -345,8 +467,28 @@ class SearchSpace:
         return {name: format_value(config[name]) for name in self.ranges if name in config}
 
     # -- grid -------------------------------------------------------------------------------
+    def _require_categorical(self) -> None:
+        non_categorical = [
+            n for n, r in self.ranges.items() if not isinstance(r, CategoricalParameter)
+        ]
+        if non_categorical:
+            msg = f"a grid can only enumerate categorical ranges, not {non_categorical}"
+            raise SpaceError(msg)
+
+    @cached_property
+    def _conditional_grid(self) -> ConditionalGrid:
+        # Parents are categorical, so the categorical ranges alone are closed under conditions.
+        categorical = {n: r for n, r in self.ranges.items() if isinstance(r, CategoricalParameter)}
+        return ConditionalGrid({n: r.values for n, r in categorical.items()}, categorical)
+
     def grid_size(self) -> int:
-        """Number of combinations of the categorical ranges (the product of their sizes)."""
+        """Number of combinations of the categorical ranges (the product of their sizes).
+
+        With conditions, only the combinations that can occur: a range inactive in a branch
+        adds no axis there (:class:`~strategies.conditions.ConditionalGrid`).
+        """
+        if self.conditional:
+            return self._conditional_grid.count(0, {})
         return math.prod(
             r.size for r in self.ranges.values() if isinstance(r, CategoricalParameter)
         )
@@ -355,14 +497,14 @@ class SearchSpace:
         """Every combination once: declaration order, the last range varying fastest.
 
         AMT does not publish its enumeration order; this one is the natural nested loop over
-        the ranges as the user listed them. Only categorical ranges can be enumerated.
+        the ranges as the user listed them (parents moved before their children when a
+        condition needs it). Only categorical ranges can be enumerated.
         """
-        non_categorical = [
-            n for n, r in self.ranges.items() if not isinstance(r, CategoricalParameter)
-        ]
-        if non_categorical:
-            msg = f"a grid can only enumerate categorical ranges, not {non_categorical}"
-            raise SpaceError(msg)
+        self._require_categorical()
+        if self.conditional:
+            for index in range(self.grid_size()):
+                yield self.grid_point(index)
+            return
         names = list(self.ranges)
         values = [self.ranges[n].values for n in names]  # type: ignore[union-attr]
         for combo in itertools.product(*values):
@@ -370,16 +512,18 @@ class SearchSpace:
 
     def grid_point(self, index: int) -> Config:
         """The ``index``-th grid combination (0-based) without enumerating the ones before it."""
+        self._require_categorical()
         size = self.grid_size()
         if not 0 <= index < size:
             msg = f"grid index {index} outside 0..{size - 1}"
             raise SpaceError(msg)
+        if self.conditional:
+            point = self._conditional_grid.point(index)
+            return {n: point[n] for n in self.ranges if n in point}
         out: Config = {}
         for name in reversed(list(self.ranges)):
             r = self.ranges[name]
-            if not isinstance(r, CategoricalParameter):
-                msg = f"a grid can only enumerate categorical ranges, not {name!r}"
-                raise SpaceError(msg)
+            assert isinstance(r, CategoricalParameter)
             index, k = divmod(index, r.size)
             out[name] = r.values[k]
         return {n: out[n] for n in self.ranges}

@@ -17,6 +17,15 @@ value become ``COMPLETE`` (a stopped trial's value is its last report, as in
 Optuna's distributions on the same scale (Logarithmic as ``log=True``); ReverseLogarithmic,
 which Optuna lacks, is searched as a linear range over ``-log(1 - x)`` and mapped back.
 
+Conditional ranges (``active_when``) use Optuna's define-by-run interface, as a conditional
+Optuna objective would: ranges are suggested in dependency order and an inactive one is never
+suggested, so it is absent from the trial, and history trials carry only their active ranges.
+Optuna's TPE then fits each range's densities only over the trials that have it (the
+tree-structured part of TPE, as in hyperopt); with ``multivariate=True`` the sampler runs with
+``group=True``, which models jointly each group of ranges that occur together (Optuna's own
+answer to a conditional space; without it multivariate TPE falls back to independent sampling).
+A plain space keeps the fixed-distribution ``ask`` and so its exact suggestions.
+
 Optuna is an optional dependency (the ``bench``/``test`` extras); it is imported only when the
 strategy is built.
 """
@@ -37,6 +46,7 @@ from strategies.base import (
     rng_for,
     sample_distinct,
 )
+from strategies.conditions import is_active
 from strategies.space import (
     CategoricalParameter,
     ContinuousParameter,
@@ -90,14 +100,16 @@ class TPEStrategy:
     def ask(self, history: Sequence[Trial]) -> Suggestion | None:
         optuna = self._optuna
         sampler_seed = int(rng_for(self.seed, len(history) + 1).integers(2**31))
+        grouped = self.space.conditional and self.multivariate
         with warnings.catch_warnings():
-            # multivariate and constant_liar are flagged experimental in some Optuna versions.
+            # multivariate, group and constant_liar are experimental in some Optuna versions.
             warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
             sampler = optuna.samplers.TPESampler(
                 seed=sampler_seed,
                 n_startup_trials=self.n_startup_trials,
                 multivariate=self.multivariate,
                 constant_liar=self.constant_liar,
+                **({"group": True} if grouped else {}),
             )
         storage = optuna.storages.InMemoryStorage()
         # Creating a study logs one INFO line; one per suggestion would flood the user's log.
@@ -113,14 +125,35 @@ class TPEStrategy:
             frozen = self._frozen(trial)
             if frozen is not None:
                 study.add_trial(frozen)
-        asked = study.ask(self._distributions)
-        config = {name: self._to_ours(name, asked.params[name]) for name in self.space.ranges}
+        config = self._asked(study)
         pending = pending_configs(history)
         if config in pending:  # TPE can repeat itself in a small discrete space
             config = dict(
                 sample_distinct(self.space, rng_for(self.seed, len(history) + 1), pending)
             )
         return Suggestion(config)
+
+    def _asked(self, study: Any) -> dict[str, Any]:
+        """A configuration from the study: all ranges at once, or define-by-run if conditional."""
+        if not self.space.conditional:
+            asked = study.ask(self._distributions)
+            return {name: self._to_ours(name, asked.params[name]) for name in self.space.ranges}
+        trial = study.ask()
+        config: dict[str, Any] = {}
+        for name in self.space.order:  # parents first: a child is asked only when active
+            if is_active(self.space.ranges[name].active_when, config):
+                config[name] = self._to_ours(name, self._suggest(trial, name))
+        return {name: config[name] for name in self.space.ranges if name in config}
+
+    def _suggest(self, trial: Any, name: str) -> Any:
+        """``trial.suggest_*`` for range ``name``'s distribution."""
+        dist = self._distributions[name]
+        d = self._optuna.distributions
+        if isinstance(dist, d.CategoricalDistribution):
+            return trial.suggest_categorical(name, dist.choices)
+        if isinstance(dist, d.IntDistribution):
+            return trial.suggest_int(name, dist.low, dist.high, log=dist.log)
+        return trial.suggest_float(name, dist.low, dist.high, log=dist.log)
 
     # -- mapping --------------------------------------------------------------------------------
     def _distribution(self, r: object) -> Any:
@@ -156,15 +189,20 @@ class TPEStrategy:
         return r.cast(value)
 
     def _frozen(self, trial: Trial) -> Any:
-        """The Optuna trial for one of ours; None when its configuration is outside the space."""
+        """The Optuna trial for one of ours; None when its configuration is outside the space.
+
+        Only the ranges active in its configuration are given (a conditional space's trials
+        lack the others), so each density is fitted on the trials that had its range.
+        """
         optuna = self._optuna
         state = optuna.trial.TrialState
+        active = self.space.active(trial.config)
+        names = [name for name in self.space.ranges if name in active]
         try:
-            params = {
-                name: self._to_optuna(name, trial.config[name]) for name in self.space.ranges
-            }
+            params = {name: self._to_optuna(name, trial.config[name]) for name in names}
         except (KeyError, TypeError, ValueError):
             return None
+        distributions = {name: self._distributions[name] for name in names}
         value = trial.value
         if trial.status in (TrialStatus.PENDING, TrialStatus.IN_PROGRESS):
             kwargs: dict[str, Any] = {"state": state.RUNNING}
@@ -181,8 +219,6 @@ class TPEStrategy:
         else:
             kwargs = {"state": state.FAIL}
         try:
-            return optuna.trial.create_trial(
-                params=params, distributions=self._distributions, **kwargs
-            )
+            return optuna.trial.create_trial(params=params, distributions=distributions, **kwargs)
         except ValueError:
             return None

@@ -277,15 +277,22 @@ class ParentObservations:
 def _config_in(
     space: SearchSpace, tuned: Mapping[str, str], static: Mapping[str, str]
 ) -> Config | str:
-    """The parent trial's configuration in ``space``, or why it is left out."""
+    """The parent trial's configuration in ``space``, or why it is left out.
+
+    A conditional hyperparameter that is inactive in the trial is absent from it, as in the
+    child's own trials; only an active one that is missing leaves the trial out."""
+    raw = {name: tuned.get(name, static.get(name)) for name in space.ranges}
+    active = space.active({n: v for n, v in raw.items() if v is not None})
     config: Config = {}
     for name, rng in space.ranges.items():
-        raw = tuned.get(name, static.get(name))
-        if raw is None:
+        if name not in active:
+            continue
+        value = raw[name]
+        if value is None:
             return "missing"
-        if not rng.is_valid(raw):
+        if not rng.is_valid(value):
             return "outside"
-        config[name] = rng.cast(raw)
+        config[name] = rng.cast(value)
     return config
 
 

@@ -4,8 +4,9 @@ A strategy added to ``strategies.registry.STRATEGIES`` is tested here without a 
 unless it needs options (then :data:`OPTIONS` must name them, or the first test fails):
 suggestions are valid configurations of the space; the same seed and history give the same
 suggestion, in another instance and in a fresh interpreter; ``None`` comes only once the space
-is exhausted; a configuration that a pending trial already has is never suggested again; and
-asking changes nothing in the history it was given.
+is exhausted; a configuration that a pending trial already has is never suggested again;
+asking changes nothing in the history it was given; and on a conditional space (``active_when``)
+every suggestion holds exactly its active ranges, whatever the seed.
 """
 
 from __future__ import annotations
@@ -67,6 +68,26 @@ TINY_CATEGORICAL = SearchSpace(
         "optimizer": CategoricalParameter(["sgd", "adam"]),
     }
 )
+#: Conditional spaces: a chain (optimizer -> nesterov -> dampening) and a parent listed last.
+CONDITIONAL = SearchSpace(
+    {
+        "momentum": ContinuousParameter(0.0, 0.99, active_when=("optimizer", ["sgd"])),
+        "lr": ContinuousParameter(1e-4, 1.0, "Logarithmic"),
+        "layers": IntegerParameter(1, 8, active_when=("optimizer", ["sgd", "adam"])),
+        "nesterov": CategoricalParameter(["on", "off"], active_when=("optimizer", ["sgd"])),
+        "dampening": IntegerParameter(0, 3, active_when=("nesterov", ["off"])),
+        "optimizer": CategoricalParameter(["sgd", "adam", "rmsprop"]),
+    }
+)
+CONDITIONAL_CATEGORICAL = SearchSpace(
+    {
+        "momentum": CategoricalParameter(["0.5", "0.9"], active_when=("optimizer", ["sgd"])),
+        "nesterov": CategoricalParameter(["on", "off"], active_when=("optimizer", ["sgd"])),
+        "dampening": CategoricalParameter(["0", "1"], active_when=("nesterov", ["off"])),
+        "layers": CategoricalParameter(["1", "2"], active_when=("optimizer", ["sgd", "adam"])),
+        "optimizer": CategoricalParameter(["sgd", "adam", "rmsprop"]),
+    }
+)
 
 Make = Callable[[SearchSpace, int], Strategy]
 
@@ -97,7 +118,7 @@ def _space(categorical_only: bool) -> SearchSpace:
 def _objective(config: Any) -> float:
     """A cheap loss over both spaces, so that model-based strategies have something to fit."""
     optimizer = {"sgd": 0.3, "adam": 0.0, "rmsprop": 0.1}[config["optimizer"]]
-    layers = float(config["layers"])
+    layers = float(config.get("layers", 3))
     lr = float(config.get("lr", 0.01))
     return (np.log10(lr) + 2) ** 2 + (layers - 3) ** 2 / 10 + optimizer
 
@@ -121,10 +142,11 @@ def _history(strategy: Strategy, n: int, *, finished_every: int = 2) -> list[Tri
 
 
 def _is_valid(space: SearchSpace, config: Any) -> bool:
-    if set(config) != set(space.ranges):
+    """Exactly the active ranges (every range, in a plain space), each with a valid value."""
+    if set(config) != space.active(config):
         return False
-    for name, rng in space.ranges.items():
-        value = config[name]
+    for name in config:
+        rng, value = space.ranges[name], config[name]
         if isinstance(rng, CategoricalParameter):
             ok = value in rng.values
         elif isinstance(rng, IntegerParameter):
@@ -249,3 +271,24 @@ def test_different_seeds_give_different_suggestions(make: Make, categorical_only
         [t.config for t in _history(make(MIXED, seed), 4)] for seed in (0, 1)
     ]
     assert runs[0] != runs[1]
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_a_conditional_space_gets_only_active_ranges(
+    make: Make, categorical_only: bool, seed: int
+) -> None:
+    space = CONDITIONAL_CATEGORICAL if categorical_only else CONDITIONAL
+    history = _history(make(space, seed), 24)
+    assert history, "no suggestion at all"
+    for trial in history:
+        assert _is_valid(space, trial.config), trial.config
+    branches = {trial.config["optimizer"] for trial in history}
+    assert len(branches) >= 2, branches
+    # Resume is replay: histories without the inactive keys give the same suggestion again.
+    replayed = [
+        Trial(t.number, dict(t.config), t.status, t.value, t.curve, t.bracket) for t in history
+    ]
+    assert make(space, seed).ask(history[:-3]) == make(space, seed).ask(replayed[:-3])
+    if categorical_only:  # the grid: every combination that can occur, once
+        # sgd: momentum x nesterov (on, or off x dampening) x layers; adam: layers; rmsprop
+        assert len(history) == space.grid_size() == 2 * (1 + 2) * 2 + 2 + 1

@@ -587,7 +587,7 @@ def test_a_stopped_job_says_which_rule_stopped_it_and_an_empty_log_says_so(
         ("hb", "accuracy", "Hyperband"),
     ):
         trial = stopped_trials(db_url, job)[-1]
-        found = re.search(r"(\d+) reports?$|rung (\d+)$", trial.failure_reason)
+        found = re.search(r"(\d+) reports?;|rung (\d+);", trial.failure_reason)
         assert found, trial.failure_reason
         reports = int(found.group(1) or found.group(2))
         epoch, value = [(p.epoch, p.value) for p in storage.curves(job, [metric])[trial.number]][
@@ -599,6 +599,7 @@ def test_a_stopped_job_says_which_rule_stopped_it_and_an_empty_log_says_so(
         text = page.locator("#stop-text").inner_text()
         assert text.startswith(("Stopped early by the " + rule, "Stopped early by " + rule))
         assert re.search(rf"at epoch {epoch}\b", text) and f"{metric} was {value:.6g}" in text
+        assert re.search(r"(That median|The cutoff) was \S+\.", text), text  # compared value
         assert page.locator("#stop-reason").inner_text() == trial.failure_reason
         colour = page.evaluate("getComputedStyle(document.getElementById('trial-stop')).color")
         assert colour != page.evaluate(

@@ -50,6 +50,17 @@ count as if it were a final objective), and every result says how many (``n_tria
   :data:`tuner.reports.sample.MAX_IMPORTANCE_JOBS` compared training jobs
   (:func:`importance_of` records the :class:`~tuner.reports.sample.Sample` it was given).
 
+Conditional hyperparameters (``ActiveWhen``, :mod:`strategies.conditions`): a trial where a
+hyperparameter was inactive has no value for it, so its effect (correlation, shape, eta
+squared, means per value) is computed over the trials where it was active only, and its
+``n_trials`` counts those; the effect carries its condition (``ActiveWhen``) so a report can say
+so. The importance model needs every trial in one table: there an inactive numeric value is
+imputed just below the range (a tenth of its width, on its scale), so a tree splits inactive
+trials off with one cut while fANOVA's integration domain grows by a tenth only, and an
+inactive categorical gets a level of its own, :data:`INACTIVE`. The importance of a conditional
+hyperparameter therefore includes whether it was active at all, which its parent decides: read
+it together with the parent's.
+
 Everything random (bootstrap, forests) is seeded, so a report is stable for a fixed seed.
 """
 
@@ -96,6 +107,10 @@ NONMONOTONE_ETA_SQUARED = 0.14
 NONMONOTONE_MARGIN = 0.1
 #: Trees in the fANOVA forest: 32 keep a 200-trial report well under a second.
 N_FANOVA_TREES = 32
+#: The importance model's level for a categorical hyperparameter where it was inactive.
+INACTIVE = "(inactive)"
+#: An inactive numeric value sits this share of the range's width below it (importance only).
+INACTIVE_OFFSET = 0.1
 
 
 class EffectStrength(StrEnum):
@@ -162,6 +177,9 @@ class ParameterEffect:
     n_bins: int | None = None
     best_near: float | None = None  # the best bin's median, to 2 significant digits
     bootstrap_resamples: int | None = None  # of ci95 (fewer for very many trials)
+    #: The conditions under which it was tuned (``[{"Name", "Values"}]``); n_trials counts
+    #: the trials where they held. Empty for a hyperparameter that is always tuned.
+    active_when: tuple[Mapping[str, Any], ...] = ()
 
     @property
     def size(self) -> float:
@@ -196,6 +214,7 @@ class ParameterEffect:
             "BinnedPValue": _finite_or_none(self.binned_p_value),
             "Bins": self.n_bins,
             "BestNear": _finite_or_none(self.best_near),
+            "ActiveWhen": [dict(c) for c in self.active_when] or None,
         }
 
 
@@ -231,6 +250,10 @@ class ParameterImportance:
 # ----------------------------------------------------------------------------------------------
 # Pure statistics (no storage): tested on hand-built arrays
 # ----------------------------------------------------------------------------------------------
+def _active_when(parameter: TunedParameter) -> tuple[Mapping[str, Any], ...]:
+    return tuple(c.as_request() for c in parameter.range.active_when)
+
+
 def _rng_for(seed: int, name: str) -> np.random.Generator:
     # One stream per parameter, so a result does not depend on the other parameters' order.
     return np.random.default_rng([seed, zlib.crc32(name.encode())])
@@ -357,6 +380,7 @@ def numeric_effect(
         value=None,
         p_value=None,
         strength=EffectStrength.INCONCLUSIVE,
+        active_when=_active_when(parameter),
     )
     if n > 0 and np.ptp(x) == 0:
         if n < MIN_TRIALS:
@@ -522,6 +546,7 @@ def categorical_effect(
         strength=EffectStrength.INCONCLUSIVE,
         mean_by_value=means,
         count_by_value=count,
+        active_when=_active_when(parameter),
     )
     if len(groups) < 2:
         if n < MIN_TRIALS:
@@ -559,19 +584,31 @@ def categorical_effect(
 def _design_matrix(
     parameters: Sequence[TunedParameter], columns: Mapping[str, np.ndarray]
 ) -> tuple[np.ndarray, list[list[str]]]:
-    """Numeric columns on their scale, categoricals as codes; plus each categorical's labels."""
+    """Numeric columns on their scale, categoricals as codes; plus each categorical's labels.
+
+    A conditional hyperparameter's missing values (inactive) are imputed (module docstring);
+    any other missing value stays NaN, and its row is left out.
+    """
     matrix, labels = [], []
     for p in parameters:
         col = columns[p.name]
+        conditional = bool(p.range.active_when)
         if p.is_categorical:
             values = [v for v in getattr(p.range, "values", [])]
             values += sorted({str(v) for v in col if v is not None} - set(values))
+            if conditional and any(v is None for v in col):
+                col = np.array([INACTIVE if v is None else v for v in col], dtype=object)
+                values += [INACTIVE]
             index = {v: i for i, v in enumerate(values)}
             codes = [float(index[str(v)]) if v is not None else np.nan for v in col]
             matrix.append(np.array(codes))
             labels.append(values)
         else:
-            matrix.append(p.to_scale(np.asarray(col, dtype=float)))
+            x = p.to_scale(np.asarray(col, dtype=float))
+            if conditional and not isinstance(p.range, CategoricalParameter):
+                lo, hi = p.to_scale(np.array([p.range.min_value, p.range.max_value], float))
+                x = np.where(np.isnan(x), lo - INACTIVE_OFFSET * (hi - lo), x)
+            matrix.append(x)
             labels.append([])
     return np.column_stack(matrix), labels
 

@@ -39,7 +39,13 @@ from tuner.errors import MissingDependencyError
 from tuner.objective import ObjectiveType
 from tuner.reports import sample
 from tuner.reports.analytics import AnalyticsSnapshot
-from tuner.reports.report import comparison_text, effect_text, fmt_number, sample_text
+from tuner.reports.report import (
+    comparison_text,
+    condition_text,
+    effect_text,
+    fmt_number,
+    sample_text,
+)
 from tuner.reports.tuned_parameters import TunedParameter
 from tuner.status import TrialStatus
 from tuner.storage.records import TrainingJobRecord
@@ -765,9 +771,10 @@ def _tables(report: Mapping[str, Any]) -> list[str]:
         for e in report["Effects"]:
             effect = effect_text(e, eta="eta²", first="; ", between=", ")
             share = e["Importance"]
+            when = condition_text(e)
             rows.append(
                 [
-                    e["Parameter"],
+                    e["Parameter"] if when is None else f"{e['Parameter']} ({when})",
                     e["Scale"] or "Categorical",
                     e["NTrials"],
                     effect,

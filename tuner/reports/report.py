@@ -184,6 +184,20 @@ def _near(value: float | None) -> str:
     return f"{rounded:.2g}" if abs(rounded) < 1e-4 else f"{rounded:.10g}"
 
 
+def condition_text(effect: Mapping[str, Any]) -> str | None:
+    """When a conditional hyperparameter was tuned, e.g. "when optimizer=sgd" (None: always)."""
+    conditions = effect.get("ActiveWhen") or []
+    if not conditions:
+        return None
+    parts = [
+        f"{c['Name']}={c['Values'][0]}"
+        if len(c["Values"]) == 1
+        else f"{c['Name']} in {{{', '.join(c['Values'])}}}"
+        for c in conditions
+    ]
+    return "when " + " and ".join(parts)
+
+
 def comparison_text(comparison: Mapping[str, Any]) -> str:
     """The report's ``Comparison`` block in one line, for the terminal, HTML and dashboard."""
     return f"effects and importance compare ({comparison['Rule']}) {comparison['Description']}"
@@ -363,6 +377,13 @@ def build_report(
         )
     elif importance is not None and importance.note:
         notes.append(f"importance: {importance.note}")
+    conditional = [e for e in effects_json if e.get("ActiveWhen")]
+    if conditional:
+        covered = ", ".join(f"{e['Parameter']} {e['NTrials']}" for e in conditional)
+        notes.append(
+            "conditional hyperparameters: each one's effect and n cover only the trials where it "
+            f"was active ({covered} of {comparison.jobs} compared)"
+        )
     running = [j.name for j in snapshot.jobs if not j.status.is_terminal]
     if running:
         notes.append(f"still running: {_names(running)}; the report is a snapshot")

@@ -21,6 +21,7 @@ from tuner.reports.analytics import TuningJobAnalytics
 from tuner.reports.report import (
     build_report,
     comparison_text,
+    condition_text,
     effect_text,
     fmt_number,
     report_steps,
@@ -134,7 +135,10 @@ def render_terminal(report: Mapping[str, Any], console: Console) -> None:
             share = e["Importance"]
             table.add_row(
                 Text.assemble(
-                    e["Parameter"], "\n", (_SCALES.get(e["Scale"], "categorical"), "dim")
+                    e["Parameter"],
+                    "\n",
+                    (_SCALES.get(e["Scale"], "categorical"), "dim"),
+                    *(("\n", (when, "dim")) if (when := condition_text(e)) else ()),
                 ),
                 str(e["NTrials"]),
                 effect_text(e),

@@ -90,19 +90,24 @@ def _request_ranges(request: Mapping[str, Any]) -> dict[str, Parameter]:
 
 
 def _merge_ranges(first: Parameter, other: Parameter) -> Parameter:
-    """The union of two ranges of one hyperparameter (jobs analysed together may differ)."""
+    """The union of two ranges of one hyperparameter (jobs analysed together may differ).
+
+    Conditions (``active_when``) are kept if either job had them: a value missing from a trial
+    then reads as inactive, not as unknown (:mod:`tuner.reports.effects`).
+    """
     if first == other:
         return first
+    when = first.active_when or other.active_when
     if isinstance(first, CategoricalParameter) or isinstance(other, CategoricalParameter):
         values = list(getattr(first, "values", []))
         values += [v for v in getattr(other, "values", []) if v not in values]
-        return CategoricalParameter(values) if values else first
+        return CategoricalParameter(values, active_when=when) if values else first
     lo, hi = min(first.min_value, other.min_value), max(first.max_value, other.max_value)
     for scale in (first.scale, ScalingType.LINEAR):
         try:
             if isinstance(first, IntegerParameter):
-                return IntegerParameter(int(lo), int(hi), scale)
-            return ContinuousParameter(lo, hi, scale)
+                return IntegerParameter(int(lo), int(hi), scale, active_when=when)
+            return ContinuousParameter(lo, hi, scale, active_when=when)
         except SpaceError:
             continue
     return first

@@ -61,6 +61,11 @@ EXTENSION_MEMBERS: dict[str, dict[str, str]] = {
     "HyperParameterTuningResourceConfig": {"CpuFallbackWarning": "string"},
     # A training job silent for longer is hung: stopped and Failed (tuner.coordinator).
     "StoppingCondition": {"MaxSecondsBetweenReports": "number"},
+    # Conditional ranges: {"Name", "Values"} or a list of them, checked member by member in
+    # tuner.spec.ranges (an unknown kind passes the structural check unchanged).
+    "IntegerParameterRange": {"ActiveWhen": "condition"},
+    "ContinuousParameterRange": {"ActiveWhen": "condition"},
+    "CategoricalParameterRange": {"ActiveWhen": "condition"},
 }
 
 #: Enum values of ours accepted beside AMT's: shape name -> extra values.
