@@ -119,3 +119,34 @@ def test_a_version_3_database_gains_the_lease_columns(tmp_path: Path) -> None:
     job = reopened.load_job("job-1")
     assert (job.lease_holder, job.lease_expires_at) == ("h:1:t", 70.0)
     assert _versions(path) == [3, 4]  # opening it again migrates nothing
+
+
+def test_processes_opening_one_fresh_database_at_once_all_succeed(tmp_path: Path) -> None:
+    """Three `tuner run` started together race to create the schema: each must open it."""
+    import subprocess
+    import sys
+    import time
+
+    script = (
+        "import sys, time\n"
+        "from pathlib import Path\n"
+        "go = Path(sys.argv[2])\n"
+        "while not go.exists(): time.sleep(0.001)\n"
+        "from tuner.storage import SqlStorage\n"
+        "SqlStorage(sys.argv[1]).close()\n"
+    )
+    for round_ in range(3):
+        db, go = tmp_path / f"race-{round_}.db", tmp_path / f"go-{round_}"
+        procs = [
+            subprocess.Popen(
+                [sys.executable, "-c", f"import tuner.storage\n{script}", str(db), str(go)],
+                stderr=subprocess.PIPE,
+                text=True,
+            )
+            for _ in range(6)
+        ]
+        time.sleep(1.0)  # every process imported the engine and waits
+        go.write_text("")
+        errors = [p.communicate(timeout=60)[1] for p in procs]
+        assert all(p.returncode == 0 for p in procs), errors
+        assert _versions(db) == [4]

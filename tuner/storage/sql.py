@@ -15,6 +15,7 @@ import contextlib
 import datetime as dt
 import json
 import threading
+import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -33,7 +34,7 @@ from sqlalchemy import (
     select,
     update,
 )
-from sqlalchemy.exc import IntegrityError, SQLAlchemyError
+from sqlalchemy.exc import DBAPIError, IntegrityError, SQLAlchemyError
 
 from strategies.base import TrialStatus
 from tuner.errors import JobExistsError, JobLeasedError, JobNotFoundError, StorageError
@@ -101,6 +102,9 @@ def _require_existing(url: str) -> None:
 require_database = _require_existing
 
 
+#: Tries to create or upgrade the schema when other processes race to do the same.
+SCHEMA_RACE_ATTEMPTS = 5
+
 #: SQLite's ``journal_size_limit``: the write-ahead log's size after a checkpoint, at most.
 WAL_SIZE_LIMIT_BYTES = 64 * 1024 * 1024
 
@@ -163,9 +167,20 @@ class SqlStorage:
     def _migrate(self) -> None:
         """Create or upgrade the schema (Alembic, :mod:`tuner.storage.migrations`); a database
         of a newer tuner is refused before anything is written to it."""
-        with self.engine.begin() as conn:
-            #: (schema version found, schema version now); None found: a fresh database.
-            self.schema_change: tuple[int | None, int] = upgrade(conn, self.url)
+        for attempt in range(SCHEMA_RACE_ATTEMPTS):
+            try:
+                with self.engine.begin() as conn:
+                    #: (schema version found, schema version now); None found: a fresh database.
+                    self.schema_change: tuple[int | None, int] = upgrade(conn, self.url)
+                return
+            except DBAPIError:
+                # Several processes opening one fresh (or older) database at once: one wins the
+                # race to create or upgrade it, the others' transaction fails on what it wrote
+                # (a table that now exists, a duplicate schema_version row). Their transaction
+                # rolled back whole; read the database again, now at the current version.
+                if attempt == SCHEMA_RACE_ATTEMPTS - 1:
+                    raise
+                time.sleep(0.1 * (attempt + 1))
 
     @contextlib.contextmanager
     def batch(self) -> Iterator[None]:
