@@ -194,10 +194,13 @@ def _multi(request: dict[str, Any]) -> dict[str, Any]:
     return request
 
 
-def test_autotune_chooses_each_definitions_ranges_of_a_multi_algorithm_job() -> None:
+def test_autotune_chooses_each_definitions_ranges_of_a_multi_algorithm_job(
+    datasets: dict, tmp_path: Path
+) -> None:
+    shutil.copytree(datasets["breast_cancer"], tmp_path / "data" / "breast_cancer")
     request = _multi(_request())
     request[CONFIG]["ResourceLimits"].pop("MaxNumberOfTrainingJobs")
-    spec = spec_from_request(request, base_dir=ROOT / "examples")
+    spec = spec_from_request(request, base_dir=tmp_path)
     hinted, bare = spec.definition("hinted"), spec.definition("bare")
     assert set(hinted.space.ranges) == {"eta"}
     static = set(request["TrainingJobDefinitions"][1]["StaticHyperParameters"])
@@ -214,12 +217,15 @@ def test_autotune_chooses_each_definitions_ranges_of_a_multi_algorithm_job() -> 
     assert spec.request["Autotune"] == {"Mode": "Enabled"}
 
 
-def test_an_unknown_auto_parameter_of_a_definition_is_named_there() -> None:
+def test_an_unknown_auto_parameter_of_a_definition_is_named_there(
+    datasets: dict, tmp_path: Path
+) -> None:
+    shutil.copytree(datasets["breast_cancer"], tmp_path / "data" / "breast_cancer")
     request = _multi(_request())
     autos = request["TrainingJobDefinitions"][0]["HyperParameterRanges"]["AutoParameters"]
     autos.append({"Name": "not_a_knob", "ValueHint": "1"})
     with pytest.raises(InvalidSpecError) as info:
-        spec_from_request(request, base_dir=ROOT / "examples")
+        spec_from_request(request, base_dir=tmp_path)
     assert any(
         "TrainingJobDefinitions[0].HyperParameterRanges.AutoParameters[1]" in p
         and "not_a_knob" in p

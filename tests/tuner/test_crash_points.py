@@ -67,7 +67,8 @@ def _rows(db: Path) -> list[tuple]:
         con.close()
 
 
-def _check_invariants(db: Path, completed: dict[int, float], cwd: Path) -> None:
+def _check_invariants(db: Path, completed: dict[int, float], cwd: Path) -> str | None:
+    """Every invariant of a killed job; its status (None: killed before it wrote anything)."""
     con = sqlite3.connect(db, timeout=30)
     try:
         job = con.execute("select status from tuning_jobs").fetchone()
@@ -75,9 +76,10 @@ def _check_invariants(db: Path, completed: dict[int, float], cwd: Path) -> None:
         job = None
     con.close()
     if job is None:  # killed while starting: nothing written yet, nothing to check
-        return
+        return None
     (job_status,) = job
-    assert job_status == "InProgress", job_status  # a kill never ends the job
+    # A kill never ends the job, unless it came as the job had just ended by itself.
+    assert job_status in ("InProgress", "Completed"), job_status
     rows = _rows(db)
     assert len(rows) <= MAX_JOBS
     assert [r[0] for r in rows] == list(range(1, len(rows) + 1))
@@ -92,6 +94,7 @@ def _check_invariants(db: Path, completed: dict[int, float], cwd: Path) -> None:
         [*CLI, "db", "check", "--db", str(db), "--json"], cwd=cwd, capture_output=True, text=True
     )
     assert check.returncode == 0, check.stdout + check.stderr
+    return str(job_status)
 
 
 def _group_members(pgid: int) -> list[str]:
@@ -161,10 +164,11 @@ def test_kill_minus_9_at_random_moments_loses_nothing(
         os.killpg(proc.pid, signal.SIGKILL)
         proc.wait()
         _wait_for_orphans(counters, proc.pid)
-        _check_invariants(db, completed, tmp_path)
+        if _check_invariants(db, completed, tmp_path) == "Completed":
+            break  # it ended just as it was killed
     assert kill >= kills // 2, "the job ended too soon to be killed often"
     final = _run(spec, db, out, tmp_path, executor)
-    assert final.wait(timeout=300) == 0
+    assert final.wait(timeout=300) in (0, 2)  # 2: it had ended already (tuner run refuses)
     rows = _rows(db)
     assert len(rows) == MAX_JOBS and {r[1] for r in rows} == {"Completed"}
     assert all(dict((r[0], r[2]) for r in rows)[n] == v for n, v in completed.items())
