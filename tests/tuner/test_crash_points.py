@@ -122,6 +122,15 @@ def _wait_for_orphans(counters: Path, pgid: int) -> None:
         time.sleep(0.05)
 
 
+def _wait_for_training(counters: Path, seen: set[str], proc: subprocess.Popen[bytes]) -> None:
+    """Until a training script this run started has written its pid (Ray's start-up time
+    varies by tens of seconds between machines: a kill before any trial ran tests little)."""
+    deadline = time.monotonic() + 120
+    while not {p.name for p in counters.glob("pid-*")} - seen and proc.poll() is None:
+        assert time.monotonic() < deadline, "no training job started within 120 s"
+        time.sleep(0.05)
+
+
 def _move_to_a_fresh_machine(db: Path, tmp_path: Path) -> Path:
     """Only the database files survive (WAL included: it is part of the database on disk)."""
     fresh = tmp_path / "rebooted"
@@ -133,12 +142,13 @@ def _move_to_a_fresh_machine(db: Path, tmp_path: Path) -> Path:
 
 @pytest.mark.parametrize(
     ("executor", "kills", "start_s"),
-    [("local", KILLS, 0.8), pytest.param("ray", 5, 6.0, marks=pytest.mark.ray)],
+    [("local", KILLS, 0.8), pytest.param("ray", 5, None, marks=pytest.mark.ray)],
 )
 def test_kill_minus_9_at_random_moments_loses_nothing(
-    tmp_path: Path, executor: str, kills: int, start_s: float
+    tmp_path: Path, executor: str, kills: int, start_s: float | None
 ) -> None:
-    """``start_s``: about how long a `tuner run` takes to start training (Ray: seconds)."""
+    """``start_s``: about how long a `tuner run` takes to start training; None: wait for a
+    training job of this run to start, then kill within 2.2 s (Ray)."""
     counters = tmp_path / "pids"
     counters.mkdir()
     request = _request(
@@ -157,8 +167,11 @@ def test_kill_minus_9_at_random_moments_loses_nothing(
     for kill in range(kills):
         if kill == kills // 2:
             db, out = _move_to_a_fresh_machine(db, tmp_path), tmp_path / "rebooted" / "out"
+        seen = {p.name for p in counters.glob("pid-*")}
         proc = _run(spec, db, out, tmp_path, executor)
-        time.sleep(rng.uniform(start_s, start_s + 2.2))
+        if start_s is None:
+            _wait_for_training(counters, seen, proc)
+        time.sleep(rng.uniform(start_s or 0.0, (start_s or 0.0) + 2.2))
         if proc.poll() is not None:
             break  # the job ended before this kill: fewer kills, the end checks still hold
         os.killpg(proc.pid, signal.SIGKILL)

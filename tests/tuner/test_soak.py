@@ -155,6 +155,7 @@ def soak_db(request: pytest.FixtureRequest, tmp_path: Path) -> tuple[str, float]
     return request.getfixturevalue("postgres_url"), max(120.0, SOAK_S / 5)
 
 
+@pytest.mark.timeout(int(SOAK_S) + 300)  # the soak itself lasts SOAK_S
 def test_three_writers_a_dashboard_and_readers_share_one_database(
     tmp_path: Path, soak_db: tuple[str, float]
 ) -> None:
