@@ -70,6 +70,8 @@ from algorithms.torch_util import (
     finite,
     fit_width,
     prefixed,
+    restore_training_state,
+    save_training_state,
     seeded_generator,
     shuffled_batches,
     torch,
@@ -458,8 +460,14 @@ class FactorizationMachinesAlgorithm:
         trainer = _Trainer(values, data, device)
         epoch_metric = EPOCH_METRIC[values["predictor_type"]]
         epochs = values["epochs"]
+        checkpointed: dict[str, Any] = {
+            "tensors": trainer.params,
+            "optimizers": [trainer.optimizer],
+            "generator": trainer.generator,
+        }
+        resumed = restore_training_state(ctx, self.name, **checkpointed)
         try:
-            for epoch in range(1, epochs + 1):
+            for epoch in range(resumed[0] + 1 if resumed else 1, epochs + 1):
                 if ctx.should_stop():
                     break
                 trainer.train_epoch()
@@ -475,6 +483,7 @@ class FactorizationMachinesAlgorithm:
                         if name in data:
                             metrics.update(prefixed(name, trainer.metrics(name, full=True)))
                 ctx.report(epoch, **finite(metrics))
+                save_training_state(ctx, self.name, epoch, **checkpointed)
         except StopTraining:
             _save(trainer.model(), ctx.output_dir)
             raise

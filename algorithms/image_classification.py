@@ -113,6 +113,8 @@ logger = logging.getLogger(__name__)
 
 #: Seed of the weights, the shuffling and the augmentation (SageMaker's algorithm takes none).
 SEED = 0
+#: The name checkpoints are tagged with (a checkpoint of another algorithm is not resumed).
+ALGORITHM_NAME = "image-classification"
 
 METRICS: Mapping[str, Direction] = MappingProxyType(
     {
@@ -437,7 +439,7 @@ def _labels(
 class ImageClassificationAlgorithm:
     """SageMaker's built-in image classification algorithm (the ``image-classification`` image)."""
 
-    name = "image-classification"
+    name = ALGORITHM_NAME
     hyperparameters: Mapping[str, HyperparameterSpec] = HYPERPARAMETERS
     metrics: Mapping[str, Direction] = METRICS
     tuning_ranges: Mapping[str, TuningRange] = TUNING_RANGES
@@ -561,8 +563,8 @@ class _Run:
     def fit(self, ctx: TrainingContext) -> None:
         values = self.values
         output_dir = Path(ctx.output_dir)
-        stale = 0
-        for epoch in range(1, values["epochs"] + 1):
+        stale, start = self._resume(ctx)
+        for epoch in range(start, values["epochs"] + 1):
             self._set_learning_rate(epoch)
             metrics = self._train_epoch()
             if self.validation is not None:
@@ -583,19 +585,58 @@ class _Run:
             except StopTraining:
                 self._save_best(output_dir)  # keep what was learnt, then stop
                 raise
-            if ctx.should_stop():
-                break
-            if (
+            stalled = (
                 values["early_stopping"]
                 and self.validation is not None
                 and epoch >= values["early_stopping_min_epochs"]
                 and stale >= values["early_stopping_patience"]
-            ):
+            )
+            self._checkpoint(ctx, epoch, stale, stalled=stalled)
+            if ctx.should_stop():
+                break
+            if stalled:
                 logger.info(
                     "early stopping after epoch %d (best epoch %d)", epoch, self.best_epoch
                 )
                 break
         self._save_best(output_dir)
+
+    def _checkpointed(self) -> dict[str, Any]:
+        return {
+            "modules": {"network": self.network},
+            "optimizers": [self.optimizer],
+            "generator": self.generator,
+        }
+
+    def _checkpoint(self, ctx: TrainingContext, epoch: int, stale: int, *, stalled: bool) -> None:
+        """Checkpoint the run after ``epoch`` when the training job asked for it: the network,
+        optimizer and random states, and the best epoch so far with its weights."""
+        from algorithms.torch_util import save_training_state
+
+        extra = {
+            "stale": stale,
+            "stalled": stalled,
+            "best_state": self.best_state,
+            "best_accuracy": self.best_accuracy,
+            "best_epoch": self.best_epoch,
+            "scaler": self.scaler.state_dict() if self.half else None,
+        }
+        save_training_state(ctx, ALGORITHM_NAME, epoch, **self._checkpointed(), extra=extra)
+
+    def _resume(self, ctx: TrainingContext) -> tuple[int, int]:
+        """(stale epochs, first epoch to train) after the training job's checkpoint, if any."""
+        from algorithms.torch_util import restore_training_state
+
+        resumed = restore_training_state(ctx, ALGORITHM_NAME, **self._checkpointed())
+        if resumed is None:
+            return 0, 1
+        epoch, extra = resumed
+        self.best_state, self.best_epoch = extra["best_state"], extra["best_epoch"]
+        self.best_accuracy = extra["best_accuracy"]
+        if extra["scaler"]:
+            self.scaler.load_state_dict(extra["scaler"])
+        done = extra["stalled"]  # early stopping had ended it: only the model is left to save
+        return extra["stale"], self.values["epochs"] + 1 if done else epoch + 1
 
     def _save_best(self, output_dir: Path) -> None:
         state = self.best_state if self.best_state is not None else self.network.state_dict()

@@ -92,7 +92,9 @@ from algorithms.base import (
 from algorithms.torch_util import (
     EVAL_BATCH_ROWS,
     configure_threads,
+    restore_training_state,
     roc_auc,
+    save_training_state,
     seeded_generator,
     torch,
     torch_device,
@@ -758,7 +760,13 @@ class IPInsightsAlgorithm:
         _save(trainer.model(), ctx.output_dir)
 
     def _epochs(self, trainer: _Trainer, values: Mapping[str, Any], ctx: TrainingContext) -> None:
-        for epoch in range(1, values["epochs"] + 1):
+        checkpointed: dict[str, Any] = {
+            "modules": {"network": trainer.network},
+            "optimizers": [trainer.entity_optimizer, trainer.encoder_optimizer],
+            "generator": trainer.generator,
+        }
+        resumed = restore_training_state(ctx, self.name, **checkpointed)
+        for epoch in range(resumed[0] + 1 if resumed else 1, values["epochs"] + 1):
             if ctx.should_stop():
                 break
             metrics = {"train:binary_classification_cross_entropy": trainer.train_epoch()}
@@ -774,6 +782,7 @@ class IPInsightsAlgorithm:
                 )
                 raise InputError(msg)
             ctx.report(epoch, **metrics)
+            save_training_state(ctx, self.name, epoch, **checkpointed)
 
     def load(self, path: Path | str) -> IPInsightsModel:
         """The model a trial saved; ``path`` is its output folder or the model file."""

@@ -117,6 +117,8 @@ from algorithms.torch_util import (
     check_features,
     configure_threads,
     fit_width,
+    restore_training_state,
+    save_training_state,
     seeded_generator,
     torch,
     torch_device,
@@ -624,6 +626,15 @@ class _Trainer:
         self.per_epoch = max(1, math.ceil(values["sub_sample"] * self.n_train))
         _check_batch_norm(values, self.per_epoch)
 
+    def checkpointed(self) -> dict[str, Any]:
+        """What a checkpoint holds, as :func:`~algorithms.torch_util.save_training_state`
+        takes it."""
+        return {
+            "modules": {"network": self.network},
+            "optimizers": [self.optimizer],
+            "generator": self.generator,
+        }
+
     def _batches(self) -> list[torch.Tensor]:
         order = torch.randperm(self.n_train, generator=self.generator)[: self.per_epoch]
         batches = list(torch.split(order.to(self.device), self.values["mini_batch_size"]))
@@ -804,7 +815,13 @@ class NTMAlgorithm:
         monitored = "validation" if "validation" in data else "train"
         history: list[float] = []
         epochs = values["epochs"]
-        for epoch in range(1, epochs + 1):
+        start = 1
+        resumed = restore_training_state(ctx, "ntm", **trainer.checkpointed())
+        if resumed is not None:
+            start, history = resumed[0] + 1, list(resumed[1]["history"])
+            if resumed[1]["stalled"]:
+                return  # early stopping had ended it: the checkpoint is the final model
+        for epoch in range(start, epochs + 1):
             if ctx.should_stop():
                 break
             found = {"train": trainer.train_epoch()}
@@ -827,6 +844,8 @@ class NTMAlgorithm:
                 )
                 raise InputError(msg)
             ctx.report(epoch, **metrics)
+            extra = {"history": history, "stalled": stalled}
+            save_training_state(ctx, "ntm", epoch, **trainer.checkpointed(), extra=extra)
             if stalled:
                 logger.info(
                     "ntm: %s:total_loss improved less than tolerance %g in %d epochs; stopping",

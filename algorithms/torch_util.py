@@ -17,13 +17,15 @@ from __future__ import annotations
 
 import math
 import os
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import scipy.sparse
 
 from algorithms.base import InputError
+from algorithms.checkpoints import resume_state, save_epoch, wants_epoch_checkpoints
 from algorithms.data import MissingDependencyError
 
 try:
@@ -407,3 +409,59 @@ def prefixed(
     """``{"prefix:name": value}`` for the (given) names of ``metrics``."""
     keys = metrics if names is None else [name for name in names if name in metrics]
     return {f"{prefix}:{name}": metrics[name] for name in keys}
+
+
+def save_training_state(
+    ctx: Any,
+    algorithm: str,
+    epoch: int,
+    *,
+    modules: Mapping[str, torch.nn.Module] | None = None,
+    tensors: Mapping[str, torch.Tensor] | None = None,
+    optimizers: Sequence[torch.optim.Optimizer] = (),
+    generator: torch.Generator | None = None,
+    extra: Mapping[str, Any] | None = None,
+) -> None:
+    """Checkpoint a torch training job after ``epoch`` when it asked for per-epoch checkpoints
+    (see :mod:`algorithms.checkpoints`): weights, optimizer state and every random state, so
+    that a resumed job trains exactly as if it had never stopped."""
+    if not wants_epoch_checkpoints(ctx):
+        return
+    state = {
+        "algorithm": algorithm,
+        "epoch": epoch,
+        "modules": {name: module.state_dict() for name, module in (modules or {}).items()},
+        "tensors": {name: tensor.detach() for name, tensor in (tensors or {}).items()},
+        "optimizers": [optimizer.state_dict() for optimizer in optimizers],
+        "generator": generator.get_state() if generator is not None else None,
+        "torch_rng": torch.random.get_rng_state(),
+        "extra": dict(extra or {}),
+    }
+    save_epoch(ctx, state)
+
+
+def restore_training_state(
+    ctx: Any,
+    algorithm: str,
+    *,
+    modules: Mapping[str, torch.nn.Module] | None = None,
+    tensors: Mapping[str, torch.Tensor] | None = None,
+    optimizers: Sequence[torch.optim.Optimizer] = (),
+    generator: torch.Generator | None = None,
+) -> tuple[int, dict[str, Any]] | None:
+    """Load the training job's checkpoint into the given objects: (its epoch, its ``extra``),
+    or None when there is none (or it is not ``algorithm``'s)."""
+    state = resume_state(ctx)
+    if not isinstance(state, dict) or state.get("algorithm") != algorithm:
+        return None
+    for name, module in (modules or {}).items():
+        module.load_state_dict(state["modules"][name])
+    with torch.no_grad():
+        for name, tensor in (tensors or {}).items():
+            tensor.copy_(state["tensors"][name])
+    for optimizer, saved in zip(optimizers, state["optimizers"], strict=True):
+        optimizer.load_state_dict(saved)
+    if generator is not None and state["generator"] is not None:
+        generator.set_state(state["generator"])
+    torch.random.set_rng_state(state["torch_rng"])
+    return int(state["epoch"]), dict(state["extra"])

@@ -25,6 +25,7 @@ epoch.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 import re
@@ -51,6 +52,7 @@ from algorithms.base import (
     is_reserved,
     parse_hyperparameters,
 )
+from algorithms.checkpoints import resume_state, save_epoch, wants_epoch_checkpoints
 from algorithms.data import Features, load_channel
 
 logger = logging.getLogger(__name__)
@@ -522,14 +524,20 @@ class XGBoostAlgorithm:
         stopping = None
         if plan.early_stopping_rounds is not None and dvalidation is not None:
             stopping = _EarlyStopping(plan.early_stopping_rounds, plan.stopping_metric)
+        resumed = _resumed(ctx, stopping)
         reporter = _Reporter(ctx, evals, plan.own_metrics, plan.objective, stopping)
+        reporter.offset = resumed.rounds if resumed else 0
+        remaining = plan.num_round - reporter.offset
+        if stopping is not None and stopping.stale >= stopping.rounds:
+            remaining = 0  # the checkpoint was taken as early stopping ended training
         booster = xgb.train(
             plan.params,
             dtrain,
-            num_boost_round=plan.num_round,
+            num_boost_round=max(remaining, 0),
             evals=evals,
             callbacks=[reporter],
             verbose_eval=False,
+            xgb_model=resumed.booster if resumed else None,
         )
         if stopping is not None and stopping.best_epoch is not None and _is_tree(plan.params):
             # As xgboost's save_best: the model served is the best one, as SageMaker documents.
@@ -810,8 +818,37 @@ class _EarlyStopping:
         return self.stale >= self.rounds
 
 
+@dataclass
+class _Resumed:
+    """Where a training job's checkpoint left it: the rounds done and the model so far."""
+
+    rounds: int
+    booster: bytearray
+
+
+def _resumed(ctx: TrainingContext, stopping: _EarlyStopping | None) -> _Resumed | None:
+    """The training job's checkpoint (see :mod:`algorithms.checkpoints`), restoring the early
+    stopping state into ``stopping``; None when it has none. xgboost continues a model given
+    as ``xgb_model`` with the same round-by-round updates, so a resumed job grows the same
+    trees (exactly, without row or column subsampling, whose random state is not saved)."""
+    state = resume_state(ctx)
+    if not isinstance(state, dict) or state.get("algorithm") != "xgboost":
+        return None
+    if stopping is not None and state.get("stopping") is not None:
+        for name, value in state["stopping"].items():
+            setattr(stopping, name, value)
+    return _Resumed(int(state["rounds"]), bytearray(state["booster"]))
+
+
 class _Reporter(xgb.callback.TrainingCallback):
-    """Reports every round's metrics to the engine and ends training when asked to."""
+    """Reports every round's metrics to the engine and ends training when asked to.
+
+    ``offset``: the rounds a resumed training job had done before (xgboost numbers the rounds
+    of a continued model from 0 again). After each round's report the model is checkpointed
+    when the training job asks for per-epoch checkpoints.
+    """
+
+    offset = 0
 
     def __init__(
         self,
@@ -848,13 +885,23 @@ class _Reporter(xgb.callback.TrainingCallback):
                         predictions, labels, weights, self.objective
                     )
                     metrics[f"{data_set}:{metric}"] = value
+        rounds = self.offset + epoch + 1
         try:
-            self.ctx.report(epoch + 1, **metrics)
+            self.ctx.report(rounds, **metrics)
         except StopTraining:
             return True  # asked to stop since the last report: end now, keeping the model
         if self.ctx.should_stop():
             return True
-        return self.stopping is not None and self.stopping.update(epoch, metrics)
+        stop = self.stopping is not None and self.stopping.update(rounds - 1, metrics)
+        self._checkpoint(model, rounds)
+        return stop
+
+    def _checkpoint(self, model: xgb.Booster, rounds: int) -> None:
+        if not wants_epoch_checkpoints(self.ctx):
+            return
+        stopping = dataclasses.asdict(self.stopping) if self.stopping is not None else None
+        state = {"algorithm": "xgboost", "rounds": rounds, "stopping": stopping}
+        save_epoch(self.ctx, state | {"booster": bytes(model.save_raw("ubj"))})
 
 
 def _predicted_classes(predictions: np.ndarray, objective: str) -> np.ndarray:

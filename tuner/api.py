@@ -146,6 +146,7 @@ def build_request(
     completion_criteria: Mapping[str, Any] | None,
     resource_config: Mapping[str, Any] | None = None,
     strategy_config: StrategyConfig | Mapping[str, Any] | None = None,
+    checkpoint_s3_uri: str | Path | None = None,
 ) -> dict[str, Any]:
     """The CreateHyperParameterTuningJob request for the tuner's arguments."""
     ranges: dict[str, list[dict[str, Any]]] = {}
@@ -211,6 +212,8 @@ def build_request(
         definition["ResourceConfig"] = dict(resource_config)
     if max_retry_attempts:
         definition["RetryStrategy"] = {"MaximumRetryAttempts": max_retry_attempts}
+    if checkpoint_s3_uri is not None:  # the SDK Estimator's checkpoint_s3_uri
+        definition["CheckpointConfig"] = {"S3Uri": str(checkpoint_s3_uri)}
     if environment:
         definition["Environment"] = dict(environment)
     return {
@@ -273,6 +276,7 @@ class HyperparameterTuner:
         storage: str = DEFAULT_URL,
         output_path: str | Path | None = None,
         max_retry_attempts: int | None = None,
+        checkpoint_s3_uri: str | Path | None = None,
         max_training_job_runtime_in_seconds: int | None = None,
         environment: Mapping[str, str] | None = None,
         completion_criteria: TuningJobCompletionCriteriaConfig | Mapping[str, Any] | None = None,
@@ -344,6 +348,7 @@ class HyperparameterTuner:
         self.storage_url = storage
         self.output_path = output_path
         self.max_retry_attempts = max_retry_attempts
+        self.checkpoint_s3_uri = checkpoint_s3_uri
         self.max_training_job_runtime_in_seconds = max_training_job_runtime_in_seconds
         self.environment = environment
         self.completion_criteria_config = completion_criteria_config or completion_criteria
@@ -489,6 +494,7 @@ class HyperparameterTuner:
             inputs=inputs,
             output_path=self.output_path,
             max_retry_attempts=self.max_retry_attempts,
+            checkpoint_s3_uri=self.checkpoint_s3_uri,
             max_training_job_runtime_in_seconds=self.max_training_job_runtime_in_seconds,
             environment=self.environment,
             completion_criteria=_completion_request(self.completion_criteria_config),

@@ -86,11 +86,13 @@ from typing import Any
 
 import cloudpickle
 
+from algorithms.checkpoints import CheckpointStore
 from strategies.base import StopDecision, Suggestion, Trial, TrialStatus
 from strategies.multi import DEFINITION_KEY, build_multi_search
 from strategies.registry import Search, build_search
 from tuner.callables import callable_hyperparameters, pickle_callable
 from tuner.channels import trial_channels
+from tuner.checkpointing import checkpoint_dir, checkpoint_each_epoch
 from tuner.clock import Clock, SystemClock
 from tuner.completion import CompletionCriteria, CompletionTracker
 from tuner.describe import training_job_name
@@ -509,6 +511,9 @@ class Coordinator:
             bracket=suggestion.bracket,
         )
         self.trials.add(state)
+        # A new training job starts from scratch, whatever an earlier database left there.
+        definition = self._definition_of(state).definition
+        CheckpointStore(checkpoint_dir(definition, self.output_root, name)).clear()
         return state
 
     def _submit(self, state: TrialState) -> None:
@@ -533,6 +538,10 @@ class Coordinator:
             channels=self._trial_channels(definition),
             output_dir=str(self.output_root / state.name),
             algorithm=definition.algorithm,
+            checkpoint_dir=str(
+                checkpoint_dir(definition.definition, self.output_root, state.name)
+            ),
+            checkpoint_each_epoch=checkpoint_each_epoch(definition.definition),
             callable_key=key,
             callable_blob=blob,
             environment=dict(definition.environment),

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from algorithms.checkpoints import CheckpointStore
+
 
 class FakeContext:
     """A TrainingContext that records reports and asks to stop after ``stop_after`` reports."""
@@ -33,3 +35,30 @@ class FakeContext:
 
     def last(self, metric: str) -> float:
         return self.reports[-1][1][metric]
+
+
+class Crash(Exception):  # noqa: N818 - stands for a lost instance, not an error of the code
+    """A training job's process dying mid-epoch (anything but StopTraining)."""
+
+
+class CheckpointingContext(FakeContext):
+    """A FakeContext that asks for a checkpoint every epoch, keeps it in ``checkpoints`` and
+    dies (raises :class:`Crash`) at the report of epoch ``crash_at``, before it is recorded."""
+
+    checkpoint_each_epoch = True
+
+    def __init__(self, output_dir: Path, checkpoints: Path, crash_at: int | None = None) -> None:
+        super().__init__(output_dir)
+        self.store = CheckpointStore(checkpoints)
+        self.crash_at = crash_at
+
+    def save_checkpoint(self, state: object) -> None:
+        self.store.save(state)
+
+    def load_checkpoint(self) -> object | None:
+        return self.store.load()
+
+    def report(self, epoch: int, **metrics: float) -> None:
+        if self.crash_at is not None and epoch >= self.crash_at:
+            raise Crash(f"the instance went away at epoch {epoch}")
+        super().report(epoch, **metrics)

@@ -40,6 +40,29 @@ class TrialSpec:
     environment: Mapping[str, str] = field(default_factory=dict)
     wait_for_decision: bool = False
     script: Mapping[str, Any] | None = None
+    #: This training job's checkpoint folder (kept across its attempts; None: the
+    #: ``checkpoints`` folder in output_dir), and whether the built-in algorithms save a
+    #: checkpoint every epoch (the definition has a CheckpointConfig).
+    checkpoint_dir: str | None = None
+    checkpoint_each_epoch: bool = False
+
+    def job_message(self, memory_limit_mb: float | None) -> dict[str, Any]:
+        """The plain dict a pool sends its worker (the callable's blob travels apart)."""
+        return {
+            "number": self.number,
+            "algorithm": self.algorithm,
+            "callable_key": self.callable_key,
+            "hyperparameters": dict(self.hyperparameters),
+            "channels": dict(self.channels),
+            "output_dir": self.output_dir,
+            "environment": dict(self.environment),
+            "wait_for_decision": self.wait_for_decision,
+            "script": dict(self.script) if self.script is not None else None,
+            "training_job_name": self.training_job_name,
+            "memory_limit_mb": memory_limit_mb,
+            "checkpoint_dir": self.checkpoint_dir,
+            "checkpoint_each_epoch": self.checkpoint_each_epoch,
+        }
 
 
 @dataclass(frozen=True, slots=True)

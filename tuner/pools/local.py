@@ -168,25 +168,9 @@ class LocalPool:
             worker.known_callables.add(spec.callable_key)
         worker.current = spec.number
         self._running[spec.number] = worker
-        worker.channel.send(
-            (
-                "run",
-                {
-                    "number": spec.number,
-                    "algorithm": spec.algorithm,
-                    "callable_key": spec.callable_key,
-                    "hyperparameters": dict(spec.hyperparameters),
-                    "channels": dict(spec.channels),
-                    "output_dir": spec.output_dir,
-                    "environment": dict(spec.environment),
-                    "device": self.device,
-                    "wait_for_decision": spec.wait_for_decision,
-                    "script": dict(spec.script) if spec.script is not None else None,
-                    "training_job_name": spec.training_job_name,
-                    "memory_limit_mb": self.memory_limit_mb,
-                },
-            )
-        )
+        job = spec.job_message(self.memory_limit_mb)
+        job["device"] = self.device
+        worker.channel.send(("run", job))
 
     def stop(self, number: int) -> None:
         worker = self._running.get(number)

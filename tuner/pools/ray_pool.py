@@ -262,19 +262,7 @@ class RayPool:
         if spec.callable_key is not None and spec.callable_key not in slot.known_callables:
             blob = spec.callable_blob
             slot.known_callables.add(spec.callable_key)
-        job = {
-            "number": spec.number,
-            "algorithm": spec.algorithm,
-            "callable_key": spec.callable_key,
-            "hyperparameters": dict(spec.hyperparameters),
-            "channels": dict(spec.channels),
-            "output_dir": spec.output_dir,
-            "environment": dict(spec.environment),
-            "wait_for_decision": spec.wait_for_decision,
-            "script": dict(spec.script) if spec.script is not None else None,
-            "training_job_name": spec.training_job_name,
-            "memory_limit_mb": self.resources.memory_mb,
-        }
+        job = spec.job_message(self.resources.memory_mb)
         slot.number = spec.number
         slot.run_ref = slot.actor.run.remote(job, blob)
         slot.drain_ref = slot.actor.drain.remote(DRAIN_WAIT_S)

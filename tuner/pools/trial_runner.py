@@ -30,6 +30,8 @@ from pathlib import Path
 from typing import Any
 
 from algorithms.base import InputError, StopTraining
+from algorithms.checkpoints import CheckpointStore
+from tuner.checkpointing import CHECKPOINTS_DIR
 
 LOG_NAME = "training-job.log"
 
@@ -93,11 +95,17 @@ class WorkerContext:
         device: str = "cpu",
         *,
         wait_for_decision: bool = False,
+        checkpoint_dir: Path | None = None,
+        checkpoint_each_epoch: bool = False,
     ) -> None:
         self.number = number
         self.device = device
         self.output_dir = output_dir
         self.channels = dict(channels)
+        #: The built-in algorithms save a checkpoint after every epoch when this is set (the
+        #: training job definition has a CheckpointConfig); any code may save one at any time.
+        self.checkpoint_each_epoch = checkpoint_each_epoch
+        self._checkpoints = CheckpointStore(checkpoint_dir or output_dir / CHECKPOINTS_DIR)
         self._emit = emit
         self._control = control
         self._wait = wait_for_decision
@@ -118,6 +126,17 @@ class WorkerContext:
 
     def should_stop(self) -> bool:
         return self._control.stopped
+
+    def save_checkpoint(self, path_or_state: Any) -> None:
+        """Keep ``path_or_state`` (a ``Path`` to a file or folder, copied; anything else,
+        pickled) as this training job's latest checkpoint: a retry of this training job, or
+        its run after a coordinator crash, starts from it (see :meth:`load_checkpoint`)."""
+        self._checkpoints.save(path_or_state)
+
+    def load_checkpoint(self) -> Any | None:
+        """This training job's latest checkpoint (the object saved, or the ``Path`` of the
+        copied file or folder), or None when it has saved none."""
+        return self._checkpoints.load()
 
 
 @contextlib.contextmanager
@@ -242,6 +261,8 @@ def execute_trial(
             channels,
             device,
             wait_for_decision=bool(job.get("wait_for_decision")),
+            checkpoint_dir=Path(job["checkpoint_dir"]) if job.get("checkpoint_dir") else None,
+            checkpoint_each_epoch=bool(job.get("checkpoint_each_epoch")),
         )
         limit = job.get("memory_limit_mb")
         with (

@@ -63,6 +63,7 @@ from typing import Any
 
 from algorithms import get_algorithm
 from strategies.space import SearchSpace
+from tuner.checkpointing import check_checkpoint_config
 from tuner.errors import InvalidSpecError
 from tuner.objective import Objective
 from tuner.spec.algorithm import (
@@ -299,6 +300,7 @@ def _check(
     if not problems.about(".ChannelName"):  # a channel's bad name says enough
         check_objective_channel(objective, algorithm, _channel_names(definition), problems)
     check_inputs(definition, algorithm, channels, problems)
+    check_checkpoint_config(definition, problems)
     return _Checked(choice, hyperband, space, max_jobs, objective, algorithm, static, channels)
 
 
