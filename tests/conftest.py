@@ -13,6 +13,15 @@ sys.path.insert(0, str(ROOT / "tests" / "helpers"))  # shared test helpers (algo
 sys.path.insert(0, str(ROOT / "tests" / "benchmarks"))  # the benchmarks' problems and measures
 
 
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Tests on a real Ray share one xdist worker, one after another: each starts a local Ray
+    cluster (``ray_session``, or a `tuner run --executor ray`), and two at once on a 2-core
+    machine would starve each other's raylets."""
+    for item in items:
+        if item.get_closest_marker("ray") or "ray_session" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.xdist_group("ray"))
+
+
 @pytest.fixture
 def db_url(tmp_path: Path) -> str:
     return f"sqlite:///{tmp_path / 'tuner.db'}"
