@@ -272,3 +272,33 @@ def test_a_training_job_killed_with_its_coordinator_resumes_from_its_checkpoint(
     con.close()
     assert status == "Completed"
     assert attempts[0][0] == 1 and attempts[-1][1:] == (saved["rounds"] + 1, ROUNDS), attempts
+
+
+RESUMING_SCRIPT = """
+import os, sys
+from pathlib import Path
+folder = Path(os.environ["SM_CHECKPOINT_DIR"])
+done = folder / "epoch.txt"
+start = int(done.read_text()) + 1 if done.exists() else 1
+for epoch in range(start, 5):
+    print(f"loss={1.0 / epoch}", flush=True)
+    done.write_text(str(epoch))
+    if epoch == 2 and not (folder / "failed-once").exists():
+        (folder / "failed-once").write_text("")
+        sys.exit(3)
+"""
+
+
+def test_a_retried_script_mode_job_finds_its_checkpoint_folder_again(tmp_path: Path) -> None:
+    from tests.tuner.test_script_mode import _data, _request, _source, _write
+
+    request = _request(str(_source(tmp_path, RESUMING_SCRIPT)), _data(tmp_path), max_jobs=1)
+    request["TrainingJobDefinition"]["RetryStrategy"] = {"MaximumRetryAttempts": 1}
+    spec = _write(tmp_path, request)
+    assert _run(spec, tmp_path).wait(timeout=120) == 0
+    con = sqlite3.connect(tmp_path / "t.db")
+    reports = con.execute("select attempt, epoch from metrics order by attempt, epoch").fetchall()
+    con.close()
+    # The second attempt printed epochs 3 and 4 only; a script's reports are numbered by the
+    # attempt's own count of metric lines (the script states no epoch).
+    assert reports == [(1, 1), (1, 2), (2, 1), (2, 2)]

@@ -127,6 +127,12 @@ class WorkerContext:
     def should_stop(self) -> bool:
         return self._control.stopped
 
+    @property
+    def checkpoint_dir(self) -> Path:
+        """This training job's checkpoint folder (a script-mode job gets it as
+        ``SM_CHECKPOINT_DIR``, its ``/opt/ml/checkpoints``)."""
+        return self._checkpoints.folder
+
     def save_checkpoint(self, path_or_state: Any) -> None:
         """Keep ``path_or_state`` (a ``Path`` to a file or folder, copied; anything else,
         pickled) as this training job's latest checkpoint: a retry of this training job, or

@@ -16,6 +16,10 @@ group: SIGTERM, then SIGKILL after ``kill_grace_s``. The grace is shorter than t
 own (half a second before they kill the worker), and on Linux the script is also tied to the
 worker's life (``PR_SET_PDEATHSIG``), so no script outlives a killed worker.
 
+The script's checkpoint folder is given as ``SM_CHECKPOINT_DIR`` (see
+:mod:`tuner.checkpointing`): where SageMaker's containers have ``/opt/ml/checkpoints``, which
+all trials here would share.
+
 A non-zero exit fails the training job with the last lines of stderr, as SageMaker's
 ``AlgorithmError: ExecuteUserScriptError`` does.
 """
@@ -49,6 +53,9 @@ from tuner.script.source import REQUIREMENTS, copy_source, has_requirements
 
 #: SIGTERM, then SIGKILL this long after, if the script is still running.
 KILL_GRACE_S = 0.3
+#: The script's checkpoint folder (its /opt/ml/checkpoints; ours, SageMaker has no variable for
+#: it): files the script writes there are there again when a retry or a resumed job runs it.
+CHECKPOINT_VARIABLE = "SM_CHECKPOINT_DIR"
 #: How often a script that prints nothing is checked for a stop.
 STOP_POLL_S = 0.05
 #: Lines of stderr kept for the FailureReason, and its length cap (AMT's is 1024 characters).
@@ -144,6 +151,10 @@ class ScriptTrainer:
         variables = dict(os.environ)
         variables.update(environment_variables(env, platform))
         variables["PYTHONUNBUFFERED"] = "1"  # metrics stream as they are printed
+        checkpoints = getattr(ctx, "checkpoint_dir", None)
+        if checkpoints is not None:  # kept across the job's attempts: see tuner.checkpointing
+            Path(checkpoints).mkdir(parents=True, exist_ok=True)
+            variables[CHECKPOINT_VARIABLE] = str(checkpoints)
         variables["PYTHONPATH"] = os.pathsep.join(
             p for p in (str(code), os.environ.get("PYTHONPATH", "")) if p
         )
