@@ -24,7 +24,7 @@ from typing import Any
 
 import numpy as np
 import pytest
-from algorithm_context import FakeContext
+from algorithm_context import CheckpointingContext, Crash, FakeContext
 from sklearn.datasets import load_breast_cancer, load_digits, load_iris
 from sklearn.model_selection import train_test_split
 
@@ -495,3 +495,32 @@ def test_trains_on_cuda_where_there_is_a_gpu(case: Case, channels, tmp_path) -> 
         assert math.isfinite(on_gpu.last(case.objective))
     features = _features(case, channels)
     assert len(_module(case).load(tmp_path / "gpu").predict(features)) == len(features)
+
+
+#: The algorithms that checkpoint every epoch when asked (issue 22, point 1); each resumes a
+#: crashed training job from its last checkpoint exactly as if it had not stopped.
+CHECKPOINTED = frozenset(
+    {"xgboost", "ntm", "factorization-machines", "ip-insights", "image-classification"}
+)
+
+
+def test_a_crashed_training_job_resumes_from_its_last_checkpoint(
+    case: Case, channels, tmp_path
+) -> None:
+    if case.epochs is None:
+        pytest.skip(f"{case.name} trains in one pass: there is no epoch to resume from")
+    if case.name not in CHECKPOINTED:
+        pytest.skip(f"{case.name} saves no checkpoints yet")
+    epochs = {case.epochs: "4"}
+    whole = CheckpointingContext(tmp_path / "whole", tmp_path / "whole-checkpoints")
+    _train(case, channels, whole, **epochs)
+    crashed = CheckpointingContext(tmp_path / "a", tmp_path / "checkpoints", crash_at=3)
+    with pytest.raises(Crash):
+        _train(case, channels, crashed, **epochs)
+    resumed = CheckpointingContext(tmp_path / "b", tmp_path / "checkpoints")
+    _train(case, channels, resumed, **epochs)
+    assert crashed.epochs == [1, 2] and resumed.epochs == [3, 4]
+    for (epoch, expected), (_, found) in zip(whole.reports[2:], resumed.reports, strict=True):
+        assert found.keys() == expected.keys(), epoch
+        for name, value in expected.items():
+            assert found[name] == pytest.approx(value, rel=1e-6, abs=1e-9), (epoch, name)

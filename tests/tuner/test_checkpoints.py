@@ -261,7 +261,8 @@ def test_a_training_job_killed_with_its_coordinator_resumes_from_its_checkpoint(
     time.sleep(0.5)  # the worker dies with its group; nothing writes the checkpoint after it
     (folder,) = (tmp_path / "out").glob("*/checkpoints")
     saved = CheckpointStore(folder).load()
-    assert saved["algorithm"] == "xgboost" and 20 <= saved["rounds"] < ROUNDS, saved["rounds"]
+    # The kill may land between round 20's report and its checkpoint: 19 is the floor.
+    assert saved["algorithm"] == "xgboost" and 19 <= saved["rounds"] < ROUNDS, saved["rounds"]
     assert _run(spec, tmp_path).wait(timeout=300) == 0
     con = sqlite3.connect(tmp_path / "t.db")
     attempts = con.execute(
