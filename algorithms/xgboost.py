@@ -525,9 +525,9 @@ class XGBoostAlgorithm:
         if plan.early_stopping_rounds is not None and dvalidation is not None:
             stopping = _EarlyStopping(plan.early_stopping_rounds, plan.stopping_metric)
         resumed = _resumed(ctx, stopping)
-        reporter = _Reporter(ctx, evals, plan.own_metrics, plan.objective, stopping)
-        reporter.offset = resumed.rounds if resumed else 0
-        remaining = plan.num_round - reporter.offset
+        done = resumed.rounds if resumed else 0
+        reporter = _Reporter(ctx, evals, plan.own_metrics, plan.objective, stopping, offset=done)
+        remaining = plan.num_round - done
         if stopping is not None and stopping.stale >= stopping.rounds:
             remaining = 0  # the checkpoint was taken as early stopping ended training
         booster = xgb.train(
@@ -848,8 +848,6 @@ class _Reporter(xgb.callback.TrainingCallback):
     when the training job asks for per-epoch checkpoints.
     """
 
-    offset = 0
-
     def __init__(
         self,
         ctx: TrainingContext,
@@ -857,8 +855,11 @@ class _Reporter(xgb.callback.TrainingCallback):
         own_metrics: Sequence[str],
         objective: str,
         stopping: _EarlyStopping | None,
+        *,
+        offset: int = 0,
     ) -> None:
         super().__init__()
+        self.offset = offset
         self.ctx = ctx
         self.evals = list(evals)
         self.own_metrics = list(own_metrics)
