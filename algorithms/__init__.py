@@ -33,7 +33,12 @@ BUILTIN_ALGORITHMS: dict[str, str] = {
     "image-classification": "algorithms.image_classification:ALGORITHM",
     "random-cut-forest": "algorithms.random_cut_forest:ALGORITHM",
     "ip-insights": "algorithms.ip_insights:ALGORITHM",
+    "object-detection": "algorithms.object_detection:ALGORITHM",
     "blazingtext": "algorithms.blazingtext:ALGORITHM",
+    "deepar": "algorithms.deepar:ALGORITHM",
+    "object2vec": "algorithms.object2vec:ALGORITHM",
+    "semantic-segmentation": "algorithms.semantic_segmentation:ALGORITHM",
+    "seq2seq": "algorithms.seq2seq:ALGORITHM",
 }
 
 # SageMaker image repositories (…/sagemaker-xgboost:1.7-1, …/linear-learner:1) -> our name, so a
@@ -52,7 +57,13 @@ _IMAGE_ALIASES: dict[str, str] = {
     "randomcutforest": "random-cut-forest",
     "ipinsights": "ip-insights",
     "ip-insights": "ip-insights",
+    "object-detection": "object-detection",
     "blazingtext": "blazingtext",
+    "forecasting-deepar": "deepar",
+    "deepar": "deepar",
+    "object2vec": "object2vec",
+    "semantic-segmentation": "semantic-segmentation",
+    "seq2seq": "seq2seq",
 }
 
 

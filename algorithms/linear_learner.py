@@ -36,10 +36,14 @@ clone's and are marked so):
    with the last epoch's report.
 
 ``auto`` values where SageMaker does not say what it picks (this clone's choices):
-``learning_rate`` 0.01 for adam and rmsprop, 0.1 for sgd; ``momentum`` 0.9 for sgd, 0 for
-rmsprop; ``beta_1`` 0.9; ``beta_2`` 0.999; ``wd`` and ``l1`` 0 for model 0; ``bias_lr_mult`` 1;
+``learning_rate`` 0.03 for adam, 0.01 for rmsprop, 0.1 for sgd (adam's 0.01 left small data
+sets, a few updates an epoch, far from converged: iris 0.86 against LogisticRegression's 0.98);
+``momentum`` 0.9 for sgd, 0 for rmsprop; ``beta_1`` 0.9; ``beta_2`` 0.999; ``wd`` and ``l1`` 0
+for model 0; ``bias_lr_mult`` 1;
 ``bias_wd_mult`` 0; ``positive_example_weight_mult`` 1 for model 0; ``lr_scheduler_step`` one
-epoch of updates; ``lr_scheduler_factor`` 0.9; ``lr_scheduler_minimum_lr`` 1e-5;
+epoch of updates but at least 100 updates (decaying after every update of a data set smaller
+than one mini-batch starved the run: 0.9**15 of the rate by epoch 15);
+``lr_scheduler_factor`` 0.9; ``lr_scheduler_minimum_lr`` 1e-5;
 ``num_calibration_samples`` all rows. ``objective_loss`` is the unweighted mean loss on the
 original label scale (squared loss is ``(f - y)**2``), so trials that normalise differently
 compare fairly. ``seed`` (default 0) is this clone's addition; SageMaker has none.
@@ -379,7 +383,9 @@ TUNING_RANGES: Mapping[str, TuningRange] = MappingProxyType(
 )
 
 _AUTO_NUM_MODELS = 8
-_AUTO_LEARNING_RATE = {"sgd": 0.1, "adam": 0.01, "rmsprop": 0.01}
+_AUTO_LEARNING_RATE = {"sgd": 0.1, "adam": 0.03, "rmsprop": 0.01}
+#: ``lr_scheduler_step=auto`` decays once an epoch, but never more often than this many updates.
+_MIN_AUTO_SCHEDULER_STEP = 100
 
 
 # -- the model -----------------------------------------------------------------------------------
@@ -731,7 +737,7 @@ class _Trainer:
         self.updates = 0
         n_batches = max(1, -(-self.features["train"].n_rows // plan["mini_batch_size"]))
         step = plan["lr_scheduler_step"]
-        self.lr_step = n_batches if step == "auto" else step
+        self.lr_step = max(n_batches, _MIN_AUTO_SCHEDULER_STEP) if step == "auto" else step
         factor = plan["lr_scheduler_factor"]
         self.lr_factor = 0.9 if factor == "auto" else factor
         minimum = plan["lr_scheduler_minimum_lr"]

@@ -64,6 +64,28 @@ def _pair_channels(tmp_path: Path) -> dict[str, str]:
     return paths
 
 
+def _jsonlines_channels(tmp_path: Path) -> dict[str, str]:
+    """object2vec's JSON Lines pairs: token sequences labelled by a shared planted topic."""
+    from algorithms.object2vec import planted_topic_pairs, write_jsonlines
+
+    sizes = {"train": 2000, "validation": 400}
+    return {
+        name: str(write_jsonlines(tmp_path / name / f"{name}.jsonl", planted_topic_pairs(n, seed)))
+        for seed, (name, n) in enumerate(sizes.items(), start=1)
+    }
+
+
+def _series_channels(tmp_path: Path) -> dict[str, str]:
+    """deepar's JSON Lines series: 9 related hourly series; test extends train by 12 points."""
+    from algorithms.deepar_data import seasonal_series, split_for_test, write_json_lines
+
+    train, test = split_for_test(seasonal_series(9, 24 * 6), 12)
+    return {
+        "train": str(write_json_lines(tmp_path / "train" / "train.json", train)),
+        "test": str(write_json_lines(tmp_path / "test" / "test.json", test)),
+    }
+
+
 def _text_channels(tmp_path: Path, *, labelled: bool) -> dict[str, str]:
     """blazingtext's text channels from the planted synonym groups: labelled by group
     (supervised: train and validation) or plain sentences (Word2Vec: train)."""
@@ -225,6 +247,47 @@ def _cases(tmp_path: Path) -> dict[str, dict]:
             {"vector_dim": 16, "epochs": 3, "sampling_threshold": 0.001, "min_count": 1},
             _text_channels(tmp_path / "sentences", labelled=False),
         ),
+        "object2vec": _spec(
+            "o2v",
+            "object2vec",
+            "validation:accuracy",
+            "Maximize",
+            {
+                "ContinuousParameterRanges": [log_range("learning_rate", 0.003, 0.03)],
+                "IntegerParameterRanges": [{"Name": "enc_dim", "MinValue": "8", "MaxValue": "32"}],
+            },
+            {
+                "enc0_max_seq_len": 20,
+                "enc0_vocab_size": 136,
+                "enc0_network": "pooled_embedding",
+                "enc0_token_embedding_dim": 16,
+                "mlp_dim": 32,
+                "epochs": 10,
+            },
+            _jsonlines_channels(tmp_path / "o2v"),
+        ),
+        "deepar": _spec(
+            "deepar",
+            "deepar",
+            "test:RMSE",
+            "Minimize",
+            {
+                "ContinuousParameterRanges": [log_range("learning_rate", 1e-3, 3e-2)],
+                "IntegerParameterRanges": [
+                    {"Name": "num_cells", "MinValue": "8", "MaxValue": "16"}
+                ],
+            },
+            {
+                "time_freq": "H",
+                "context_length": 12,
+                "prediction_length": 12,
+                "epochs": 3,
+                "num_layers": 1,
+                "mini_batch_size": 32,
+                "num_eval_samples": 20,
+            },
+            _series_channels(tmp_path / "series"),
+        ),
         "kmeans": _spec(
             "kmeans",
             "kmeans",
@@ -248,6 +311,8 @@ def _cases(tmp_path: Path) -> dict[str, dict]:
         "ip-insights",
         "blazingtext",
         "blazingtext-word2vec",
+        "deepar",
+        "object2vec",
     ],
 )
 def test_algorithm_tuned_end_to_end_through_the_cli(algorithm: str, tmp_path: Path) -> None:
@@ -261,6 +326,8 @@ def test_algorithm_tuned_end_to_end_through_the_cli(algorithm: str, tmp_path: Pa
         assert value > 0.8
     if algorithm in ("ip-insights", "blazingtext"):
         assert value > 0.8
+    if algorithm == "object2vec":  # logistic regression on the two bags of words: 0.46
+        assert value > 0.7
     if algorithm == "blazingtext-word2vec":
         assert value > 0.5
 
@@ -315,3 +382,42 @@ def test_image_classification_tuned_end_to_end(tmp_path: Path) -> None:
         timeout=300,
     )
     assert run.returncode == 0, run.stderr
+
+
+def test_semantic_segmentation_tuned_end_to_end(tmp_path: Path) -> None:
+    """Two training jobs of an FCN on 32x32 shapes (a ResNet-50 from scratch, one epoch)."""
+    from algorithms.segmentation_shapes import write_shapes
+
+    channels = write_shapes(tmp_path / "shapes", n_train=8, n_validation=4, size=32)
+    spec = _spec(
+        "ss",
+        "semantic-segmentation",
+        "validation:mIOU",
+        "Maximize",
+        {
+            "ContinuousParameterRanges": [
+                {
+                    "Name": "learning_rate",
+                    "MinValue": "0.0001",
+                    "MaxValue": "0.01",
+                    "ScalingType": "Logarithmic",
+                }
+            ]
+        },
+        {
+            "num_classes": 3,
+            "num_training_samples": 8,
+            "use_pretrained_model": "False",
+            "base_size": 32,
+            "crop_size": 32,
+            "epochs": 1,
+            "mini_batch_size": 4,
+        },
+        {k: str(v) for k, v in channels.items()},
+    )
+    spec["HyperParameterTuningJobConfig"]["ResourceLimits"]["MaxNumberOfTrainingJobs"] = 2
+    described = run_and_describe(spec, tmp_path, timeout=600)
+    assert described["HyperParameterTuningJobStatus"] == "Completed"
+    assert described["ObjectiveStatusCounters"]["Succeeded"] == 2
+    best = described["BestTrainingJob"]["FinalHyperParameterTuningJobObjectiveMetric"]
+    assert best["MetricName"] == "validation:mIOU" and 0.0 <= best["Value"] <= 1.0

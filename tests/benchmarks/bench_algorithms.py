@@ -29,6 +29,17 @@
 * random-cut-forest vs IsolationForest (100 trees of 256 samples each), on 100,000 correlated
   Gaussian 5-d training rows and 100,000 test rows with 1% planted anomalies: test F1 with
   SageMaker's three-sigma rule on each one's scores (ours: test:f1), scoring all 100,000.
+* deepar (gaussian, 30 epochs) vs a seasonal-naive forecast, on 50 generated related hourly
+  series of 21 days (level, trend, a daily shape by group, noise): test RMSE over the last 24
+  hours of each test series (the train series extended by a day).
+* semantic-segmentation (fcn on a ResNet-50 from scratch, 10 epochs of adam) vs predicting
+  the commonest class everywhere, on 48 generated 64x64 JPEG images of rectangles and discs
+  with PNG masks (32 train / 16 validation): validation mIOU.
+* object2vec (pooled_embedding encoders, 10 epochs) on two planted pair problems (10,000
+  train / 2,000 validation JSON Lines pairs): token sequences labelled by a shared topic
+  (validation accuracy, vs LogisticRegression on the two bags of words, alone and with their
+  product) and vectors labelled by their dot product (validation mse, vs Ridge on [u, v],
+  alone and with u * v).
 
 Both sides start from the same CSV files on disk (label first, SageMaker's layout). Two times
 per method: "seconds" from the files (ours: Algorithm.train, which reads its channels;
@@ -44,6 +55,7 @@ Goal (issue 6): same quality, no slower on CPU.
 from __future__ import annotations
 
 import argparse
+import json
 import statistics
 import tempfile
 import time
@@ -681,13 +693,251 @@ def blazingtext(repeats: int) -> list[dict[str, Any]]:
     return blazingtext_supervised(repeats) + blazingtext_word2vec(repeats)
 
 
+def deepar(repeats: int) -> list[dict[str, Any]]:
+    """DeepAR against a seasonal-naive forecast on related seasonal series, same test split.
+
+    50 generated hourly series of 21 days (a level, a trend and a daily shape whose amplitude
+    depends on the series' group, Gaussian noise of 1), the test channel the train series
+    extended by a day: test RMSE over each series' last 24 hours. Seasonal naive forecasts each
+    hour by the same hour a day before. scikit-learn has no forecaster.
+    """
+    from algorithms.deepar_data import seasonal_series, split_for_test, write_json_lines
+
+    horizon = period = 24
+    records = seasonal_series(50, 24 * 21, period=period, noise=1.0)
+    hp = {
+        "time_freq": "H",
+        "context_length": 24,
+        "prediction_length": horizon,
+        "epochs": 30,
+        "num_cells": 40,
+        "num_layers": 2,
+        "mini_batch_size": 64,
+        "learning_rate": 0.005,
+        "num_eval_samples": 100,
+        "likelihood": "gaussian",
+    }
+
+    def seasonal_naive(path: Path) -> float:
+        lines = [json.loads(line) for line in path.read_text().splitlines()]
+        truth = np.array([r["target"][-horizon:] for r in lines])
+        naive = np.array([r["target"][-horizon - period : -period] for r in lines])
+        return float(np.sqrt(np.mean((truth - naive) ** 2)))
+
+    runs: dict[str, list[tuple[float, float, float]]] = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        root = Path(tmp)
+        train, test = split_for_test(records, horizon)
+        paths = {
+            "train": write_json_lines(root / "train.json", train),
+            "test": write_json_lines(root / "test.json", test),
+        }
+        for round_ in range(repeats + 1):  # round 0 only warms up (imports, caches)
+
+            def fit(out: Path = root / f"out{round_}") -> float:
+                ctx = _Context(out)
+                get_algorithm("deepar").train(
+                    {k: str(v) for k, v in hp.items()},
+                    paths,  # type: ignore[arg-type]
+                    ctx,  # type: ignore[arg-type]
+                )
+                return ctx.metrics["test:RMSE"]
+
+            _timed(runs, f"deepar (ours, gaussian, {hp['epochs']} epochs)", fit)
+            _timed(
+                runs,
+                "seasonal naive (same hour a day before)",
+                lambda: seasonal_naive(paths["test"]),
+            )
+    problem = f"related seasonal series, {len(records)} x {24 * 20} hours, horizon {horizon}"
+    return _median_rows(problem, "test RMSE (lower is better)", runs)
+
+
+def object2vec(repeats: int) -> list[dict[str, Any]]:
+    """Object2Vec on two planted pair problems, against linear models of the two inputs.
+
+    Topics: 10,000 train / 2,000 validation pairs of 6-12 token ids (8 topics of 12 ids, 40
+    filler ids), labelled 1 when both are about the same topic (half are): validation accuracy
+    of ours (pooled_embedding encoders) against LogisticRegression on the two bags of words
+    side by side, and, a stronger reference told the interaction, with their elementwise
+    product added. Vectors: 10,000 / 2,000 pairs of 6-d standard normal vectors labelled by
+    their dot product plus noise (sd 0.1): validation mean squared error of ours against Ridge
+    on ``[u, v]`` and on ``[u, v, u * v]`` (the second is the true model's features).
+    """
+    from sklearn.linear_model import Ridge
+
+    from algorithms.object2vec import planted_topic_pairs, planted_vector_pairs, write_jsonlines
+
+    shared = {
+        "enc0_network": "pooled_embedding",
+        "enc0_token_embedding_dim": 32,
+        "enc_dim": 32,
+        "mlp_dim": 64,
+        "learning_rate": 0.005,
+        "mini_batch_size": 64,
+    }
+    problems = {
+        "topics": (
+            planted_topic_pairs,
+            {"enc0_max_seq_len": 20, "enc0_vocab_size": 136, "epochs": 10},
+            "validation:accuracy",
+        ),
+        "vectors": (
+            planted_vector_pairs,
+            {
+                "enc0_max_seq_len": 1,
+                "enc0_vocab_size": 2,
+                "epochs": 10,
+                "output_layer": "mean_squared_error",
+                "comparator_list": "hadamard",
+            },
+            "validation:mean_squared_error",
+        ),
+    }
+
+    def features(path: Path, product: bool, width: int) -> tuple[np.ndarray, np.ndarray]:
+        records = [json.loads(line) for line in path.read_text().splitlines()]
+        if width:  # token ids: bags of words
+            bags = np.zeros((len(records), 2, width))
+            for i, record in enumerate(records):
+                np.add.at(bags[i, 0], record["in0"], 1.0)
+                np.add.at(bags[i, 1], record["in1"], 1.0)
+            left, right = bags[:, 0], bags[:, 1]
+        else:
+            left = np.array([r["in0"] for r in records])
+            right = np.array([r["in1"] for r in records])
+        X = np.hstack([left, right, left * right] if product else [left, right])
+        return X, np.array([r["label"] for r in records])
+
+    rows: list[dict[str, Any]] = []
+    with tempfile.TemporaryDirectory() as tmp:
+        root = Path(tmp)
+        for problem, (generate, hp, key) in problems.items():
+            paths = {
+                "train": write_jsonlines(root / problem / "train.jsonl", generate(10_000, 1)),
+                "validation": write_jsonlines(
+                    root / problem / "validation.jsonl", generate(2_000, 2)
+                ),
+            }
+            width = 136 if problem == "topics" else 0
+            runs: dict[str, list[tuple[float, float, float]]] = {}
+            settings = {**shared, **hp}
+            for round_ in range(repeats + 1):  # round 0 only warms up (imports, caches)
+
+                def fit(
+                    hp: dict = settings,
+                    key: str = key,
+                    paths: dict[str, Path] = paths,
+                    out: Path = root / f"{problem}{round_}",
+                ) -> float:
+                    ctx = _Context(out)
+                    get_algorithm("object2vec").train(
+                        {k: str(v) for k, v in hp.items()},
+                        paths,  # type: ignore[arg-type]
+                        ctx,  # type: ignore[arg-type]
+                    )
+                    return ctx.metrics[key]
+
+                _timed(runs, f"object2vec (ours, pooled_embedding, {hp['epochs']} epochs)", fit)
+                for product in (False, True):
+
+                    def reference(
+                        product: bool = product, width: int = width, paths: dict = paths
+                    ) -> float:
+                        X, y = features(paths["train"], product, width)
+                        X_val, y_val = features(paths["validation"], product, width)
+                        if width:
+                            model = LogisticRegression(max_iter=2000).fit(X, y)
+                            return float(model.score(X_val, y_val))
+                        ridge = Ridge().fit(X, y)
+                        return float(np.mean((ridge.predict(X_val) - y_val) ** 2))
+
+                    name = "LogisticRegression" if width else "Ridge"
+                    inputs = "bags of words" if width else "[u, v]"
+                    label = f"{name} on {inputs}" + (" + their product" if product else "")
+                    _timed(runs, label, reference)
+            title = (
+                "topic pairs, 10000 train, 8 topics (label: same topic)"
+                if width
+                else "vector pairs, 10000 train, 6-d (label: u . v + noise)"
+            )
+            metric = "validation accuracy" if width else "validation mse (lower is better)"
+            rows += _median_rows(title, metric, runs)
+    return rows
+
+
+def semantic_segmentation(repeats: int) -> list[dict[str, Any]]:
+    """Semantic segmentation (FCN on a ResNet-50 from scratch) against a constant prediction.
+
+    Generated 64x64 JPEG images of rectangles and discs with their PNG masks (3 classes, 32
+    train / 16 validation): validation mIOU of ours (10 epochs of adam, learning_rate 0.001,
+    mini_batch_size 8) against predicting the training masks' commonest class (background)
+    everywhere. scikit-learn has no segmentation model.
+    """
+    from algorithms.segmentation_shapes import majority_class_scores, write_shapes
+
+    hp = {
+        "num_classes": 3,
+        "num_training_samples": 32,
+        "use_pretrained_model": "False",
+        "base_size": 64,
+        "crop_size": 64,
+        "epochs": 10,
+        "mini_batch_size": 8,
+        "optimizer": "adam",
+        "learning_rate": 0.001,
+    }
+    runs: dict[str, list[tuple[float, float, float]]] = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        root = Path(tmp)
+        channels = write_shapes(root / "data", n_train=32, n_validation=16, size=64, seed=1)
+        for round_ in range(repeats + 1):  # round 0 only warms up (imports, caches)
+
+            def fit(out: Path = root / f"out{round_}") -> float:
+                ctx = _Context(out)
+                get_algorithm("semantic-segmentation").train(
+                    {k: str(v) for k, v in hp.items()},
+                    channels,  # type: ignore[arg-type]
+                    ctx,  # type: ignore[arg-type]
+                )
+                return ctx.metrics["validation:mIOU"]
+
+            _timed(runs, "semantic-segmentation (ours, fcn, resnet-50, 10 epochs)", fit)
+            _timed(
+                runs,
+                "constant majority class (background)",
+                lambda: majority_class_scores(channels)[0],
+            )
+    problem = "shapes, 32 train / 16 validation 64x64 images, 3 classes"
+    return _median_rows(problem, "validation mIOU", runs)
+
+
+#: The benchmark's parts (``--only linear,deepar`` runs two of them), in the table's order.
+PARTS: dict[str, Callable[[int], list[dict[str, Any]]]] = {
+    "linear": linear,
+    "kmeans": kmeans,
+    "knn": knn,
+    "lda": lda,
+    "ntm": ntm,
+    "ip_insights": ip_insights,
+    "blazingtext": blazingtext,
+    "deepar": deepar,
+    "object2vec": object2vec,
+    "semantic_segmentation": semantic_segmentation,
+    "random_cut_forest": random_cut_forest,
+}
+
+
 def run(args: argparse.Namespace) -> tuple[Table, dict[str, Any]]:
     repeats = max(1, args.repeats)
-    rows = linear(repeats) + kmeans(repeats) + knn(repeats) + lda(repeats)
-    rows += ntm(repeats)
-    rows += ip_insights(repeats)
-    rows += blazingtext(repeats)
-    rows += random_cut_forest(repeats)
+    only = [name for name in getattr(args, "only", "").split(",") if name]
+    unknown = sorted(set(only) - set(PARTS))
+    if unknown:
+        raise SystemExit(f"--only: unknown part(s) {unknown}; parts: {', '.join(PARTS)}")
+    rows = []
+    for name, part in PARTS.items():
+        if not only or name in only:
+            rows += part(repeats)
     table = Table(
         title=f"Built-in algorithms vs scikit-learn on the CPU, from the same CSV files (median of {repeats})"
     )

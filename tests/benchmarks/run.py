@@ -34,6 +34,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--trials", type=int, default=200)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--out", type=Path, default=Path("benchmark-results"))
+    parser.add_argument(
+        "--only",
+        default="",
+        help="comma-separated parts of the benchmark to run (where it has parts: algorithms)",
+    )
     args = parser.parse_args(argv)
     spec = importlib.util.spec_from_file_location(
         f"bench_{args.name}", HERE / f"bench_{args.name}.py"

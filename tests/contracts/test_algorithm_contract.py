@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import contextlib
 import importlib
+import json
 import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -240,6 +241,107 @@ CASES = [
         informational=frozenset({"train:accuracy"}),
     ),
     Case(
+        "semantic-segmentation",
+        "shapes",  # 32x32 JPEG images of rectangles and discs with their PNG masks
+        {
+            "num_classes": "3",
+            "num_training_samples": "8",
+            "use_pretrained_model": "False",
+            "base_size": "32",
+            "crop_size": "32",
+            "epochs": "2",
+            "mini_batch_size": "4",
+        },
+        "validation:mIOU",
+        _names(
+            "backbone use_pretrained_model algorithm num_classes num_training_samples",
+            "base_size crop_size early_stopping early_stopping_min_epochs",
+            "early_stopping_patience early_stopping_tolerance epochs gamma1 gamma2",
+            "learning_rate lr_scheduler lr_scheduler_factor lr_scheduler_step mini_batch_size",
+            "momentum optimizer syncbn validation_mini_batch_size weight_decay",
+        ),
+        frozenset({"num_classes", "num_training_samples"}),
+        "epochs",
+    ),
+    Case(
+        "deepar",
+        "series",  # related hourly seasonal series, JSON Lines; test = train + prediction_length
+        {
+            "time_freq": "H",
+            "context_length": "12",
+            "prediction_length": "6",
+            "epochs": "2",
+            "num_cells": "8",
+            "num_layers": "1",
+            "mini_batch_size": "16",
+            "num_eval_samples": "20",
+        },
+        "test:RMSE",
+        _names(
+            "context_length epochs prediction_length time_freq cardinality dropout_rate",
+            "early_stopping_patience embedding_dimension learning_rate likelihood",
+            "mini_batch_size num_cells num_dynamic_feat num_eval_samples num_layers",
+            "test_quantiles",
+        ),
+        frozenset({"context_length", "epochs", "prediction_length", "time_freq"}),
+        "epochs",
+        informational=frozenset(
+            {"train:loss", *(f"test:wQuantileLoss[{q / 10:g}]" for q in range(1, 10))}
+        ),
+    ),
+    Case(
+        "object2vec",
+        "pairs",  # JSON Lines token-sequence pairs labelled by a shared planted topic
+        {
+            "enc0_max_seq_len": "20",
+            "enc0_vocab_size": "136",
+            "enc0_network": "pooled_embedding",
+            "enc_dim": "8",
+            "enc0_token_embedding_dim": "8",
+            "mlp_dim": "16",
+            "epochs": "2",
+            "learning_rate": "0.01",
+        },
+        "validation:accuracy",
+        _names(
+            "enc0_max_seq_len enc0_vocab_size bucket_width comparator_list dropout",
+            "early_stopping_patience early_stopping_tolerance enc_dim enc0_network",
+            "enc0_cnn_filter_width enc0_freeze_pretrained_embedding enc0_layers",
+            "enc0_pretrained_embedding_file enc0_token_embedding_dim enc0_vocab_file",
+            "enc1_network enc1_cnn_filter_width enc1_freeze_pretrained_embedding enc1_layers",
+            "enc1_max_seq_len enc1_pretrained_embedding_file enc1_token_embedding_dim",
+            "enc1_vocab_file enc1_vocab_size epochs learning_rate mini_batch_size",
+            "mlp_activation mlp_dim mlp_layers negative_sampling_rate num_classes optimizer",
+            "output_layer tied_token_embedding_weight token_embedding_storage_type weight_decay",
+        ),
+        frozenset({"enc0_max_seq_len", "enc0_vocab_size"}),
+        "epochs",
+        informational=frozenset({"train:cross_entropy", "train:mean_squared_error"}),
+    ),
+    Case(
+        "object-detection",
+        "boxes",  # generated coloured shapes with their boxes, PNG images + JSON annotations
+        {
+            "num_classes": "3",
+            "num_training_samples": "12",
+            "image_shape": "32",
+            "epochs": "2",
+            "mini_batch_size": "6",
+            "use_pretrained_model": "0",
+        },
+        "validation:mAP",
+        _names(
+            "num_classes num_training_samples base_network early_stopping",
+            "early_stopping_min_epochs early_stopping_patience early_stopping_tolerance epochs",
+            "freeze_layer_pattern image_shape kv_store label_width learning_rate",
+            "lr_scheduler_factor lr_scheduler_step mini_batch_size momentum nms_threshold",
+            "optimizer overlap_threshold use_pretrained_model weight_decay",
+        ),
+        frozenset({"num_classes", "num_training_samples"}),
+        "epochs",
+        informational=frozenset({"train:cross_entropy", "train:smooth_l1"}),
+    ),
+    Case(
         "random-cut-forest",
         "cancer",  # label first (0/1): ignored in train, the anomaly label in test
         {"feature_dim": "30", "num_trees": "50", "num_samples_per_tree": "64"},
@@ -249,6 +351,41 @@ CASES = [
         None,
         informational=frozenset({"test:accuracy", "test:precision", "test:recall"}),
         torch=False,
+    ),
+    Case(
+        "seq2seq",
+        "translations",  # a generated reversal task as RecordIO-protobuf + vocab.*.json
+        {
+            "max_num_epochs": "2",
+            "batch_size": "50",
+            "checkpoint_frequency_num_batches": "4",  # 200 pairs: one checkpoint an epoch
+            "rnn_num_hidden": "16",
+            "num_embed_source": "8",
+            "num_embed_target": "8",
+            "max_seq_len_source": "10",
+            "max_seq_len_target": "10",
+            "beam_size": "2",
+            "learning_rate": "0.01",
+        },
+        "validation:bleu",
+        _names(
+            "max_seq_len_source max_seq_len_target encoder_type decoder_type",
+            "num_layers_encoder num_layers_decoder rnn_num_hidden rnn_cell_type",
+            "rnn_decoder_state_init rnn_residual_connections rnn_first_residual_layer",
+            "cnn_kernel_width_encoder cnn_kernel_width_decoder cnn_num_hidden",
+            "cnn_activation_type cnn_hidden_dropout num_embed_source num_embed_target",
+            "embed_dropout_source embed_dropout_target rnn_attention_type",
+            "rnn_attention_num_hidden rnn_attention_in_upper_layers rnn_decoder_hidden_dropout",
+            "batch_size bucketing_enabled bucket_width loss_type training_metric",
+            "optimized_metric bleu_sample_size max_num_batches checkpoint_frequency_num_batches",
+            "checkpoint_threshold max_num_epochs optimizer_type weight_init_type",
+            "weight_init_scale xavier_factor_type learning_rate weight_decay momentum",
+            "clip_gradient lr_scheduler_type plateau_reduce_lr_factor",
+            "plateau_reduce_lr_threshold fixed_rate_lr_half_life beam_size",
+        ),
+        frozenset(),
+        "max_num_epochs",
+        informational=frozenset({"train:perplexity", "train:accuracy"}),
     ),
 ]
 
@@ -311,13 +448,79 @@ def _text(directory: Path) -> dict[str, Path]:
     return channels
 
 
+def _shapes(directory: Path) -> dict[str, Path]:
+    """Images and masks in semantic segmentation's four channels (8 train, 4 validation)."""
+    from algorithms.segmentation_shapes import write_shapes
+
+    return write_shapes(directory, n_train=8, n_validation=4, size=32)
+
+
+def _series(directory: Path) -> dict[str, Path]:
+    """deepar's JSON Lines channels: 6 hourly series; test extends train by 6 points."""
+    from algorithms.deepar_data import seasonal_series, split_for_test, write_json_lines
+
+    train, test = split_for_test(seasonal_series(6, 96), 6)
+    return {
+        "train": write_json_lines(directory / "train.json", train),
+        "test": write_json_lines(directory / "test.json", test),
+    }
+
+
+def _pairs(directory: Path) -> dict[str, Path]:
+    """object2vec's JSON Lines channels: 300 / 100 / 100 token-sequence pairs."""
+    from algorithms.object2vec import planted_topic_pairs, write_jsonlines
+
+    sizes = {"train": 300, "validation": 100, "test": 100}
+    return {
+        name: write_jsonlines(directory / f"{name}.jsonl", planted_topic_pairs(n, seed=seed))
+        for seed, (name, n) in enumerate(sizes.items(), start=1)
+    }
+
+
+def _translations(directory: Path) -> dict[str, Path]:
+    """seq2seq's channels in SageMaker's format: 200 / 50 generated pairs (the target the source
+    reversed, tokens renamed) as RecordIO-protobuf, vocab.src.json / vocab.trg.json in vocab."""
+    from algorithms.seq2seq import (
+        build_vocabulary,
+        reversal_pairs,
+        write_recordio_pairs,
+        write_vocabulary,
+    )
+
+    lines = {"train": reversal_pairs(200, seed=1), "validation": reversal_pairs(50, seed=2)}
+    source = build_vocabulary([line.split("\t")[0] for line in lines["train"]])
+    target = build_vocabulary([line.split("\t")[1] for line in lines["train"]])
+    vocab = directory / "vocab"
+    vocab.mkdir()
+    write_vocabulary(vocab / "vocab.src.json", source)
+    write_vocabulary(vocab / "vocab.trg.json", target)
+    channels = {"vocab": vocab}
+    for name, pairs in lines.items():
+        ids = [(source.encode(s), target.encode(t)) for s, t in (p.split("\t") for p in pairs)]
+        channels[name] = directory / f"{name}.rec"
+        write_recordio_pairs(channels[name], ids)
+    return channels
+
+
+def _boxes(directory: Path) -> dict[str, Path]:
+    """object-detection's channels: generated shapes, PNG images with JSON annotations."""
+    from algorithms.object_detection_data import write_shapes
+
+    return write_shapes(directory, n_train=12, n_validation=6, size=32)
+
+
 DATASETS: dict[str, Callable[[Path], dict[str, Path]]] = {
+    "pairs": _pairs,
     "cancer": _cancer,
     "iris": _iris,
     "digits": _digits,
     "images": _images,
     "ips": _ips,
     "text": _text,
+    "series": _series,
+    "shapes": _shapes,
+    "boxes": _boxes,
+    "translations": _translations,
 }
 
 
@@ -325,8 +528,18 @@ def _features(case: Case, channels: dict[str, Path]) -> Any:
     """A few inputs the saved model can predict on."""
     if case.data == "images":
         return np.zeros((3, 16, 16))
+    if case.data == "pairs":  # records as the JSON lines have them (SageMaker's instances)
+        return [json.loads(line) for line in channels["train"].read_text().splitlines()[:5]]
     if case.data == "ips":  # (entity, IP) rows, as SageMaker's endpoint takes them
         return [line.split(",") for line in channels["train"].read_text().splitlines()[:5]]
+    if case.data == "boxes":  # RGB images, (N, H, W, 3)
+        return np.zeros((3, 32, 32, 3), dtype=np.uint8)
+    if case.data == "shapes":  # image files, as SageMaker's endpoint takes them
+        return sorted(channels["validation"].glob("*.jpg"))[:3]
+    if case.data == "series":  # JSON records, as SageMaker's endpoint takes them
+        return [json.loads(line) for line in channels["train"].read_text().splitlines()[:5]]
+    if case.data == "translations":  # source token-id lists (vocab.src.json's ids)
+        return [[4, 5, 6], [7, 6, 5, 4], [8]]
     if case.data == "text":  # lines of text, as SageMaker's endpoint takes them
         return channels["train"].read_text().splitlines()[:5]
     X, _ = load_channel(channels["train"])

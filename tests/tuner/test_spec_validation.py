@@ -778,7 +778,7 @@ CASES: list[tuple[str, Callable[[dict[str, Any]], Any], str, str]] = [
         "unknown-algorithm-name",
         setting((dfn("AlgorithmSpecification", "AlgorithmName"), "catboost")),
         f"{ALGO}.AlgorithmName",
-        "not a built-in algorithm; available: blazingtext, factorization-machines, image-",
+        "not a built-in algorithm; available: blazingtext, deepar, factorization-machines, image-",
     ),
     (
         "unknown-training-image",

@@ -11,8 +11,16 @@ before anything runs. Conservative on purpose: only what is certainly unreadable
   ``ContentType`` is refused, and so is a channel that is nothing but tabular files (a CSV
   file, or a folder of them without a ``.lst`` file or class folders). Other content types
   (``application/x-image``, ``image/*``, MXNet RecordIO's ``application/x-recordio``) pass.
+* semantic-segmentation reads JPEG images (train, validation) and PNG masks (their
+  ``_annotation`` channels): as for image-classification, a tabular ``ContentType`` and a channel
+  of nothing but tabular files are refused.
 * blazingtext reads plain text (``text/plain``, one sentence or example a line): no content
   type or file is refused here; the algorithm names a line it cannot read.
+* deepar reads JSON Lines time series (``application/jsonlines``, gzipped or not): a tabular
+  or image ``ContentType`` is refused; the algorithm names a record it cannot read.
+* object2vec reads JSON Lines pairs (``application/jsonlines``, ``{"label", "in0", "in1"}`` a
+  line) in train, validation and test: a tabular or image ``ContentType`` is refused; the
+  algorithm names a record it cannot read. (Its auxiliary channel is not checked.)
 * The data of every channel read by :func:`algorithms.data.load_channel` (the algorithms of
   :data:`LOAD_CHANNEL_READS`) is checked by :func:`algorithms.data.check_channel`, which reads
   the head of each file (1 MiB; files no larger are checked whole): a file that cannot be
@@ -65,6 +73,8 @@ _TABULAR_EXTENSIONS = frozenset(
 _NOT_TABULAR_EXTENSIONS = frozenset({*IMAGE_EXTENSIONS, ".lst"})
 
 TABULAR, IMAGES, TEXT = "tabular", "images", "text"
+#: DeepAR's JSON Lines time series (gzipped or not).
+JSON_LINES = "jsonlines"
 #: Built-in algorithm -> (what it reads, the channels it reads).
 CHANNELS_READ: dict[str, tuple[str, tuple[str, ...]]] = {
     **{
@@ -84,6 +94,12 @@ CHANNELS_READ: dict[str, tuple[str, tuple[str, ...]]] = {
     },
     "image-classification": (IMAGES, ("train", "validation")),
     "blazingtext": (TEXT, ("train", "validation")),  # plain text: no content type refused
+    "semantic-segmentation": (
+        IMAGES,
+        ("train", "validation", "train_annotation", "validation_annotation"),
+    ),
+    "deepar": (JSON_LINES, ("train", "test")),  # JSON Lines: tabular/image types refused
+    "object2vec": (JSON_LINES, ("train", "validation", "test")),  # JSON Lines pairs
 }
 #: Built-in algorithm -> the channels it reads with :func:`algorithms.data.load_channel`, whose
 #: data :func:`algorithms.data.check_channel` checks. (ip-insights reads its own CSV of entity
@@ -165,6 +181,20 @@ def _content_type_problem(algorithm: str, reads: str, content_type: str) -> str 
             + ", ".join(TABULAR_CONTENT_TYPES[:-1])
             + f" or {TABULAR_CONTENT_TYPES[-1]}"
         )
+    if (
+        algorithm == "object2vec"
+        and reads == JSON_LINES
+        and (tabular or content_type.strip().lower().startswith("image/"))
+    ):
+        return (
+            f"{algorithm} reads JSON Lines pairs (application/jsonlines, a record "
+            f'{{"label": ..., "in0": [...], "in1": [...]}} a line), not {content_type!r}'
+        )
+    if reads == JSON_LINES and (tabular or content_type.strip().lower().startswith("image/")):
+        return (
+            f"{algorithm} reads JSON Lines time series (application/jsonlines, gzipped or "
+            f"not), not {content_type!r}"
+        )
     if reads == IMAGES and tabular:
         return (
             f"{algorithm} reads images (application/x-image, image/jpeg, image/png), "
@@ -206,6 +236,11 @@ def _files_problem(algorithm: str, reads: str, path: Path) -> str | None:
         return None
     only_tabular = files and len(files) == len(entries)
     if only_tabular and all(_extension(f) in _TABULAR_EXTENSIONS for f in files):
+        if algorithm == "semantic-segmentation":
+            return (
+                f"{algorithm} cannot read {_listing(files)}: it reads images (JPEG) and their "
+                "label masks (PNG)"
+            )
         return (
             f"{algorithm} cannot read {_listing(files)}: it reads images with a .lst file, "
             "or a folder with one sub-folder of images per class"
