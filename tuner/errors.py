@@ -45,3 +45,12 @@ class MissingDependencyError(TunerError, ImportError):
 
 class BestTrainingJobNotAvailableError(TunerError, LookupError):
     """No training job of the tuning job has a final objective value yet."""
+
+
+class ExecutorLostError(TunerError):
+    """The connection to the cluster that runs the trials was lost (a Ray Client ``ray://``).
+
+    The coordinator does not reconnect: it stops there, and the tuning job stays as it was in
+    the database (its finished training jobs kept, the running ones to be run again), so
+    ``tuner resume NAME`` continues it once the cluster is reachable, on it or elsewhere.
+    """

@@ -10,6 +10,19 @@ they happen, in batches, with no polling loop inside the actors. The actor's ``r
 watched as well: if it fails, the actor died (killed, out of memory, node lost) and the trial
 ends Failed with Ray's reason, retryable.
 
+Nodes that come and go: a trial whose node was lost ends Failed with a reason that names the
+node ("Ray node 2dc7fea8 was lost"), retryable. The pool then fits itself to what is left: it
+runs at most as many trials as the live cluster holds (checked after every actor death and
+every :data:`CAPACITY_CHECK_S` seconds, so nodes that join later are used too, up to the
+parallelism asked for), and gives back the warm actors it no longer needs, which would
+otherwise hold the CPUs that a retried trial's new actor waits for.
+
+Ray Client (``ray://`` addresses): when the connection drops, Ray's client retries for 30 s
+and then gives up; the pool does not reconnect either. It raises
+:class:`~tuner.errors.ExecutorLostError` naming the address, which ends the coordinator's run
+with the tuning job left as it was in the database (finished training jobs kept, the running
+ones to run again): ``tuner resume NAME`` continues it once the cluster is reachable.
+
 Warm actors: like AMT's warm pools, an actor that finished a trial waits for the next trial with
 the same resource shape instead of being replaced, so the interpreter, the imports and Ray's
 actor start-up are paid once per slot, not once per trial (``warm=False`` gives a fresh actor
@@ -29,6 +42,7 @@ from __future__ import annotations
 import itertools
 import logging
 import os
+import re
 import sys
 import threading
 import time
@@ -39,7 +53,7 @@ from typing import Any
 import cloudpickle
 
 from strategies.base import TrialStatus
-from tuner.errors import MissingDependencyError
+from tuner.errors import ExecutorLostError, MissingDependencyError
 from tuner.pools.base import Event, Finished, Report, Started, TrialSpec
 from tuner.pools.stop_deadlines import StopDeadlines
 from tuner.spec.resources import Resources
@@ -50,6 +64,10 @@ log = logging.getLogger(__name__)
 DRAIN_WAIT_S = 5.0
 #: After the first new event, wait this long for more so events travel in batches.
 DRAIN_BATCH_S = 0.002
+#: "Node Id: 2dc7fea86b76..." in Ray's reason for an actor that died with its node.
+_NODE_IN_REASON = re.compile(r"Node Id: ([0-9a-f]{8,})")
+#: How often the pool compares its parallelism with what the live cluster holds.
+CAPACITY_CHECK_S = 5.0
 
 
 def _import_ray() -> Any:
@@ -153,6 +171,8 @@ class _Slot:
     run_ref: Any = None
     drain_ref: Any = None
     known_callables: set[str] = field(default_factory=set)
+    #: The first 8 hex digits of the Ray node the actor runs on, once it has started a trial.
+    node: str | None = None
 
 
 class RayPool:
@@ -173,7 +193,8 @@ class RayPool:
             msg = f"n_slots must be >= 1, got {n_slots}"
             raise ValueError(msg)
         self.ray = _import_ray()
-        self.n_slots = n_slots
+        self.address = address
+        self.n_slots = self.requested_slots = n_slots
         self.warm = warm
         self.stop_grace_s = stop_grace_s
         self._started_ray = False
@@ -214,6 +235,7 @@ class RayPool:
         self._stop_deadlines = StopDeadlines(stop_grace_s)
         self._ids = itertools.count(1)
         self._closed = False
+        self._capacity_checked = time.monotonic()
         if warm and prestart:
             # Start the actors now (asynchronously): they boot while the job is being set up.
             self._idle.extend(self._new_slot() for _ in range(self.n_slots))
@@ -247,7 +269,38 @@ class RayPool:
     # -- pool interface ---------------------------------------------------------------------
     @property
     def free_slots(self) -> int:
-        return 0 if self._closed else self.n_slots - len(self._running)
+        return 0 if self._closed else max(0, self.n_slots - len(self._running))
+
+    def _fit_to_cluster(self) -> None:
+        """Run as many trials as the live cluster holds (at most those asked for).
+
+        Called after an actor died and every :data:`CAPACITY_CHECK_S`: after a node is lost,
+        warm idle actors beyond the new capacity are killed, so the actors of retried trials
+        get their resources; a node that joins raises the capacity again.
+        """
+        self._capacity_checked = time.monotonic()
+        try:
+            fits = min(self.requested_slots, self.cluster_slots())
+        except Exception:  # the cluster is unreachable: keep the parallelism as it is
+            log.debug("could not read the cluster's resources", exc_info=True)
+            return
+        if fits != self.n_slots:
+            log.warning("the live cluster fits %d trials at once (was %d)", fits, self.n_slots)
+            self.n_slots = fits
+        while self._idle and len(self._idle) + len(self._running) > self.n_slots:
+            self._discard(self._idle.pop())
+
+    def _lost_node(self, node: str | None) -> str | None:
+        """``node`` if Ray reports it dead (or no longer knows it), else None."""
+        if node is None:
+            return None
+        try:
+            for info in self.ray.nodes():
+                if str(info.get("NodeID", "")).startswith(node):
+                    return None if info.get("Alive") else node
+        except Exception:  # the cluster is unreachable: Ray's own reason must do
+            return None
+        return node
 
     def _new_slot(self) -> _Slot:
         name = f"ray-actor-{next(self._ids)}"
@@ -264,8 +317,11 @@ class RayPool:
             slot.known_callables.add(spec.callable_key)
         job = spec.job_message(self.resources.memory_mb)
         slot.number = spec.number
-        slot.run_ref = slot.actor.run.remote(job, blob)
-        slot.drain_ref = slot.actor.drain.remote(DRAIN_WAIT_S)
+        try:
+            slot.run_ref = slot.actor.run.remote(job, blob)
+            slot.drain_ref = slot.actor.drain.remote(DRAIN_WAIT_S)
+        except ConnectionError as exc:
+            raise self._lost_connection(exc) from exc
         self._running[spec.number] = slot
 
     def stop(self, number: int) -> None:
@@ -280,6 +336,20 @@ class RayPool:
             slot.actor.proceed.remote(number)
 
     def poll(self, timeout_s: float) -> list[Event]:
+        try:
+            return self._poll(timeout_s)
+        except ConnectionError as exc:  # Ray Client gave up on a dropped connection
+            raise self._lost_connection(exc) from exc
+
+    def _lost_connection(self, exc: Exception) -> ExecutorLostError:
+        msg = (
+            f"lost the connection to the Ray cluster at {self.address or 'the local Ray'} "
+            f"({exc}); the tuning job is kept as it was in the database: run "
+            "`tuner resume NAME` once the cluster is reachable"
+        )
+        return ExecutorLostError(msg)
+
+    def _poll(self, timeout_s: float) -> list[Event]:
         events: list[Event] = []
         refs = {}
         for slot in self._running.values():
@@ -303,6 +373,8 @@ class RayPool:
         elif timeout_s > 0:
             time.sleep(min(timeout_s, 0.05))
         self._enforce_stop_deadlines(events)
+        if time.monotonic() - self._capacity_checked > CAPACITY_CHECK_S:
+            self._fit_to_cluster()
         return events
 
     def _on_drain(self, slot: _Slot, ref: Any, events: list[Event]) -> None:
@@ -315,9 +387,10 @@ class RayPool:
         for message in batch:
             kind = message[0]
             if kind == "started":
-                events.append(
-                    Started(message[1], message[3] if len(message) > 3 else slot.name, message[2])
-                )
+                worker = message[3] if len(message) > 3 else slot.name
+                if worker.startswith("ray:"):
+                    slot.node = worker.split(":")[1]
+                events.append(Started(message[1], worker, message[2]))
             elif kind == "report":
                 _, number, epoch, metrics, at = message
                 events.append(Report(number, epoch, metrics, at))
@@ -341,8 +414,15 @@ class RayPool:
                 self._finish(slot, TrialStatus.STOPPED, None, False, time.time(), events)
             else:
                 reason = " ".join(str(exc).split())[:600]
-                error = f"InternalServerError: Ray actor died ({type(exc).__name__}): {reason}"
+                # A trial killed before it started has no node yet; Ray's reason names it.
+                named = _NODE_IN_REASON.search(reason)
+                lost = self._lost_node(slot.node or (named.group(1)[:8] if named else None))
+                where = f"Ray node {lost} was lost; " if lost else ""
+                error = (
+                    f"InternalServerError: {where}Ray actor died ({type(exc).__name__}): {reason}"
+                )
                 self._finish(slot, TrialStatus.FAILED, error, True, time.time(), events)
+            self._fit_to_cluster()
             return
         # The run returned: its finished event is in the buffer; the drain call returns it.
         if slot.drain_ref is None:
@@ -397,7 +477,10 @@ class RayPool:
         self._idle.clear()
         self._running.clear()
         if self._started_ray:
-            self.ray.shutdown()
+            try:
+                self.ray.shutdown()
+            except ConnectionError:  # a Ray Client connection that is already gone
+                log.debug("Ray's connection was already gone at shutdown")
 
     def __enter__(self) -> RayPool:
         return self
