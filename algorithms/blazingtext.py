@@ -68,6 +68,12 @@ word's vector), both in numpy. The Word2Vec modes also write ``vectors.txt`` as 
 does: a ``<words> <dim>`` header line, then each word followed by its vector. Training runs on
 ``ctx.device``; every draw (initialisation, order, subsampling, windows, negatives) comes from
 generators seeded with :data:`SEED`, so a run on the CPU repeats exactly.
+
+**Checkpoints** (when the training job asks for them, :mod:`algorithms.checkpoints`): after
+every epoch's report, the vectors, the position in the learning-rate schedule, the generators'
+states and (supervised) the early-stopping state. A job run again resumes after that epoch
+exactly as if it had never stopped; one whose checkpoint is the epoch early stopping ended it
+at only saves that model again.
 """
 
 from __future__ import annotations
@@ -97,7 +103,15 @@ from algorithms.base import (
     integer,
     parse_hyperparameters,
 )
-from algorithms.torch_util import configure_threads, seeded_generator, torch, torch_device
+from algorithms.checkpoints import wants_epoch_checkpoints
+from algorithms.torch_util import (
+    configure_threads,
+    restore_training_state,
+    save_training_state,
+    seeded_generator,
+    torch,
+    torch_device,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -500,6 +514,16 @@ class _SupervisedTrainer:
         self.total_steps = values["epochs"] * math.ceil(len(data["train"].labels) / self.batch)
         self.steps = 0
 
+    def checkpointed(self) -> dict[str, Any]:
+        """What a checkpoint holds, as :func:`~algorithms.torch_util.save_training_state`
+        takes it (the steps taken go in its ``extra``)."""
+        return {
+            "modules": {"embedding": self.embedding},
+            "tensors": {"output": self.output},
+            "optimizers": [self.optimizer],
+            "generator": self.generator,
+        }
+
     def _on_device(self, lines: LabelledLines) -> dict[str, Any]:
         rows, offsets = _bags(
             lines.tokens, self.index, self.used, self.values["word_ngrams"], self.values["buckets"]
@@ -708,6 +732,14 @@ class _Word2VecTrainer:
         self.output = torch.zeros(len(words), dim, device=device)
         self.total = max(values["epochs"] * len(self.ids), 1)
         self.done = 0.0
+
+    def checkpointed(self) -> dict[str, Any]:
+        """What a checkpoint holds, as :func:`~algorithms.torch_util.save_training_state`
+        takes it (the numpy generator and the words done go in its ``extra``)."""
+        return {
+            "tensors": {"input": self.input, "output": self.output},
+            "generator": self.generator,
+        }
 
     def _subword_bags(self, values: Mapping[str, Any]) -> None:
         """Each word's input rows (itself, then its character n-grams' buckets) as bags."""
@@ -1172,8 +1204,14 @@ class BlazingTextAlgorithm:
     def _supervised_epochs(
         self, trainer: _SupervisedTrainer, values: Mapping[str, Any], ctx: TrainingContext
     ) -> None:
-        best, since_best = -1.0, 0
-        for epoch in range(1, values["epochs"] + 1):
+        best, since_best, start = -1.0, 0, 1
+        resumed = restore_training_state(ctx, "blazingtext", **trainer.checkpointed())
+        if resumed is not None:
+            start, saved = resumed[0] + 1, resumed[1]
+            trainer.steps, best, since_best = saved["steps"], saved["best"], saved["since_best"]
+            if saved["stopped"]:
+                return  # early stopping had ended it: the checkpoint is the final model
+        for epoch in range(start, values["epochs"] + 1):
             if ctx.should_stop():
                 break
             trainer.train_epoch()
@@ -1182,11 +1220,22 @@ class BlazingTextAlgorithm:
                 metrics["validation:accuracy"] = trainer.accuracy("validation")
             _check_finite(trainer.embedding.weight, epoch)
             ctx.report(epoch, **metrics)
-            if not values["early_stopping"]:
-                continue
-            accuracy = metrics["validation:accuracy"]
-            best, since_best = (accuracy, 0) if accuracy > best else (best, since_best + 1)
-            if epoch >= values["min_epochs"] and since_best >= values["patience"]:
+            stopped = False
+            if values["early_stopping"]:
+                accuracy = metrics["validation:accuracy"]
+                best, since_best = (accuracy, 0) if accuracy > best else (best, since_best + 1)
+                stopped = epoch >= values["min_epochs"] and since_best >= values["patience"]
+            if wants_epoch_checkpoints(ctx):
+                extra = {
+                    "steps": trainer.steps,
+                    "best": best,
+                    "since_best": since_best,
+                    "stopped": stopped,
+                }
+                save_training_state(
+                    ctx, "blazingtext", epoch, **trainer.checkpointed(), extra=extra
+                )
+            if stopped:
                 logger.info("blazingtext: early stopping at epoch %d (best %.4f)", epoch, best)
                 break
 
@@ -1202,8 +1251,14 @@ class BlazingTextAlgorithm:
         configure_threads(WORD2VEC_BATCH * per_pair)
         trainer = _Word2VecTrainer(values, sentences, device)
         sets = [read_similarity()] if values["evaluation"] else []
+        start = 1
+        resumed = restore_training_state(ctx, "blazingtext", **trainer.checkpointed())
+        if resumed is not None:
+            start = resumed[0] + 1
+            trainer.rng.bit_generator.state = resumed[1]["rng"]
+            trainer.done = float(resumed[1]["done"])
         try:
-            for epoch in range(1, values["epochs"] + 1):
+            for epoch in range(start, values["epochs"] + 1):
                 if ctx.should_stop():
                     break
                 trainer.train_epoch()
@@ -1215,6 +1270,11 @@ class BlazingTextAlgorithm:
                         "blazingtext: no similarity pair has both words in the vocabulary"
                     )
                 ctx.report(epoch, **metrics)
+                if wants_epoch_checkpoints(ctx):
+                    extra = {"rng": trainer.rng.bit_generator.state, "done": trainer.done}
+                    save_training_state(
+                        ctx, "blazingtext", epoch, **trainer.checkpointed(), extra=extra
+                    )
         except StopTraining:
             _save(trainer.model(), values["mode"], ctx.output_dir)
             raise

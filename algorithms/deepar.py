@@ -72,6 +72,12 @@ SageMaker's endpoint request (``{"instances": [...], "configuration": {...}}``) 
 shape. With ``dynamic_feat`` a series to forecast needs ``prediction_length`` more feature values
 than target values. Training runs on ``ctx.device``; windows, zoneout and sample paths come
 from seeded generators, so a run on the CPU repeats exactly.
+
+**Checkpoints** (when the training job asks for them, :mod:`algorithms.checkpoints`): after
+every epoch's report, the network, Adam's state, the learning rate, the kept model and its
+epoch, and every random state (the windows' numpy generator, torch's, CUDA's on a GPU). A job
+run again resumes after that epoch and trains on exactly as if it had never stopped; one whose
+checkpoint is the epoch early stopping ended it at only saves the kept model again.
 """
 
 from __future__ import annotations
@@ -100,6 +106,7 @@ from algorithms.base import (
     integer,
     parse_hyperparameters,
 )
+from algorithms.checkpoints import wants_epoch_checkpoints
 from algorithms.deepar_data import (
     Frequency,
     Series,
@@ -110,7 +117,13 @@ from algorithms.deepar_data import (
     read_series,
     time_features,
 )
-from algorithms.torch_util import configure_threads, torch, torch_device
+from algorithms.torch_util import (
+    configure_threads,
+    restore_training_state,
+    save_training_state,
+    torch,
+    torch_device,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -930,6 +943,40 @@ class Trainer:
                 group["lr"] = self.learning_rate
         return False
 
+    def checkpointed(self) -> dict[str, Any]:
+        """What a checkpoint holds, as :func:`~algorithms.torch_util.save_training_state`
+        takes it (the rest of the state goes in its ``extra``: :meth:`extra`)."""
+        return {"modules": {"network": self.network}, "optimizers": [self.optimizer]}
+
+    def extra(self) -> dict[str, Any]:
+        """The state beside the network's and the optimizer's: the windows' generator, the
+        learning rate, the kept model (CUDA's random state on a GPU: zoneout draws there)."""
+        return {
+            "rng": self.rng.bit_generator.state,
+            "learning_rate": self.learning_rate,
+            "best_loss": self.best_loss,
+            "best_epoch": self.best_epoch,
+            "best_state": {name: t.detach().cpu() for name, t in self.best_state.items()},
+            "best_scores": self.best_scores,
+            "cuda_rng": torch.cuda.get_rng_state(self.device)
+            if self.device.type == "cuda"
+            else None,
+        }
+
+    def restore(self, extra: Mapping[str, Any]) -> None:
+        """Take back the state :meth:`extra` saved (after ``restore_training_state``)."""
+        self.rng.bit_generator.state = extra["rng"]
+        self.learning_rate = float(extra["learning_rate"])
+        for group in self.optimizer.param_groups:
+            group["lr"] = self.learning_rate
+        self.best_loss, self.best_epoch = float(extra["best_loss"]), int(extra["best_epoch"])
+        self.best_state = {
+            name: tensor.to(self.device) for name, tensor in extra["best_state"].items()
+        }
+        self.best_scores = extra["best_scores"]
+        if extra["cuda_rng"] is not None and self.device.type == "cuda":
+            torch.cuda.set_rng_state(extra["cuda_rng"], self.device)
+
     def evaluate_best(self) -> dict[str, float]:
         """The test scores of the kept model (computed once per kept model)."""
         if self.best_scores is None:
@@ -1048,7 +1095,14 @@ class DeepARAlgorithm:
 
     def _epochs(self, trainer: Trainer, values: Mapping[str, Any], ctx: TrainingContext) -> None:
         patience = values["early_stopping_patience"]
-        for epoch in range(1, values["epochs"] + 1):
+        start = 1
+        resumed = restore_training_state(ctx, "deepar", **trainer.checkpointed())
+        if resumed is not None:
+            start = resumed[0] + 1
+            trainer.restore(resumed[1])
+            if resumed[1]["stopped"]:
+                return  # early stopping had ended it: the checkpoint holds the final model
+        for epoch in range(start, values["epochs"] + 1):
             if ctx.should_stop():
                 break
             loss = trainer.train_epoch()
@@ -1062,7 +1116,11 @@ class DeepARAlgorithm:
             if trainer.test:
                 metrics.update(trainer.evaluate_best())
             ctx.report(epoch, **metrics)
-            if patience is not None and epoch - trainer.best_epoch >= patience:
+            stopped = patience is not None and epoch - trainer.best_epoch >= patience
+            if wants_epoch_checkpoints(ctx):
+                extra = {**trainer.extra(), "stopped": stopped}
+                save_training_state(ctx, "deepar", epoch, **trainer.checkpointed(), extra=extra)
+            if stopped:
                 logger.info("deepar: no lower train:loss in %d epochs; stopping", patience)
                 break
 

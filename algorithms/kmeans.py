@@ -27,6 +27,11 @@ Sparse input is densified one mini-batch at a time.
 ``force_dense``, which the SageMaker Python SDK's ``KMeans`` estimator always sends as ``True``
 ("KMeans requires this hp to fit on Record objects", ``sagemaker/amazon/kmeans.py``), is
 accepted as a boolean and ignored: every mini-batch is dense here whatever it says.
+
+Checkpoints (when the training job asks for them, :mod:`algorithms.checkpoints`): after every
+epoch's report, the streaming centres and their counts, the epoch's ``k`` centres and the
+generator's state (the shuffles, the reductions' seeding). A job run again resumes after that
+epoch exactly as if it had never stopped.
 """
 
 from __future__ import annotations
@@ -55,6 +60,7 @@ from algorithms.base import (
     parse_hyperparameters,
     parse_name_list,
 )
+from algorithms.checkpoints import wants_epoch_checkpoints
 from algorithms.data import Features, load_channel
 
 if TYPE_CHECKING:
@@ -264,7 +270,13 @@ class KMeansAlgorithm:
         plan = _plan(values, channels)
         import torch
 
-        from algorithms.torch_util import configure_threads, seeded_generator, torch_device
+        from algorithms.torch_util import (
+            configure_threads,
+            restore_training_state,
+            save_training_state,
+            seeded_generator,
+            torch_device,
+        )
 
         configure_threads()
         device = torch_device(ctx.device)
@@ -289,7 +301,14 @@ class KMeansAlgorithm:
         counts = torch.zeros(n_centers, dtype=torch.float64, device=device)
         decay = 0.5 ** (1.0 / plan.half_life_time_size) if plan.half_life_time_size else 1.0
         final = centers[: plan.k]
-        for epoch in range(1, plan.epochs + 1):
+        start = 1
+        resumed = restore_training_state(ctx, "kmeans", generator=generator)
+        if resumed is not None:
+            start, saved = resumed[0] + 1, resumed[1]
+            centers, counts, final = (
+                saved[name].to(device) for name in ("centers", "counts", "final")
+            )
+        for epoch in range(start, plan.epochs + 1):
             total = 0.0
             order = torch.randperm(n_rows, generator=generator)
             for index in torch.split(order, plan.mini_batch_size):
@@ -308,6 +327,10 @@ class KMeansAlgorithm:
             except StopTraining:
                 _save(final.cpu().numpy(), ctx.output_dir)  # keep the model, then stop
                 raise
+            if wants_epoch_checkpoints(ctx):
+                extra = {name: t.cpu() for name, t in (("centers", centers), ("counts", counts))}
+                extra["final"] = final.cpu()
+                save_training_state(ctx, "kmeans", epoch, generator=generator, extra=extra)
             if ctx.should_stop():
                 break
         _save(final.cpu().numpy(), ctx.output_dir)

@@ -98,6 +98,12 @@ regression values; :meth:`Object2VecModel.encode` gives one side's embeddings (S
 "encoder embeddings" inference). Training runs on ``ctx.device``; the initialisation, the
 shuffles, the negatives and the dropout come from seeded generators (:data:`SEED`), so a run on
 the CPU repeats exactly.
+
+**Checkpoints** (when the training job asks for them, :mod:`algorithms.checkpoints`): after
+every epoch's report, the network, the optimizers' state, the early-stopping history and every
+random state (the shuffles' and negatives' numpy generator, torch's for the dropout, CUDA's on
+a GPU). A job run again resumes after that epoch exactly as if it had never stopped; one whose
+checkpoint is the epoch early stopping ended it at only saves that model again.
 """
 
 from __future__ import annotations
@@ -127,7 +133,14 @@ from algorithms.base import (
     integer,
     parse_hyperparameters,
 )
-from algorithms.torch_util import configure_threads, torch, torch_device
+from algorithms.checkpoints import wants_epoch_checkpoints
+from algorithms.torch_util import (
+    configure_threads,
+    restore_training_state,
+    save_training_state,
+    torch,
+    torch_device,
+)
 
 F = torch.nn.functional
 
@@ -1181,6 +1194,22 @@ class _Trainer:
         self.train_labels = data["train"].labels
         self.train_lengths = (data["train"].in0.row_lengths(), data["train"].in1.row_lengths())
 
+    def checkpointed(self) -> dict[str, Any]:
+        """What a checkpoint holds, as :func:`~algorithms.torch_util.save_training_state`
+        takes it; the generators' state goes in its ``extra`` (:meth:`random_state`)."""
+        return {"modules": {"network": self.network}, "optimizers": self.optimizers}
+
+    def random_state(self) -> dict[str, Any]:
+        """The numpy generator's state, and CUDA's on a GPU (the dropout draws there)."""
+        cuda = torch.cuda.get_rng_state(self.device) if self.device.type == "cuda" else None
+        return {"rng": self.rng.bit_generator.state, "cuda_rng": cuda}
+
+    def restore_random_state(self, saved: Mapping[str, Any]) -> None:
+        """Take back what :meth:`random_state` gave."""
+        self.rng.bit_generator.state = saved["rng"]
+        if saved["cuda_rng"] is not None and self.device.type == "cuda":
+            torch.cuda.set_rng_state(saved["cuda_rng"], self.device)
+
     def epoch_records(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """``(in0 index, in1 index, label)`` of this epoch's records, negatives included."""
         n = len(self.train_labels)
@@ -1459,7 +1488,14 @@ class Object2VecAlgorithm:
         loss_name = METRICS_OF_OUTPUT[output][-1]
         history: list[float] = []
         epochs = values["epochs"]
-        for epoch in range(1, epochs + 1):
+        start = 1
+        resumed = restore_training_state(ctx, "object2vec", **trainer.checkpointed())
+        if resumed is not None:
+            start, history = resumed[0] + 1, list(resumed[1]["history"])
+            trainer.restore_random_state(resumed[1])
+            if resumed[1]["stalled"]:
+                return  # early stopping had ended it: the checkpoint is the final model
+        for epoch in range(start, epochs + 1):
             if ctx.should_stop():
                 break
             metrics = {f"train:{loss_name}": trainer.train_epoch()}
@@ -1481,6 +1517,11 @@ class Object2VecAlgorithm:
                     "lower learning_rate or weight_decay"
                 )
             ctx.report(epoch, **metrics)
+            if wants_epoch_checkpoints(ctx):
+                extra = {**trainer.random_state(), "history": history, "stalled": stalled}
+                save_training_state(
+                    ctx, "object2vec", epoch, **trainer.checkpointed(), extra=extra
+                )
             if stalled:
                 logger.info(
                     "object2vec: %s:%s improved by no more than %g in %d epochs; stopping",

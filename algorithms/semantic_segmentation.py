@@ -38,6 +38,13 @@ does the same in torch, on ``ctx.device``:
 
 Training is seeded (weights, crops, shuffling): on the CPU the same hyperparameters give the
 same metrics; CUDA kernels may differ in the last bits from run to run.
+
+Checkpoints (when the training job asks for them, :mod:`algorithms.checkpoints`): after every
+epoch's report, the network (batch norm's statistics included), the optimizer's state, the
+scheduler's position (the iteration), the best model and its mIOU, the early-stopping count and
+every random state (the crops' and shuffles' numpy generator, torch's for the dropout, CUDA's
+on a GPU). A job run again resumes after that epoch exactly as if it had never stopped; one
+whose checkpoint is the epoch early stopping ended it at only saves its best model again.
 """
 
 from __future__ import annotations
@@ -66,6 +73,7 @@ from algorithms.base import (
     integer,
     parse_hyperparameters,
 )
+from algorithms.checkpoints import wants_epoch_checkpoints
 from algorithms.segmentation_data import (
     IGNORE_LABEL,
     SegmentationSplit,
@@ -420,13 +428,20 @@ class _Run:
     def fit(self, ctx: TrainingContext) -> None:
         values = self.values
         output_dir = Path(ctx.output_dir)
-        stale = 0
-        for epoch in range(1, values["epochs"] + 1):
+        stale, start = 0, 1
+        resumed = self._resume(ctx)
+        if resumed is not None:
+            start, stale, stopped = resumed
+            if stopped:  # early stopping had ended it: only the best model is left to save
+                self._save_best(output_dir)
+                return
+        for epoch in range(start, values["epochs"] + 1):
             self._train_epoch(epoch)
             metrics = self._evaluate()
             miou = metrics["validation:mIOU"]
             improved = miou > self.best_miou * (1 + values["early_stopping_tolerance"])
-            if miou > self.best_miou or self.best_state is None:
+            best_now = miou > self.best_miou or self.best_state is None
+            if best_now:
                 self.best_state = copy.deepcopy(self.network.state_dict())
             stale = 0 if improved else stale + 1
             self.best_miou = max(self.best_miou, miou)
@@ -435,16 +450,76 @@ class _Run:
             except StopTraining:
                 self._save_best(output_dir)  # keep what was learnt, then stop
                 raise
-            if ctx.should_stop():
-                break
-            if (
+            stopped = (
                 values["early_stopping"]
                 and epoch >= values["early_stopping_min_epochs"]
                 and stale >= values["early_stopping_patience"]
-            ):
+            )
+            if wants_epoch_checkpoints(ctx):
+                self._checkpoint(ctx, epoch, stale, stopped, best_now=best_now)
+            if ctx.should_stop():
+                break
+            if stopped:
                 logger.info("early stopping after epoch %d", epoch)
                 break
         self._save_best(output_dir)
+
+    def _checkpoint(
+        self, ctx: TrainingContext, epoch: int, stale: int, stopped: bool, *, best_now: bool
+    ) -> None:
+        """Save the state the epochs after ``epoch`` start from (see :meth:`_resume`); the
+        best model only when it is not this epoch's network (a copy of the weights less)."""
+        from algorithms.torch_util import save_training_state
+
+        torch = _torch()
+        best = None if best_now else self.best_state
+        extra = {
+            "rng": self.rng.bit_generator.state,
+            "cuda_rng": torch.cuda.get_rng_state(self.device)
+            if self.device.type == "cuda"
+            else None,
+            "iteration": self.iteration,
+            "best_state": {k: v.detach().cpu() for k, v in best.items()} if best else None,
+            "best_miou": self.best_miou,
+            "stale": stale,
+            "stopped": stopped,
+        }
+        save_training_state(
+            ctx,
+            "semantic-segmentation",
+            epoch,
+            modules={"network": self.network},
+            optimizers=[self.optimizer],
+            extra=extra,
+        )
+
+    def _resume(self, ctx: TrainingContext) -> tuple[int, int, bool] | None:
+        """Load the training job's checkpoint, if any: (the first epoch to train, the
+        early-stopping count, whether early stopping had ended training)."""
+        from algorithms.torch_util import restore_training_state
+
+        torch = _torch()
+        resumed = restore_training_state(
+            ctx,
+            "semantic-segmentation",
+            modules={"network": self.network},
+            optimizers=[self.optimizer],
+        )
+        if resumed is None:
+            return None
+        epoch, extra = resumed
+        self.rng.bit_generator.state = extra["rng"]
+        if extra["cuda_rng"] is not None and self.device.type == "cuda":
+            torch.cuda.set_rng_state(extra["cuda_rng"], self.device)
+        self.iteration = int(extra["iteration"])
+        best = extra["best_state"]
+        self.best_state = (
+            {k: v.to(self.device) for k, v in best.items()}
+            if best is not None
+            else copy.deepcopy(self.network.state_dict())  # the best was that epoch's network
+        )
+        self.best_miou = float(extra["best_miou"])
+        return epoch + 1, int(extra["stale"]), bool(extra["stopped"])
 
     def _save_best(self, output_dir: Path) -> None:
         state = self.best_state if self.best_state is not None else self.network.state_dict()

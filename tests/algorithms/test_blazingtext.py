@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from algorithm_context import FakeContext
+from algorithm_context import CheckpointingContext, Crash, FakeContext
 
 from algorithms import HyperparameterError, InputError, get_algorithm
 from algorithms.base import parse_hyperparameters
@@ -429,6 +429,44 @@ def test_word2vec_repeats_exactly(sentences: dict[str, Path], tmp_path: Path) ->
     assert first.reports == second.reports
     a, b = load(tmp_path / "a"), load(tmp_path / "b")
     np.testing.assert_array_equal(a.vectors, b.vectors)  # type: ignore[union-attr]
+
+
+@pytest.mark.parametrize(
+    "hp",
+    [
+        {**WORD2VEC, "mode": "skipgram", "subwords": "true"},
+        {**WORD2VEC, "mode": "cbow"},
+        {**WORD2VEC, "mode": "batch_skipgram"},
+    ],
+    ids=["skipgram-subwords", "cbow", "batch_skipgram"],
+)
+def test_a_resumed_word2vec_job_trains_on_as_the_whole_one(
+    hp: dict[str, str], sentences: dict[str, Path], tmp_path: Path
+) -> None:
+    whole = CheckpointingContext(tmp_path / "whole", tmp_path / "whole-checkpoints")
+    ALGORITHM.train(hp, sentences, whole)
+    with pytest.raises(Crash):
+        ALGORITHM.train(hp, sentences, CheckpointingContext(tmp_path / "a", tmp_path / "c", 2))
+    resumed = CheckpointingContext(tmp_path / "b", tmp_path / "c")
+    ALGORITHM.train(hp, sentences, resumed)
+    assert resumed.epochs == [2, 3] and resumed.reports == whole.reports[1:]
+    a, b = load(whole.output_dir), load(resumed.output_dir)
+    np.testing.assert_array_equal(a.vectors, b.vectors)  # type: ignore[union-attr]
+
+
+def test_a_job_early_stopping_ended_resumes_to_nothing_but_its_model(
+    labelled: dict[str, Path], tmp_path: Path
+) -> None:
+    hp = {**SUPERVISED, "epochs": "40", "early_stopping": "true", "patience": "2"}
+    hp["min_epochs"] = "3"
+    first = CheckpointingContext(tmp_path / "a", tmp_path / "checkpoints")
+    ALGORITHM.train(hp, labelled, first)
+    assert len(first.epochs) < 40
+    again = CheckpointingContext(tmp_path / "b", tmp_path / "checkpoints")
+    ALGORITHM.train(hp, labelled, again)
+    assert again.reports == []  # the checkpoint is the epoch early stopping ended it at
+    a, b = load(first.output_dir), load(again.output_dir)
+    np.testing.assert_array_equal(a.input_vectors, b.input_vectors)  # type: ignore[union-attr]
 
 
 def test_a_stop_request_saves_the_vectors(sentences: dict[str, Path], tmp_path: Path) -> None:

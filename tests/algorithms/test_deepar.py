@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from algorithm_context import FakeContext
+from algorithm_context import CheckpointingContext, FakeContext
 
 from algorithms import HyperparameterError, InputError, get_algorithm
 from algorithms.base import parse_hyperparameters
@@ -395,6 +395,25 @@ def test_early_stopping_patience_ends_after_no_better_epoch(series_channels, tmp
     assert all(b < a for a, b in zip(losses[:-2], losses[1:-1], strict=True))
     assert len(losses) == 30 or losses[-1] >= min(losses[:-1])
     assert len(losses) < 30
+
+
+def test_a_job_early_stopping_ended_resumes_to_nothing_but_the_kept_model(
+    series_channels, tmp_path
+) -> None:
+    hp = {**SMALL, "epochs": "30", "early_stopping_patience": "1", "learning_rate": "0.05"}
+    first = CheckpointingContext(tmp_path / "a", tmp_path / "checkpoints")
+    ALGORITHM.train(hp, series_channels, first)
+    assert len(first.epochs) < 30
+    again = CheckpointingContext(tmp_path / "b", tmp_path / "checkpoints")
+    ALGORITHM.train(hp, series_channels, again)
+    assert again.reports == []  # the checkpoint is the epoch early stopping ended it at
+    instance = {
+        "start": "2024-01-01 00:00:00",
+        "target": [float(v) for v in range(30)],
+        "cat": [0],
+    }
+    forecasts = [load(ctx.output_dir).predict([instance])[0].mean for ctx in (first, again)]
+    np.testing.assert_array_equal(*forecasts)
 
 
 def test_the_model_forecasts_samples_mean_and_quantiles(series_channels, tmp_path) -> None:

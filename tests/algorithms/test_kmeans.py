@@ -11,7 +11,7 @@ from sklearn.metrics import adjusted_rand_score
 
 torch = pytest.importorskip("torch")
 
-from algorithm_context import FakeContext
+from algorithm_context import CheckpointingContext, Crash, FakeContext
 
 from algorithms import HyperparameterError  # noqa: E402
 from algorithms.base import InputError, parse_hyperparameters  # noqa: E402
@@ -129,6 +129,28 @@ def test_extra_centers_and_local_lloyd_settings_are_used(
     X, y = load_channel(blobs["test"])
     assert adjusted_rand_score(y, load(tmp_path).predict(X)) > 0.9
     assert ctx.reports[-1][1]["test:msd"] < 20
+
+
+def test_a_resumed_job_clusters_on_as_the_whole_one(
+    blobs: dict[str, Path], tmp_path: Path
+) -> None:
+    hp = {
+        **BLOBS,
+        "epochs": "3",
+        "init_method": "kmeans++",
+        "half_life_time_size": "50",
+        "extra_center_factor": "3",
+        "local_lloyd_num_trials": "2",
+        "eval_metrics": '["msd", "ssd"]',
+    }
+    whole = CheckpointingContext(tmp_path / "whole", tmp_path / "whole-checkpoints")
+    ALGORITHM.train(hp, blobs, whole)
+    with pytest.raises(Crash):
+        ALGORITHM.train(hp, blobs, CheckpointingContext(tmp_path / "a", tmp_path / "c", 2))
+    resumed = CheckpointingContext(tmp_path / "b", tmp_path / "c")
+    ALGORITHM.train(hp, blobs, resumed)
+    assert resumed.reports == whole.reports[1:]
+    np.testing.assert_array_equal(load(whole.output_dir).centers, load(resumed.output_dir).centers)
 
 
 def test_file_without_a_label_column_is_read_whole(tmp_path: Path) -> None:

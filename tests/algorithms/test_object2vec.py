@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from algorithm_context import FakeContext
+from algorithm_context import CheckpointingContext, Crash, FakeContext
 
 from algorithms import HyperparameterError, InputError, get_algorithm
 from algorithms.base import parse_hyperparameters
@@ -503,6 +503,28 @@ def test_row_sparse_trains(small: dict, tmp_path: Path) -> None:
         hp = {**SHORT, "token_embedding_storage_type": "row_sparse", "optimizer": optimizer}
         ctx = _train({**hp, "bucket_width": "2"}, small, tmp_path / optimizer)
         assert math.isfinite(ctx.last("validation:cross_entropy"))
+
+
+@pytest.mark.parametrize(
+    "extra",
+    [
+        {"negative_sampling_rate": "1", "bucket_width": "10", "dropout": "0.2"},
+        {"token_embedding_storage_type": "row_sparse", "optimizer": "adam", "dropout": "0.2"},
+    ],
+    ids=["negatives-buckets-dropout", "row-sparse"],
+)
+def test_a_resumed_job_trains_on_as_the_whole_one(
+    small: dict, tmp_path: Path, extra: dict[str, str]
+) -> None:
+    hp = {**BASE, "epochs": "3", **extra}
+    whole = CheckpointingContext(tmp_path / "whole", tmp_path / "whole-checkpoints")
+    ALGORITHM.train(hp, small, whole)
+    with pytest.raises(Crash):
+        ALGORITHM.train(hp, small, CheckpointingContext(tmp_path / "a", tmp_path / "c", 2))
+    resumed = CheckpointingContext(tmp_path / "b", tmp_path / "c")
+    ALGORITHM.train(hp, small, resumed)
+    assert resumed.epochs == [2, 3]
+    assert resumed.reports == whole.reports[1:]
 
 
 def test_stalled_counts_epochs_without_enough_improvement() -> None:

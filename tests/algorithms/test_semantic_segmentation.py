@@ -11,7 +11,7 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from algorithm_context import FakeContext  # noqa: E402
+from algorithm_context import CheckpointingContext, FakeContext  # noqa: E402
 from PIL import Image  # noqa: E402
 
 from algorithms import BUILTIN_ALGORITHMS, HyperparameterError, InputError  # noqa: E402
@@ -368,6 +368,29 @@ def test_early_stopping_ends_training_without_improvement(shapes, tmp_path) -> N
     ctx = FakeContext(tmp_path)
     ALGORITHM.train(hp, shapes, ctx)
     assert ctx.epochs == [1, 2]
+
+
+@pytest.mark.slow  # two ResNet-50 checkpoints of ~260 MB each
+def test_a_job_early_stopping_ended_resumes_to_nothing_but_its_best_model(
+    shapes, tmp_path
+) -> None:
+    hp = {
+        **TINY,
+        "epochs": "5",
+        "early_stopping": "True",
+        "early_stopping_min_epochs": "1",
+        "early_stopping_patience": "1",
+        "early_stopping_tolerance": "1",  # an epoch must double the best mIOU
+    }
+    first = CheckpointingContext(tmp_path / "a", tmp_path / "checkpoints")
+    ALGORITHM.train(hp, shapes, first)
+    assert first.epochs == [1, 2]
+    again = CheckpointingContext(tmp_path / "b", tmp_path / "checkpoints")
+    ALGORITHM.train(hp, shapes, again)
+    assert again.reports == []  # the checkpoint is the epoch early stopping ended it at
+    states = [load(ctx.output_dir).network.state_dict() for ctx in (first, again)]
+    for name, tensor in states[0].items():
+        assert torch.equal(tensor, states[1][name]), name
 
 
 def test_the_predictor_writes_a_png_mask_of_the_images_size(shapes, tmp_path) -> None:

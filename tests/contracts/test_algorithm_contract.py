@@ -714,6 +714,7 @@ def test_trains_on_cuda_where_there_is_a_gpu(case: Case, channels, tmp_path) -> 
 #: crashed training job from its last checkpoint exactly as if it had not stopped.
 CHECKPOINTED = frozenset(
     {"xgboost", "ntm", "factorization-machines", "ip-insights", "image-classification"}
+    | {"deepar", "object2vec", "semantic-segmentation", "kmeans", "blazingtext"}
 )
 
 
