@@ -22,7 +22,7 @@ from tuner.spec.loading import load_spec
 ROOT = Path(__file__).resolve().parent.parent
 CLUSTER = ROOT / "examples" / "cluster"
 #: The distribution's name in pyproject.toml (read with a pattern: tomllib needs Python 3.11).
-PACKAGE = re.search(r'^name = "([^"]+)"', (ROOT / "pyproject.toml").read_text(), re.M)[1]
+PACKAGE = re.findall(r'^name = "([^"]+)"', (ROOT / "pyproject.toml").read_text(), re.M)[0]
 
 
 def _assert_a_tuner_command(command: str, data: Path) -> None:
