@@ -35,6 +35,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--out", type=Path, default=Path("benchmark-results"))
     parser.add_argument(
+        "--slots", type=int, default=None, help="trials at once (where it is a choice: wide)"
+    )
+    parser.add_argument(
         "--only",
         default="",
         help="comma-separated parts of the benchmark to run (where it has parts: algorithms)",
