@@ -20,7 +20,9 @@ the image is clipped to it, one wholly outside or of no area is an error; an ima
 **RecordIO** (``application/x-recordio``): MXNet ``.rec`` files in ``train`` and ``validation``
 (read by :func:`algorithms.image_recordio.iter_rec`), each record's label
 ``[header_width, object_width, (more header), class, xmin, ymin, xmax, ymax, (more), ...]``
-with coordinates normalised to 0..1; objects of class -1 are padding and skipped.
+with coordinates normalised to 0..1; objects of class -1 are padding and skipped. An MXNet
+``.lst`` file is not read: SageMaker's object detection takes none (MXNet's ``im2rec`` turns
+one into the ``.rec`` file it takes).
 
 Every label must fit ``label_width`` numbers (SageMaker pads labels to it: the 2 header values
 and 5 per object in the image format), or the image is refused naming ``label_width``. Images

@@ -18,19 +18,24 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import torch
 
 from algorithms.base import InputError
 from algorithms.boxes import batched_nms, decode
 from algorithms.image_recordio import decode_image
 from algorithms.images import read_image
 from algorithms.object_detection_data import fit_square
-from algorithms.object_detection_network import SSD, anchor_boxes, build_ssd
+
+if TYPE_CHECKING:
+    import torch
+
+    from algorithms.object_detection_network import SSD
 
 MODEL_FILENAME = "object-detection-model.pt"
+#: The trunks of ``base_network`` (:mod:`algorithms.object_detection_network` builds them).
+BASE_NETWORKS = ("vgg-16", "resnet-50")
 #: ImageNet's per-channel mean and standard deviation of pixels over 255 (RGB).
 MEAN = (0.485, 0.456, 0.406)
 STD = (0.229, 0.224, 0.225)
@@ -51,8 +56,15 @@ class Architecture:
     width_divisor: int = 1
 
 
+def _torch() -> Any:
+    import torch
+
+    return torch
+
+
 def normalise(pixels: torch.Tensor) -> torch.Tensor:
     """uint8 ``(B, 3, S, S)`` pixels as the network takes them."""
+    torch = _torch()
     mean = torch.as_tensor(MEAN, device=pixels.device).view(1, 3, 1, 1)
     std = torch.as_tensor(STD, device=pixels.device).view(1, 3, 1, 1)
     return (pixels.float() / 255.0 - mean) / std
@@ -62,6 +74,7 @@ def detections(
     logits: torch.Tensor, offsets: torch.Tensor, anchors: torch.Tensor, nms_threshold: float
 ) -> list[np.ndarray]:
     """Per image, ``(K, 6)`` rows ``[class, score, xmin, ymin, xmax, ymax]``, best first."""
+    torch = _torch()
     probabilities = logits.float().softmax(dim=-1)[..., 1:].cpu()
     boxes = decode(offsets.float().cpu(), anchors.cpu()).clamp(0.0, 1.0)
     found = []
@@ -84,6 +97,9 @@ class ObjectDetector:
     """A trained SSD and its input handling; ``predict`` takes images, files or encoded bytes."""
 
     def __init__(self, architecture: Architecture, state: Mapping[str, Any], device: str) -> None:
+        from algorithms.object_detection_network import anchor_boxes, build_ssd
+
+        torch = _torch()
         self.architecture = architecture
         self.device = torch.device(device)
         self.network: SSD = build_ssd(
@@ -99,6 +115,7 @@ class ObjectDetector:
         ``images``: image files, encoded images (bytes), or an array of images ``(N, H, W, 3)``,
         ``(N, 3, H, W)`` or ``(N, H, W)`` of pixel values 0..255.
         """
+        torch = _torch()
         pixels = torch.as_tensor(self._pixels(images), device=self.device)
         found: list[list[list[float]]] = []
         with torch.no_grad():
@@ -140,6 +157,7 @@ class ObjectDetector:
 
 def save(file: Path, architecture: Architecture, state: Mapping[str, Any]) -> None:
     """Write a model file :func:`load` reads."""
+    torch = _torch()
     file.parent.mkdir(parents=True, exist_ok=True)
     cpu_state = {name: value.detach().cpu() for name, value in state.items()}
     torch.save({"architecture": asdict(architecture), "state_dict": cpu_state}, file)
@@ -147,6 +165,7 @@ def save(file: Path, architecture: Architecture, state: Mapping[str, Any]) -> No
 
 def load(path: Path | str, *, device: str = "cpu") -> ObjectDetector:
     """The model that training saved in ``path`` (its output folder or the model file)."""
+    torch = _torch()
     path = Path(path)
     file = path / MODEL_FILENAME if path.is_dir() else path
     if not file.is_file():

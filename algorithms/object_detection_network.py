@@ -37,8 +37,8 @@ import torch
 from torch import nn
 
 from algorithms.boxes import anchors
+from algorithms.object_detection_model import BASE_NETWORKS
 
-BASE_NETWORKS = ("vgg-16", "resnet-50")
 #: MXNet SSD's anchor sizes for six feature maps (fractions of the image side).
 ANCHOR_SIZES = (
     (0.1, 0.141),

@@ -54,6 +54,13 @@ at every checkpoint), or of all of them when it is -1 or 0. ``train:<training_me
 informational. The model saved is the checkpoint best by ``optimized_metric``, as SageMaker
 keeps its best model.
 
+**Resuming.** When the training job asks for checkpoints (a ``CheckpointConfig``, see
+:mod:`algorithms.checkpoints`), each of these checkpoints also saves the training state after
+its report: weights, optimizer state (the learning rate included), the random states, the
+batches of the epoch not yet trained, the stopping and plateau counts and the model kept so
+far. A job that runs again resumes after its last checkpoint, mid-epoch included, as if it had
+not stopped (exactly, on the CPU); one whose checkpoint ended training only writes its model.
+
 **Stopping.** Training ends after ``max_num_batches`` updates (-1: no limit), after
 ``max_num_epochs`` epochs, or once ``optimized_metric`` has not improved for
 ``checkpoint_threshold`` checkpoints in a row; as SageMaker documents, passing
@@ -113,7 +120,13 @@ from algorithms.seq2seq_model import (
     beam_search,
     initialize,
 )
-from algorithms.torch_util import configure_threads, torch, torch_device
+from algorithms.torch_util import (
+    configure_threads,
+    restore_training_state,
+    save_training_state,
+    torch,
+    torch_device,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -624,6 +637,51 @@ class _Trainer:
         self.updates = 0
         self.since = torch.zeros(3, dtype=torch.float64)  # nll, correct, tokens since checkpoint
         self.best: float | None = None
+        self.best_model: dict[str, Any] | None = None  # what save wrote, for a checkpoint
+        # where the loop is: the epoch begun last, its batches not yet trained, checkpoints
+        # so far, and the checkpoints without improvement (in a row, and since the last
+        # plateau_reduce step)
+        self.epoch = 0
+        self.pending: list[list[int]] = []
+        self.checkpoints = self.not_improved = self.plateau = 0
+
+    def checkpointed(self, finished: bool) -> dict[str, Any]:
+        """What a checkpoint holds, as :func:`~algorithms.torch_util.save_training_state`
+        takes it."""
+        extra = {
+            "rng": self.rng.bit_generator.state,
+            "since": self.since.clone(),
+            "best": self.best,
+            "best_model": self.best_model,
+            "loop": (self.epoch, self.pending, self.checkpoints, self.not_improved, self.plateau),
+            "updates": self.updates,
+            "finished": finished,
+        }
+        return {
+            "modules": {"network": self.network},
+            "optimizers": [self.optimizer],
+            "extra": extra,
+        }
+
+    def resume(self, ctx: TrainingContext) -> bool | None:
+        """Continue from the job's checkpoint, if it has one: None when it has none, else
+        whether the job had finished (the model kept is written to the output folder)."""
+        resumed = restore_training_state(
+            ctx, "seq2seq", modules={"network": self.network}, optimizers=[self.optimizer]
+        )
+        if resumed is None:
+            return None
+        extra = resumed[1]
+        self.rng.bit_generator.state = extra["rng"]
+        self.since = extra["since"].clone()
+        self.best, self.best_model = extra["best"], extra["best_model"]
+        self.epoch, pending, self.checkpoints, self.not_improved, self.plateau = extra["loop"]
+        self.pending = [list(batch) for batch in pending]
+        self.updates = int(extra["updates"])
+        if self.best_model is not None:
+            self.output_dir.mkdir(parents=True, exist_ok=True)
+            torch.save(self.best_model, self.output_dir / MODEL_FILENAME)
+        return bool(extra["finished"])
 
     def _loss(
         self, batch: tuple[torch.Tensor, ...]
@@ -704,7 +762,7 @@ class _Trainer:
         if not _better(name, value, self.best):
             return False
         self.best = value
-        save(self.output_dir, self.network, self.cfg, self.vocabs)
+        self.best_model = save(self.output_dir, self.network, self.cfg, self.vocabs)
         return True
 
 
@@ -755,37 +813,32 @@ class Seq2SeqAlgorithm:
             self._loop(trainer, cfg, ctx)
 
     def _loop(self, trainer: _Trainer, cfg: Mapping[str, Any], ctx: TrainingContext) -> None:
+        if trainer.resume(ctx):
+            return  # the checkpoint is of a finished job: its kept model is the model
         frequency = cfg["checkpoint_frequency_num_batches"]
         max_batches, max_epochs = cfg["max_num_batches"], cfg["max_num_epochs"]
-        checkpoint = not_improved = plateau = 0
-        epoch = 0
-        while max_epochs is None or epoch < max_epochs:
-            epoch += 1
-            for indices in _batches(trainer.data["train"], cfg, trainer.rng):
-                trainer.train_batch(indices)
-                at_limit = 0 < max_batches <= trainer.updates
-                if trainer.updates % frequency and not at_limit:
-                    continue
-                checkpoint += 1
-                stop, not_improved, plateau = self._checkpoint(
-                    trainer, cfg, ctx, checkpoint, not_improved, plateau
-                )
-                if stop or at_limit:
-                    return
+        while True:
+            if not trainer.pending:
+                if max_epochs is not None and trainer.epoch >= max_epochs:
+                    break
+                trainer.epoch += 1
+                trainer.pending = _batches(trainer.data["train"], cfg, trainer.rng)
+            trainer.train_batch(trainer.pending.pop(0))
+            at_limit = 0 < max_batches <= trainer.updates
+            if trainer.updates % frequency and not at_limit:
+                continue
+            if self._checkpoint(trainer, cfg, ctx, last=at_limit) or at_limit:
+                return
         if trainer.updates % frequency:
-            self._checkpoint(trainer, cfg, ctx, checkpoint + 1, not_improved, plateau)
+            self._checkpoint(trainer, cfg, ctx, last=True)
 
     def _checkpoint(
-        self,
-        trainer: _Trainer,
-        cfg: Mapping[str, Any],
-        ctx: TrainingContext,
-        number: int,
-        not_improved: int,
-        plateau: int,
-    ) -> tuple[bool, int, int]:
-        """Evaluate, save if best, report; ``(stop?, checkpoints not improved, plateau count)``."""
+        self, trainer: _Trainer, cfg: Mapping[str, Any], ctx: TrainingContext, *, last: bool
+    ) -> bool:
+        """Evaluate, keep the model if best, report, save a checkpoint if asked; stop?"""
         metrics = trainer.evaluate()
+        trainer.checkpoints += 1
+        number = trainer.checkpoints
         bad = [name for name, value in metrics.items() if not math.isfinite(value)]
         if bad:
             raise InputError(
@@ -793,25 +846,30 @@ class Seq2SeqAlgorithm:
                 "lower learning_rate or clip_gradient"
             )
         if trainer.improved(metrics):
-            not_improved = plateau = 0
+            trainer.not_improved = trainer.plateau = 0
         else:
-            not_improved, plateau = not_improved + 1, plateau + 1
+            trainer.not_improved += 1
+            trainer.plateau += 1
         if (
             cfg["lr_scheduler_type"] == "plateau_reduce"
-            and plateau >= cfg["plateau_reduce_lr_threshold"]
+            and trainer.plateau >= cfg["plateau_reduce_lr_threshold"]
         ):
-            plateau = 0
+            trainer.plateau = 0
             for group in trainer.optimizer.param_groups:
                 group["lr"] *= cfg["plateau_reduce_lr_factor"]
         ctx.report(number, **metrics)
-        stalled = cfg["max_num_epochs"] is None and not_improved >= cfg["checkpoint_threshold"]
+        stalled = (
+            cfg["max_num_epochs"] is None and trainer.not_improved >= cfg["checkpoint_threshold"]
+        )
+        # (a no-op unless the job asked for checkpoints)
+        save_training_state(ctx, "seq2seq", number, **trainer.checkpointed(last or stalled))
         if stalled:
             logger.info(
                 "seq2seq: validation:%s did not improve for %d checkpoints; stopping",
                 cfg["optimized_metric"],
-                not_improved,
+                trainer.not_improved,
             )
-        return stalled or ctx.should_stop(), not_improved, plateau
+        return stalled or ctx.should_stop()
 
     def load(self, path: Path | str, *, device: str = "cpu") -> Seq2SeqModel:
         """The model a trial saved; ``path`` is its output folder or the model file."""
@@ -826,8 +884,9 @@ def save(
     network: Seq2SeqNetwork,
     cfg: Mapping[str, Any],
     vocabs: tuple[Vocabulary, Vocabulary],
-) -> None:
-    """The network's weights, its hyperparameters and both vocabularies, in one file."""
+) -> dict[str, Any]:
+    """The network's weights, its hyperparameters and both vocabularies, in one file (and
+    returned, what the file holds)."""
     output_dir.mkdir(parents=True, exist_ok=True)
     config = {k: v for k, v in cfg.items() if k in HYPERPARAMETERS}
     state = {k: v.detach().cpu().clone() for k, v in network.state_dict().items()}
@@ -838,6 +897,7 @@ def save(
         "state": state,
     }
     torch.save(payload, output_dir / MODEL_FILENAME)
+    return payload
 
 
 @dataclass

@@ -421,3 +421,108 @@ def test_semantic_segmentation_tuned_end_to_end(tmp_path: Path) -> None:
     assert described["ObjectiveStatusCounters"]["Succeeded"] == 2
     best = described["BestTrainingJob"]["FinalHyperParameterTuningJobObjectiveMetric"]
     assert best["MetricName"] == "validation:mIOU" and 0.0 <= best["Value"] <= 1.0
+
+
+def test_object_detection_tuned_end_to_end(tmp_path: Path) -> None:
+    """Two training jobs of SSD (the real ResNet-50 from scratch, one epoch) on 32x32 shapes,
+    as PNG images with JSON annotations, tuning the optimizer and the learning rate."""
+    from algorithms.object_detection_data import write_shapes
+
+    channels = write_shapes(tmp_path / "boxes", n_train=8, n_validation=4, size=32)
+    spec = _spec(
+        "od",
+        "object-detection",
+        "validation:mAP",
+        "Maximize",
+        {
+            "ContinuousParameterRanges": [
+                {
+                    "Name": "learning_rate",
+                    "MinValue": "0.0001",
+                    "MaxValue": "0.01",
+                    "ScalingType": "Logarithmic",
+                }
+            ],
+            "CategoricalParameterRanges": [{"Name": "optimizer", "Values": ["sgd", "adam"]}],
+        },
+        {
+            "num_classes": 3,
+            "num_training_samples": 8,
+            "base_network": "resnet-50",
+            "use_pretrained_model": 0,
+            "image_shape": 32,
+            "epochs": 1,
+            "mini_batch_size": 4,
+        },
+        {k: str(v) for k, v in channels.items()},
+    )
+    spec["HyperParameterTuningJobConfig"]["ResourceLimits"]["MaxNumberOfTrainingJobs"] = 2
+    for channel in spec["TrainingJobDefinition"]["InputDataConfig"]:
+        channel["ContentType"] = "application/x-image"
+    described = run_and_describe(spec, tmp_path, timeout=600)
+    assert described["HyperParameterTuningJobStatus"] == "Completed"
+    assert described["ObjectiveStatusCounters"]["Succeeded"] == 2
+    best = described["BestTrainingJob"]["FinalHyperParameterTuningJobObjectiveMetric"]
+    assert best["MetricName"] == "validation:mAP" and 0.0 <= best["Value"] <= 1.0
+
+
+def test_seq2seq_tuned_end_to_end(tmp_path: Path) -> None:
+    """Three training jobs of seq2seq (RNN with attention) on a generated translation task in
+    SageMaker's format: RecordIO-protobuf token ids, vocab.src.json / vocab.trg.json."""
+    from algorithms.seq2seq import (
+        build_vocabulary,
+        reversal_pairs,
+        write_recordio_pairs,
+        write_vocabulary,
+    )
+
+    lines = {"train": reversal_pairs(1000, seed=1), "validation": reversal_pairs(200, seed=2)}
+    source = build_vocabulary([line.split("\t")[0] for line in lines["train"]])
+    target = build_vocabulary([line.split("\t")[1] for line in lines["train"]])
+    vocab = tmp_path / "data" / "vocab"
+    vocab.mkdir(parents=True)
+    write_vocabulary(vocab / "vocab.src.json", source)
+    write_vocabulary(vocab / "vocab.trg.json", target)
+    channels = {"vocab": str(vocab)}
+    for name, part in lines.items():
+        path = tmp_path / "data" / name / f"{name}.rec"
+        path.parent.mkdir(parents=True)
+        pairs = [line.split("\t") for line in part]
+        write_recordio_pairs(path, [(source.encode(s), target.encode(t)) for s, t in pairs])
+        channels[name] = str(path)
+    spec = _spec(
+        "s2s",
+        "seq2seq",
+        "validation:bleu",
+        "Maximize",
+        {
+            "ContinuousParameterRanges": [
+                {
+                    "Name": "learning_rate",
+                    "MinValue": "0.005",
+                    "MaxValue": "0.02",
+                    "ScalingType": "Logarithmic",
+                }
+            ],
+        },
+        {
+            "max_num_epochs": 6,
+            "batch_size": 32,
+            "checkpoint_frequency_num_batches": 32,  # one checkpoint an epoch
+            "rnn_num_hidden": 64,
+            "num_embed_source": 32,
+            "num_embed_target": 32,
+            "max_seq_len_source": 10,
+            "max_seq_len_target": 10,
+            "beam_size": 1,
+        },
+        channels,
+    )
+    for channel in spec["TrainingJobDefinition"]["InputDataConfig"]:
+        if channel["ChannelName"] != "vocab":
+            channel["ContentType"] = "application/x-recordio-protobuf"
+    described = run_and_describe(spec, tmp_path)
+    assert described["HyperParameterTuningJobStatus"] == "Completed"
+    assert described["ObjectiveStatusCounters"]["Succeeded"] == 3
+    best = described["BestTrainingJob"]["FinalHyperParameterTuningJobObjectiveMetric"]
+    assert best["MetricName"] == "validation:bleu" and best["Value"] > 0.5  # copying: 0

@@ -14,6 +14,10 @@ before anything runs. Conservative on purpose: only what is certainly unreadable
 * semantic-segmentation reads JPEG images (train, validation) and PNG masks (their
   ``_annotation`` channels): as for image-classification, a tabular ``ContentType`` and a channel
   of nothing but tabular files are refused.
+* object-detection reads images (train, validation) with one JSON annotation per image (their
+  ``_annotation`` channels), or MXNet RecordIO (``.rec``) in train and validation: as for
+  image-classification, a tabular ``ContentType`` and a channel of nothing but tabular files
+  are refused.
 * blazingtext reads plain text (``text/plain``, one sentence or example a line): no content
   type or file is refused here; the algorithm names a line it cannot read.
 * deepar reads JSON Lines time series (``application/jsonlines``, gzipped or not): a tabular
@@ -21,6 +25,10 @@ before anything runs. Conservative on purpose: only what is certainly unreadable
 * object2vec reads JSON Lines pairs (``application/jsonlines``, ``{"label", "in0", "in1"}`` a
   line) in train, validation and test: a tabular or image ``ContentType`` is refused; the
   algorithm names a record it cannot read. (Its auxiliary channel is not checked.)
+* seq2seq reads RecordIO-protobuf token-id pairs (SageMaker's ``application/x-recordio-protobuf``)
+  or our plain-text ``source<TAB>target`` lines in train and validation, and
+  ``vocab.src.json`` / ``vocab.trg.json`` in vocab: as for blazingtext, no content type or file
+  is refused here; the algorithm names a record, line or vocabulary file it cannot read.
 * The data of every channel read by :func:`algorithms.data.load_channel` (the algorithms of
   :data:`LOAD_CHANNEL_READS`) is checked by :func:`algorithms.data.check_channel`, which reads
   the head of each file (1 MiB; files no larger are checked whole): a file that cannot be
@@ -99,7 +107,12 @@ CHANNELS_READ: dict[str, tuple[str, tuple[str, ...]]] = {
         ("train", "validation", "train_annotation", "validation_annotation"),
     ),
     "deepar": (JSON_LINES, ("train", "test")),  # JSON Lines: tabular/image types refused
+    "object-detection": (
+        IMAGES,
+        ("train", "validation", "train_annotation", "validation_annotation"),
+    ),
     "object2vec": (JSON_LINES, ("train", "validation", "test")),  # JSON Lines pairs
+    "seq2seq": (TEXT, ("train", "validation", "vocab")),  # RecordIO-protobuf or text pairs
 }
 #: Built-in algorithm -> the channels it reads with :func:`algorithms.data.load_channel`, whose
 #: data :func:`algorithms.data.check_channel` checks. (ip-insights reads its own CSV of entity
@@ -240,6 +253,11 @@ def _files_problem(algorithm: str, reads: str, path: Path) -> str | None:
             return (
                 f"{algorithm} cannot read {_listing(files)}: it reads images (JPEG) and their "
                 "label masks (PNG)"
+            )
+        if algorithm == "object-detection":
+            return (
+                f"{algorithm} cannot read {_listing(files)}: it reads images with one JSON "
+                "annotation each, or RecordIO (.rec) files"
             )
         return (
             f"{algorithm} cannot read {_listing(files)}: it reads images with a .lst file, "
