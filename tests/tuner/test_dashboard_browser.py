@@ -679,6 +679,7 @@ def test_clicking_a_point_opens_its_training_job(server: str, watched: Watched) 
     assert page.locator("h1").inner_text().startswith(f"{WIDE}-{number:03d}-")
     page.go_back()
     wait_drawn(page, "chart-importance")  # the readings have retitled the charts: all is still
+    wait_drawn(page, "chart-param-0")  # loaded by its own request, after or before the importance
     number = _click_point(page, "chart-param-0", 0, 0)
     page.wait_for_url(f"{server}/jobs/{WIDE}/trials/{number}")
     assert not watched.errors, watched.errors
