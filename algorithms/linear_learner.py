@@ -29,6 +29,9 @@ clone's and are marked so):
    early once it has not improved by ``early_stopping_tolerance`` (relative) for
    ``early_stopping_patience`` epochs. This stopping is the algorithm's own, separate from the
    engine's; each model keeps the weights of its best epoch.
+   When the training job asks for checkpoints, each epoch saves every model's weights, the
+   optimizer, the random state and the early-stopping counts, so a retried job goes on from
+   its last epoch exactly as if it had not stopped.
 3. **Select and calibrate** on the validation channel (else train), at most
    ``num_calibration_samples`` rows: binary classifiers pick the model and the decision
    threshold by ``binary_classifier_model_selection_criteria``; the others pick the model with
@@ -96,6 +99,8 @@ from algorithms.torch_util import (
     multiclass_metrics,
     prefixed,
     regression_metrics,
+    restore_training_state,
+    save_training_state,
     seeded_generator,
     shuffled_batches,
     torch,
@@ -867,6 +872,26 @@ class _Trainer:
                 self.best_loss[k] = float(loss)
                 self.best_state[k] = self._state(k)
 
+    def checkpointed(self) -> dict[str, Any]:
+        """What a checkpoint holds, as :func:`~algorithms.torch_util.save_training_state`
+        and :func:`~algorithms.torch_util.restore_training_state` take it."""
+        tensors = {f"weight{k}": w for k, w in enumerate(self.weights)}
+        tensors.update({f"bias{k}": b for k, b in enumerate(self.biases)})
+        return {"tensors": tensors, "optimizers": [self.optimizer], "generator": self.generator}
+
+    def progress(self) -> dict[str, Any]:
+        """The rest of a resumable state: the scheduler's count and each model's best epoch."""
+        return {
+            "updates": self.updates,
+            "best_loss": self.best_loss,
+            "best_state": self.best_state,
+        }
+
+    def restore_progress(self, saved: Mapping[str, Any]) -> None:
+        self.updates = int(saved["updates"])
+        self.best_loss = list(saved["best_loss"])
+        self.best_state = list(saved["best_state"])
+
     def _state(self, k: int) -> tuple[torch.Tensor, torch.Tensor]:
         return self.weights[k].detach().clone(), self.biases[k].detach().clone()
 
@@ -995,6 +1020,20 @@ class _EarlyStopping:
         return self.stale >= self.patience
 
 
+def _resume(ctx: TrainingContext, trainer: _Trainer, stopping: _EarlyStopping) -> int:
+    """Load the training job's checkpoint, if any, into ``trainer`` and ``stopping``; the first
+    epoch still to train (past the last one when the checkpoint is of the final epoch)."""
+    resumed = restore_training_state(ctx, "linear-learner", **trainer.checkpointed())
+    if resumed is None:
+        return 1
+    epoch, extra = resumed
+    trainer.restore_progress(extra)
+    stopping.best, stopping.stale = extra["stopping"]
+    if stopping.stale >= stopping.patience:
+        return trainer.plan["epochs"] + 1  # early stopping had ended it: nothing left to train
+    return epoch + 1
+
+
 # -- the algorithm -------------------------------------------------------------------------------
 
 
@@ -1031,8 +1070,9 @@ class LinearLearnerAlgorithm:
             plan["early_stopping_patience"], plan["early_stopping_tolerance"]
         )
         model: LinearLearnerModel | None = None
+        start = _resume(ctx, trainer, stopping)
         try:
-            for epoch in range(1, plan["epochs"] + 1):
+            for epoch in range(start, plan["epochs"] + 1):
                 if ctx.should_stop():
                     break
                 trainer.train_epoch()
@@ -1051,6 +1091,8 @@ class LinearLearnerAlgorithm:
                     model, final = trainer.finish()
                     metrics.update(final)
                 ctx.report(epoch, **finite(metrics))
+                extra = {**trainer.progress(), "stopping": (stopping.best, stopping.stale)}
+                save_training_state(ctx, self.name, epoch, **trainer.checkpointed(), extra=extra)
                 if last:
                     break
         except StopTraining:

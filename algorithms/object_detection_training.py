@@ -34,7 +34,13 @@ from algorithms.object_detection_model import (
     save,
 )
 from algorithms.object_detection_network import SSD, anchor_boxes, build_ssd
-from algorithms.torch_util import configure_threads, seeded_generator, torch_device
+from algorithms.torch_util import (
+    configure_threads,
+    restore_training_state,
+    save_training_state,
+    seeded_generator,
+    torch_device,
+)
 
 __all__ = ["load_pretrained", "train_detector"]
 
@@ -183,8 +189,9 @@ class _Run:
     def fit(self, ctx: TrainingContext) -> None:
         values = self.values
         output_dir = Path(ctx.output_dir)
-        stale = 0
-        for epoch in range(1, values["epochs"] + 1):
+        first, stale, ended = self._resume(ctx)
+        remaining = range(0) if ended else range(first, values["epochs"] + 1)
+        for epoch in remaining:
             self._set_learning_rate(epoch)
             metrics = self._train_epoch()
             if self.validation is not None:
@@ -203,17 +210,48 @@ class _Run:
             except StopTraining:
                 self._save_best(output_dir)  # keep what was learnt, then stop
                 raise
+            ended = self._early_stopping_ends(epoch, stale)
+            self._checkpoint(ctx, epoch, stale, ended)
             if ctx.should_stop():
                 break
-            if (
-                values["early_stopping"]
-                and self.validation is not None
-                and epoch >= values["early_stopping_min_epochs"]
-                and stale >= values["early_stopping_patience"]
-            ):
+            if ended:
                 logger.info("early stopping after epoch %d (best %d)", epoch, self.best_epoch)
                 break
         self._save_best(output_dir)
+
+    def _early_stopping_ends(self, epoch: int, stale: int) -> bool:
+        values = self.values
+        return bool(
+            values["early_stopping"]
+            and self.validation is not None
+            and epoch >= values["early_stopping_min_epochs"]
+            and stale >= values["early_stopping_patience"]
+        )
+
+    def _checkpointed(self) -> dict[str, Any]:
+        return {
+            "modules": {"network": self.network},
+            "optimizers": [self.optimizer],
+            "generator": self.generator,
+        }
+
+    def _checkpoint(self, ctx: TrainingContext, epoch: int, stale: int, ended: bool) -> None:
+        """Save the epoch when the job asked for checkpoints: weights, optimizer, random
+        states, and the best epoch so far with early stopping's count."""
+        best = {"state": self.best_state, "map": self.best_map, "epoch": self.best_epoch}
+        extra = {"best": best, "stale": stale, "ended": ended}
+        save_training_state(ctx, "object-detection", epoch, **self._checkpointed(), extra=extra)
+
+    def _resume(self, ctx: TrainingContext) -> tuple[int, int, bool]:
+        """Load the job's checkpoint, if any: (the first epoch to train, the epochs without
+        improvement so far, whether early stopping had already ended it)."""
+        resumed = restore_training_state(ctx, "object-detection", **self._checkpointed())
+        if resumed is None:
+            return 1, 0, False
+        epoch, extra = resumed
+        best = extra["best"]
+        self.best_state, self.best_map, self.best_epoch = best["state"], best["map"], best["epoch"]
+        return epoch + 1, int(extra["stale"]), bool(extra["ended"])
 
     def _save_best(self, output_dir: Path) -> None:
         state = self.best_state if self.best_state is not None else self.network.state_dict()

@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import scipy.sparse
-from algorithm_context import FakeContext
+from algorithm_context import CheckpointingContext, FakeContext
 from sklearn.datasets import load_breast_cancer, load_diabetes, load_wine
 from sklearn.model_selection import train_test_split
 
@@ -493,3 +493,23 @@ def test_regressor_defaults_match_ridge_on_a_larger_problem(tmp_path: Path) -> N
     X_test, y_test = load_channel(channels["test"])
     theirs = float(np.mean((Ridge(alpha=1.0).fit(X_train, y_train).predict(X_test) - y_test) ** 2))
     assert ctx.last("test:mse") < 1.01 * theirs, (ctx.last("test:mse"), theirs)
+
+
+def test_a_job_early_stopping_ended_resumes_to_nothing_but_its_final_model(
+    cancer, tmp_path
+) -> None:
+    hp = {
+        **BINARY,
+        "epochs": "20",
+        "early_stopping_patience": "1",
+        "early_stopping_tolerance": "10",  # an epoch must cut the loss tenfold: none does
+    }
+    first = CheckpointingContext(tmp_path / "a", tmp_path / "checkpoints")
+    ALGORITHM.train(hp, cancer, first)
+    assert first.epochs == [1, 2]
+    again = CheckpointingContext(tmp_path / "b", tmp_path / "checkpoints")
+    ALGORITHM.train(hp, cancer, again)
+    assert again.reports == []  # the checkpoint is the epoch early stopping ended it at
+    X, _ = load_channel(cancer["test"])
+    predictions = [load(ctx.output_dir).predict(X) for ctx in (first, again)]
+    np.testing.assert_array_equal(predictions[0], predictions[1])

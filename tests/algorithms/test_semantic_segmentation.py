@@ -255,7 +255,8 @@ def test_a_one_image_batch_trains_with_the_pooled_branches() -> None:
 
 def test_the_backbone_is_the_dilated_resnet_of_its_depth() -> None:
     def bottlenecks(layers: int) -> int:
-        stages = build_backbone(layers, output_stride=8).stages
+        with torch.device("meta"):  # the shape only: no memory for ResNet-101's weights
+            stages = build_backbone(layers, output_stride=8).stages
         return sum(len(stage) for stage in stages)
 
     assert bottlenecks(50) == 16 and bottlenecks(101) == 33  # 3+4+6+3 and 3+4+23+3 blocks
@@ -414,15 +415,17 @@ def test_the_predictor_writes_a_png_mask_of_the_images_size(shapes, tmp_path) ->
 
 @pytest.mark.slow
 def test_miou_is_well_above_a_constant_prediction(tmp_path: Path) -> None:
-    """64x64 shapes, 32 training images: FCN on a ResNet-50 from scratch, 10 epochs of adam."""
-    channels = write_shapes(tmp_path / "data", n_train=32, n_validation=16, size=64, seed=1)
+    """32x32 shapes, 32 training images: FCN on a ResNet-50 from scratch, 10 epochs of adam.
+
+    (64x64 images cost four times as long for the same margin: mIOU 0.69 here, 0.87 there.)"""
+    channels = write_shapes(tmp_path / "data", n_train=32, n_validation=16, size=32, seed=1)
     constant_miou, constant_accuracy = majority_class_scores(channels)
     hp = {
         "num_classes": "3",
         "num_training_samples": "32",
         "use_pretrained_model": "False",
-        "base_size": "64",
-        "crop_size": "64",
+        "base_size": "32",
+        "crop_size": "32",
         "epochs": "10",
         "mini_batch_size": "8",
         "optimizer": "adam",

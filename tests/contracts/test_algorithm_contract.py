@@ -716,7 +716,7 @@ def test_trains_on_cuda_where_there_is_a_gpu(case: Case, channels, tmp_path) -> 
 CHECKPOINTED = frozenset(
     {"xgboost", "ntm", "factorization-machines", "ip-insights", "image-classification"}
     | {"deepar", "object2vec", "semantic-segmentation", "kmeans", "blazingtext"}
-    | {"seq2seq"}
+    | {"seq2seq", "linear-learner", "object-detection"}
 )
 
 

@@ -196,7 +196,8 @@ def client_drop_scenario(db_url: str, tmp_path: Path) -> None:
 
     port = _free_port()
     client_cluster = Cluster(
-        initialize_head=True, head_node_args={"num_cpus": 2, "ray_client_server_port": port}
+        initialize_head=True,
+        head_node_args={"num_cpus": 2, "ray_client_server_port": port, "include_dashboard": False},
     )
     try:
         tuner = _client_tuner(
