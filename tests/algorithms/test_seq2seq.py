@@ -526,7 +526,8 @@ def test_copying_the_source_scores_zero_on_the_task() -> None:
 )
 def test_learns_a_generated_translation_task(network: dict, tmp_path: Path) -> None:
     """1,000 reversal pairs, 8 epochs: BLEU above 0.9 where copying the source scores 0, and
-    beam search at least as good as greedy decoding."""
+    beam search about as good as greedy decoding (within 0.01: the beam maximises likelihood,
+    not BLEU, so it may score a little lower on a model this small)."""
     channels = _text_channels(tmp_path, n_train=1000, n_validation=200)
     hp = {
         **SMALL,
@@ -552,4 +553,4 @@ def test_learns_a_generated_translation_task(network: dict, tmp_path: Path) -> N
         for beam in (1, 5)
     }
     assert scores[1] == pytest.approx(max(bleu))
-    assert scores[5] >= scores[1]
+    assert scores[5] > 0.9 and scores[5] >= scores[1] - 0.01, scores
